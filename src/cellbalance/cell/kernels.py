@@ -1,0 +1,233 @@
+"""Compiled per-cell kernels of the equivalent-circuit model (numba).
+
+Everything here is a pure function of flat arrays; ``cell/model.py`` is the documented public face.
+One loop over cells does the whole model for a cell in registers, which is what makes 10^5 cells
+at 1 s steps run faster than real time by a factor of several thousand (see ``benchmarks/``).
+
+Layout (kept in one place so model.py, pack code and tests agree):
+
+* ``cp``  per-cell parameters, shape (n, NCP + 2*n_rc), columns ``C_*`` below, SI units.
+* ``gp``  global scalars, indices ``G_*``.
+* ``x``   state, shape (n, NX + n_rc), columns ``X_*`` then the RC voltages.
+* tables in a :class:`~cellbalance.cell.tables.TableBank`, ids ``T_*`` then (R_j, C_j) pairs.
+
+Sign convention: current positive = charging. Equations and sources: ``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# per-cell parameter columns
+C_CAP, C_ETA, C_ISD, C_R0S, C_GAMMA, C_M0, C_MS, C_CTH, C_GCOOL, C_CJIG, C_GJIG = range(11)
+NCP = 11
+# global scalars
+G_EA0, G_EARC, G_TREF_R, G_TREF_OCV, G_ENTROPIC, G_ITHRESH, G_HASJIG, G_NRC = range(8)
+NGP = 8
+# state columns
+X_Z, X_H, X_S, X_T, X_TJ = range(5)
+NX = 5
+# tables
+T_OCV, T_DUDT, T_HYST, T_R0 = range(4)
+NT_FIXED = 4
+
+PARALLEL_THRESHOLD = 4096
+
+
+def _find(data, off, n, x, clamp):
+    """Index i and weight w so that x ~ (1-w)*ax[i] + w*ax[i+1]; n == 1 gives (0, 0)."""
+    if n == 1:
+        return 0, 0.0
+    lo = 0
+    hi = n - 2
+    # binary search for the interval containing x (ends extend outwards)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if data[off + mid] <= x:
+            lo = mid
+        else:
+            hi = mid - 1
+    x0 = data[off + lo]
+    x1 = data[off + lo + 1]
+    w = (x - x0) / (x1 - x0)
+    if clamp:
+        if w < 0.0:
+            w = 0.0
+        elif w > 1.0:
+            w = 1.0
+    return lo, w
+
+
+def _lut(tid, T, I, z, data, meta):
+    nT = meta[tid, 0]
+    nI = meta[tid, 1]
+    nz = meta[tid, 2]
+    ao = meta[tid, 3]
+    vo = meta[tid, 4]
+    iT, wT = _find(data, ao, nT, T, True)
+    iI, wI = _find(data, ao + nT, nI, I, True)
+    iz, wz = _find(data, ao + nT + nI, nz, z, False)
+    sT = nI * nz if nT > 1 else 0
+    sI = nz if nI > 1 else 0
+    sz = 1 if nz > 1 else 0
+    b = vo + iT * nI * nz + iI * nz + iz
+    c00 = data[b] * (1.0 - wz) + data[b + sz] * wz
+    c01 = data[b + sI] * (1.0 - wz) + data[b + sI + sz] * wz
+    c10 = data[b + sT] * (1.0 - wz) + data[b + sT + sz] * wz
+    c11 = data[b + sT + sI] * (1.0 - wz) + data[b + sT + sI + sz] * wz
+    c0 = c00 * (1.0 - wI) + c01 * wI
+    c1 = c10 * (1.0 - wI) + c11 * wI
+    return c0 * (1.0 - wT) + c1 * wT
+
+
+_find = njit(cache=True, inline="always")(_find)
+_lut = njit(cache=True, inline="always")(_lut)
+
+
+@njit(cache=True, inline="always")
+def _ocv(gp, data, meta, T, z):
+    u = _lut(T_OCV, T, 0.0, z, data, meta)
+    if gp[G_ENTROPIC] != 0.0:
+        u += (T - gp[G_TREF_OCV]) * _lut(T_DUDT, T, 0.0, z, data, meta)
+    return u
+
+
+@njit(cache=True)
+def lut_eval_array(tid, T, I, z, data, meta):
+    out = np.empty(T.shape[0])
+    for k in range(T.shape[0]):
+        out[k] = _lut(tid, T[k], I[k], z[k], data, meta)
+    return out
+
+
+def _emf_r0(cp, gp, data, meta, x, cur, emf, r0, docv):
+    """emf = U(z,T) + M*h + M0*s + sum v_j ; r0 = R0(T,I,z); docv = dU/dz (finite difference)."""
+    n = x.shape[0]
+    nrc = int(gp[G_NRC])
+    ea0 = gp[G_EA0]
+    tref = gp[G_TREF_R]
+    for c in prange(n):
+        z = x[c, X_Z]
+        T = x[c, X_T]
+        I = cur[c]
+        u = _ocv(gp, data, meta, T, z)
+        m = _lut(T_HYST, T, 0.0, z, data, meta) * cp[c, C_MS]
+        e = u + m * x[c, X_H] + cp[c, C_M0] * x[c, X_S]
+        for j in range(nrc):
+            e += x[c, NX + j]
+        emf[c] = e
+        r0[c] = _lut(T_R0, T, I, z, data, meta) * cp[c, C_R0S] * math.exp(ea0 * (1.0 / T - 1.0 / tref))
+        dz = 1e-4
+        docv[c] = (_ocv(gp, data, meta, T, z + dz) - _ocv(gp, data, meta, T, z - dz)) / (2.0 * dz)
+
+
+def _step(cp, gp, data, meta, x, cur, tamb, qext, dt, heat):
+    """Advance every cell by dt [s] with its current held constant (exact ZOH). In place.
+
+    ``heat[c]`` receives the mean heat generated in the cell over the step [W] (excluding qext).
+    """
+    n = x.shape[0]
+    nrc = int(gp[G_NRC])
+    ea0 = gp[G_EA0]
+    earc = gp[G_EARC]
+    tref = gp[G_TREF_R]
+    ith = gp[G_ITHRESH]
+    hasjig = gp[G_HASJIG] != 0.0
+    for c in prange(n):
+        z = x[c, X_Z]
+        h = x[c, X_H]
+        s = x[c, X_S]
+        T = x[c, X_T]
+        I = cur[c]
+        Q = cp[c, C_CAP]
+        eta = cp[c, C_ETA] if I > 0.0 else 1.0
+        isd = cp[c, C_ISD]
+        inv_t = 1.0 / T - 1.0 / tref
+        r0 = _lut(T_R0, T, I, z, data, meta) * cp[c, C_R0S] * math.exp(ea0 * inv_t)
+        arc = math.exp(earc * inv_t)
+        u = _ocv(gp, data, meta, T, z)
+        dudt = _lut(T_DUDT, T, 0.0, z, data, meta)
+        m = _lut(T_HYST, T, 0.0, z, data, meta) * cp[c, C_MS]
+        # RC pairs: exact ZOH, with the exact integral of v^2/R over the step for the heat
+        p_rc = 0.0
+        for j in range(nrc):
+            R = _lut(NT_FIXED + 2 * j, T, I, z, data, meta) * cp[c, NCP + 2 * j] * arc
+            C = _lut(NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[c, NCP + 2 * j + 1]
+            tau = R * C
+            a = math.exp(-dt / tau)
+            vinf = R * I
+            d = x[c, NX + j] - vinf
+            x[c, NX + j] = vinf + d * a
+            iv2 = vinf * vinf * dt + 2.0 * vinf * d * tau * (1.0 - a) + d * d * 0.5 * tau * (1.0 - a * a)
+            p_rc += iv2 / (R * dt)
+        # hysteresis (Plett): dh/dt = gamma |eta I| / Q (sign(I) - h), exact for constant I
+        sg = 1.0 if I > 0.0 else (-1.0 if I < 0.0 else 0.0)
+        if abs(I) > ith:
+            s = sg
+        k = cp[c, C_GAMMA] * abs(eta * I) / Q
+        if k > 0.0:
+            ah = math.exp(-k * dt)
+            hmean = sg + (h - sg) * (1.0 - ah) / (k * dt)
+            h = sg + (h - sg) * ah
+        else:
+            hmean = h
+        p_hys = I * (m * hmean + cp[c, C_M0] * s)
+        # coulomb counting
+        z = z + (eta * I - isd) * dt / Q
+        # heat: Joule + RC + hysteresis + reversible + side reactions (inefficiency, self-discharge)
+        p = I * I * r0 + p_rc + p_hys + I * T * dudt + isd * u
+        if I > 0.0:
+            p += (1.0 - eta) * I * u
+        heat[c] = p
+        p += qext[c]
+        ta = tamb[c]
+        C1 = cp[c, C_CTH]
+        G1 = cp[c, C_GCOOL]
+        if not hasjig:
+            if G1 > 0.0:
+                teq = ta + p / G1
+                T = teq + (T - teq) * math.exp(-G1 * dt / C1)
+            else:
+                T = T + p * dt / C1
+        else:
+            C2 = cp[c, C_CJIG]
+            G2 = cp[c, C_GJIG]
+            tj = x[c, X_TJ]
+            tj_ss = ta + p / G2
+            t_ss = tj_ss + p / G1
+            e1 = T - t_ss
+            e2 = tj - tj_ss
+            a11 = -G1 / C1
+            a12 = G1 / C1
+            a21 = G1 / C2
+            a22 = -(G1 + G2) / C2
+            half = 0.5 * (a11 + a22)
+            disc = math.sqrt(0.25 * (a11 - a22) ** 2 + a12 * a21)
+            ex = math.exp(half * dt)
+            ch = math.cosh(disc * dt)
+            sh = math.sinh(disc * dt) / disc
+            T = t_ss + ex * (ch * e1 + sh * ((a11 - half) * e1 + a12 * e2))
+            x[c, X_TJ] = tj_ss + ex * (ch * e2 + sh * (a21 * e1 + (a22 - half) * e2))
+        x[c, X_Z] = z
+        x[c, X_H] = h
+        x[c, X_S] = s
+        x[c, X_T] = T
+
+
+emf_r0_serial = njit(cache=True)(_emf_r0)
+emf_r0_parallel = njit(cache=True, parallel=True)(_emf_r0)
+step_serial = njit(cache=True)(_step)
+step_parallel = njit(cache=True, parallel=True)(_step)
+
+
+def emf_r0(cp, gp, data, meta, x, cur, emf, r0, docv):
+    f = emf_r0_parallel if x.shape[0] >= PARALLEL_THRESHOLD else emf_r0_serial
+    f(cp, gp, data, meta, x, cur, emf, r0, docv)
+
+
+def step(cp, gp, data, meta, x, cur, tamb, qext, dt, heat):
+    f = step_parallel if x.shape[0] >= PARALLEL_THRESHOLD else step_serial
+    f(cp, gp, data, meta, x, cur, tamb, qext, float(dt), heat)
