@@ -103,29 +103,50 @@ def lut_eval_array(tid, T, I, z, data, meta):
     return out
 
 
-def _emf_r0(cp, gp, data, meta, x, cur, emf, r0, docv):
-    """emf = U(z,T) + M*h + M0*s + sum v_j ; r0 = R0(T,I,z); docv = dU/dz (finite difference)."""
+def _emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep):
+    """Right-limit voltage V = emf + I*r0 and its end-of-step linearisation V(t+dt) ~ estep + I*rstep.
+
+    emf = U(z,T) + M*h + M0*s + sum v_j ; r0 = R0(T,I,z); docv = dU/dz (central difference);
+    estep = U + M*h + M0*s + sum a_j v_j ; rstep = r0 + sum (1-a_j) R_j + eta dU/dz dt / Q,
+    with a_j = exp(-dt/tau_j): the exact RC response and a linearised OCV over one step of length dt.
+    """
     n = x.shape[0]
     nrc = int(gp[G_NRC])
     ea0 = gp[G_EA0]
+    earc = gp[G_EARC]
     tref = gp[G_TREF_R]
     for c in prange(n):
         z = x[c, X_Z]
         T = x[c, X_T]
         I = cur[c]
+        inv_t = 1.0 / T - 1.0 / tref
         u = _ocv(gp, data, meta, T, z)
         m = _lut(T_HYST, T, 0.0, z, data, meta) * cp[c, C_MS]
         e = u + m * x[c, X_H] + cp[c, C_M0] * x[c, X_S]
-        for j in range(nrc):
-            e += x[c, NX + j]
-        emf[c] = e
-        r0[c] = _lut(T_R0, T, I, z, data, meta) * cp[c, C_R0S] * math.exp(ea0 * (1.0 / T - 1.0 / tref))
+        es = e
+        r = _lut(T_R0, T, I, z, data, meta) * cp[c, C_R0S] * math.exp(ea0 * inv_t)
         dz = 1e-4
-        docv[c] = (_ocv(gp, data, meta, T, z + dz) - _ocv(gp, data, meta, T, z - dz)) / (2.0 * dz)
+        d = (_ocv(gp, data, meta, T, z + dz) - _ocv(gp, data, meta, T, z - dz)) / (2.0 * dz)
+        eta = cp[c, C_ETA] if I > 0.0 else 1.0
+        rs = r + eta * d * dt / cp[c, C_CAP]
+        arc = math.exp(earc * inv_t)
+        for j in range(nrc):
+            v = x[c, NX + j]
+            e += v
+            Rj = _lut(NT_FIXED + 2 * j, T, I, z, data, meta) * cp[c, NCP + 2 * j] * arc
+            Cj = _lut(NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[c, NCP + 2 * j + 1]
+            a = math.exp(-dt / (Rj * Cj))
+            es += a * v
+            rs += (1.0 - a) * Rj
+        emf[c] = e
+        r0[c] = r
+        docv[c] = d
+        estep[c] = es
+        rstep[c] = rs
 
 
-def _step(cp, gp, data, meta, x, cur, tamb, qext, dt, heat):
-    """Advance every cell by dt [s] with its current held constant (exact ZOH). In place.
+def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
+    """Advance cell c by dts[c] [s] with its current held constant (exact ZOH). In place; dts[c] = 0 skips.
 
     ``heat[c]`` receives the mean heat generated in the cell over the step [W] (excluding qext).
     """
@@ -137,6 +158,10 @@ def _step(cp, gp, data, meta, x, cur, tamb, qext, dt, heat):
     ith = gp[G_ITHRESH]
     hasjig = gp[G_HASJIG] != 0.0
     for c in prange(n):
+        dt = dts[c]
+        if dt <= 0.0:
+            heat[c] = 0.0
+            continue
         z = x[c, X_Z]
         h = x[c, X_H]
         s = x[c, X_S]
@@ -223,11 +248,12 @@ step_serial = njit(cache=True)(_step)
 step_parallel = njit(cache=True, parallel=True)(_step)
 
 
-def emf_r0(cp, gp, data, meta, x, cur, emf, r0, docv):
+def emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep):
     f = emf_r0_parallel if x.shape[0] >= PARALLEL_THRESHOLD else emf_r0_serial
-    f(cp, gp, data, meta, x, cur, emf, r0, docv)
+    f(cp, gp, data, meta, x, cur, float(dt), emf, r0, docv, estep, rstep)
 
 
-def step(cp, gp, data, meta, x, cur, tamb, qext, dt, heat):
+def step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
+    """``dts`` is an array (n,) of step lengths [s] (0 = leave that cell as it is)."""
     f = step_parallel if x.shape[0] >= PARALLEL_THRESHOLD else step_serial
-    f(cp, gp, data, meta, x, cur, tamb, qext, float(dt), heat)
+    f(cp, gp, data, meta, x, cur, tamb, qext, dts, heat)

@@ -150,15 +150,16 @@ def step(
     heat = np.empty(n)
     amb = _vec("ambient_K", c.params.ambient_K if ambient_K is None else ambient_K, n)
     K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x, _vec("current_A", current_A, n), amb,
-           _vec("heat_in_W", heat_in_W, n), dt_s, heat)
+           _vec("heat_in_W", heat_in_W, n), np.full(n, float(dt_s)), heat)
     return CellState(x)
 
 
 def emf_and_r0(cells: CompiledCells, state: CellState, current_A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (E, R0, dU/dz) so that the terminal voltage is ``V = E + I * R0``."""
     n = cells.n
-    e, r, d = np.empty(n), np.empty(n), np.empty(n)
-    K.emf_r0(cells.cp, cells.gp, cells.bank.data, cells.bank.meta, state.x, _vec("current_A", current_A, n), e, r, d)
+    e, r, d, es, rs = (np.empty(n) for _ in range(5))
+    K.emf_r0(cells.cp, cells.gp, cells.bank.data, cells.bank.meta, state.x, _vec("current_A", current_A, n), 1.0,
+             e, r, d, es, rs)
     return e, r, d
 
 

@@ -308,7 +308,9 @@ class CompiledCells:
         o = f"per-cell parameters of {p.name!r}"
         th = p.thermal
         cp = np.zeros((n, K.NCP + 2 * p.n_rc))
-        cp[:, K.C_CAP] = col("capacity_Ah", p.capacity_Ah) * 3600.0
+        cap_ah = col("capacity_Ah", p.capacity_Ah)
+        check_range(o, "capacity_Ah", cap_ah, gt=0)
+        cp[:, K.C_CAP] = cap_ah * 3600.0
         cp[:, K.C_ETA] = col("coulombic_efficiency", p.coulombic_efficiency)
         cp[:, K.C_ISD] = col("self_discharge_A", p.self_discharge_A)
         cp[:, K.C_R0S] = col("r0_scale", 1.0)
@@ -327,7 +329,6 @@ class CompiledCells:
                 cp[:, K.NCP + off :: 2] = np.broadcast_to(v, (n, p.n_rc))
             except ValueError:
                 raise ParameterError(f"per-cell {key} must have shape ({n},) or ({n}, {p.n_rc}); got {v.shape}.") from None
-        check_range(o, "capacity_Ah", cp[:, K.C_CAP], gt=0)
         check_range(o, "coulombic_efficiency", cp[:, K.C_ETA], gt=0, le=1)
         check_range(o, "self_discharge_A", cp[:, K.C_ISD], ge=0)
         check_range(o, "r0_scale", cp[:, K.C_R0S], gt=0)

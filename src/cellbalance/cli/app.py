@@ -1,0 +1,105 @@
+"""The ``cellbalance`` command line: a thin layer over the library (parse, call, write, report)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from ..errors import CellBalanceError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Design, simulate and verify lithium-ion cell balancing. Current is positive when charging.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(msg: str) -> None:
+    err_console.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code=2)
+
+
+def _progress_bar():
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                    TextColumn("{task.completed:,.0f} / {task.total:,.0f} s simulated"), TimeElapsedColumn(),
+                    console=err_console, transient=True)
+
+
+def _run_with_progress(label: str, fn):
+    with _progress_bar() as prog:
+        task = prog.add_task(label, total=1.0)
+
+        def cb(t, total):
+            prog.update(task, completed=t, total=max(total, t))
+
+        return fn(cb)
+
+
+def _summary_cell(ds) -> RichTable:
+    tab = RichTable(title="Steps")
+    for col in ("#", "step", "start [s]", "end [s]", "ended by"):
+        tab.add_column(col)
+    for k in range(ds.sizes.get("event", 0)):
+        tab.add_row(str(int(ds.event_step[k])), str(ds.event_description.values[k]),
+                    f"{float(ds.event_start_s[k]):.1f}", f"{float(ds.event_end_s[k]):.1f}",
+                    str(ds.event_reason.values[k]))
+    return tab
+
+
+@app.command()
+def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment], [initial], [output]"),
+         out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
+    """Run a single-cell experiment; write NetCDF, CSV and a PNG plot."""
+    from ..io.config import KELVIN, load_cell_config
+    from ..io.output import write_results
+    from ..sim import simulate
+    from ..cell import initial_state
+
+    try:
+        cfg = load_cell_config(config)
+        p = cfg.parameters(config.parent)
+        if cfg.ambient_C is not None:
+            p = p.replace(ambient_K=cfg.ambient_C + KELVIN)
+        cells = p.compile(1)
+        t0 = None if cfg.initial.temperature_C is None else cfg.initial.temperature_C + KELVIN
+        s0 = initial_state(cells, soc=cfg.initial.soc, temperature_K=t0, hysteresis=cfg.initial.hysteresis)
+        exp = cfg.build_experiment()
+        start = time.perf_counter()
+        ds = _run_with_progress("cell", lambda cb: simulate(cells, exp, state=s0, progress=cb))
+        wall = time.perf_counter() - start
+        files = write_results(ds, out or Path(cfg.output.dir), cfg.output.name, csv=cfg.output.csv,
+                              plot=cfg.output.plot)
+    except CellBalanceError as e:
+        _fail(str(e))
+    console.print(_summary_cell(ds))
+    console.print(f"simulated {float(ds.time[-1]):,.0f} s in {wall:.2f} s wall time")
+    for f in files:
+        console.print(f"wrote {f}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output directory")):
+    """The embedded default run: no input files needed."""
+    from ..cli.demo import run_demo
+
+    try:
+        run_demo(out, console, _run_with_progress)
+    except CellBalanceError as e:
+        _fail(str(e))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: files already written are kept.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

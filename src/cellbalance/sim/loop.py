@@ -1,0 +1,495 @@
+"""The simulation loop: experiment -> (plant, estimator, controller, balancer) -> recorded results.
+
+One loop serves a single cell (a 1s1p pack), a pack, and a batch of packs (Monte Carlo): every
+array is over cells, ordered (pack, series, parallel). Each pack runs through the experiment on
+its own (its steps may end at different times); time is shared: the plant advances on a uniform
+grid of ``experiment.period_s``, and a step that ends inside a period (a voltage cut-off, say) is
+ended at the crossing, located with :func:`scipy.optimize.brentq` on the exact step solution, and
+the next step takes the rest of that period.
+
+Rows are recorded on the grid (every ``record_every`` periods): the state at ``t``, the currents
+applied from ``t`` on, and the terminal voltages ``V = E + I*R0`` they produce (right limits,
+as in Plett's discrete-time model). Step ends are listed exactly in the ``event_*`` variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import brentq
+
+from ..cell import kernels as K
+from ..cell.model import CellState, initial_state
+from ..cell.params import CellParameters, CompiledCells
+from ..errors import ConfigError, ParameterError
+from ..pack.layout import PackLayout, split_group_current
+from ..scenarios.experiment import Experiment, Step
+from .interfaces import BalancingAction, Controller, Estimator, LoopContext, Measurement
+from .results import Recorder
+
+__all__ = ["SimulationOptions", "simulate"]
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """Knobs of the loop that are not physics.
+
+    record_every : record one row every this many periods (1 = every period).
+    max_time_s : hard stop of the whole run [s] (a step that never ends cannot hang the run).
+    current_iterations : fixed-point passes between R0(I) and I when a resistance table depends on
+        current (1 pass otherwise).
+    """
+
+    record_every: int = 1
+    max_time_s: float = 30 * 86400.0
+    current_iterations: int = 2
+    record: bool = True
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.record_every, int) and self.record_every >= 1):
+            raise ParameterError(f"SimulationOptions.record_every must be an integer >= 1; got {self.record_every!r}.")
+        if not self.max_time_s > 0:
+            raise ParameterError(f"SimulationOptions.max_time_s must be > 0; got {self.max_time_s!r}.")
+
+
+@dataclass
+class _Buffers:
+    n: int
+    emf: np.ndarray = field(init=False)
+    r0: np.ndarray = field(init=False)
+    docv: np.ndarray = field(init=False)
+    estep: np.ndarray = field(init=False)
+    rstep: np.ndarray = field(init=False)
+    heat: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in ("emf", "r0", "docv", "estep", "rstep", "heat"):
+            setattr(self, name, np.zeros(self.n))
+
+
+def _current_dependent(cells: CompiledCells) -> bool:
+    meta = cells.bank.meta
+    return bool(np.any(meta[K.T_R0:, 1] > 1))
+
+
+class _Run:
+    """State of one simulation run (kept out of the public API)."""
+
+    def __init__(self, cells, layout, experiment, x0, ambient, heat_in, opts, balancer_action):
+        self.cells = cells
+        self.layout = layout
+        self.exp = experiment
+        self.x = x0
+        self.amb = ambient
+        self.q_in = heat_in
+        self.opts = opts
+        self.B, self.Ns, self.Np = layout.shape
+        self.cpp = layout.cells_per_pack
+        self.n = cells.n
+        self.buf = _Buffers(self.n)
+        self.i_bal = np.zeros((self.B, self.Ns))
+        self.q_bal = np.zeros(self.n)
+        self.i_cell = np.zeros(self.n)
+        self.i_pack = np.zeros(self.B)
+        self.cur_dep = _current_dependent(cells)
+        self.nominal_Ah = cells.params.capacity_Ah * self.Np
+        p = cells.params
+        self.v_min, self.v_max, self.t_max = p.v_min, p.v_max, p.t_max_K
+        self.cond = np.zeros((self.B, 4))
+        self.profiles = {}
+        for s in experiment.steps:
+            if s.mode == "profile" and s.profile not in self.profiles:
+                from ..scenarios.profiles import load_drive_cycle
+
+                self.profiles[s.profile] = load_drive_cycle(s.profile)
+
+    # -- per-pack views ---------------------------------------------------------------------------
+    def pack_slice(self, b: int) -> slice:
+        return slice(b * self.cpp, (b + 1) * self.cpp)
+
+    # -- currents --------------------------------------------------------------------------------
+    def evaluate(self, x, i_cell, dt, sl=None):
+        c = self.cells
+        if sl is None:
+            K.emf_r0(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, dt, self.buf.emf, self.buf.r0,
+                     self.buf.docv, self.buf.estep, self.buf.rstep)
+            return self.buf.emf, self.buf.r0, self.buf.estep, self.buf.rstep
+        m = sl.stop - sl.start
+        out = [np.empty(m) for _ in range(5)]
+        K.emf_r0(c.cp[sl], c.gp, c.bank.data, c.bank.meta, x, i_cell, dt, *out)
+        return out[0], out[1], out[3], out[4]
+
+    def step_value(self, step: Step, t_in_step: float) -> float:
+        if step.mode == "c_rate":
+            return step.value * self.nominal_Ah
+        if step.mode == "profile":
+            prof = self.profiles[step.profile]
+            return float(prof.value_at(t_in_step % prof.duration_s)) * step.profile_scale
+        return step.value
+
+    def modes(self, steps: list[Step], t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pack: control mode code (0 current, 1 power, 2 voltage) and its set-point."""
+        code = np.zeros(len(steps), dtype=np.int8)
+        val = np.zeros(len(steps))
+        for b, s in enumerate(steps):
+            if s.mode == "rest":
+                continue
+            val[b] = self.step_value(s, t_in[b])
+            if s.mode == "power" or (s.mode == "profile" and self.profiles[s.profile].kind == "power_W"):
+                code[b] = 1
+            elif s.mode == "voltage":
+                code[b] = 2
+        return code, val
+
+    def pack_currents(self, code, val, emf, r0, estep, rstep, i_bal):
+        """Pack current of each pack for its control mode (vectorised over packs)."""
+        B = code.shape[0]
+        shp = (B, self.Ns, self.Np)
+        i_p = np.where(code == 0, val, 0.0)
+        if np.any(code == 1):
+            g = 1.0 / r0.reshape(shp)
+            gs = g.sum(-1)
+            r_g = 1.0 / gs
+            e_g = (emf.reshape(shp) * g).sum(-1) * r_g
+            e_p = e_g.sum(-1) + (r_g * i_bal).sum(-1)
+            r_p = r_g.sum(-1) + self.layout.interconnect_ohm
+            disc = e_p * e_p + 4.0 * r_p * val
+            with np.errstate(invalid="ignore"):
+                ip_pow = 2.0 * val / (e_p + np.sqrt(disc))
+            ip_pow[disc < 0] = np.nan  # power not deliverable: the step ends
+            i_p = np.where(code == 1, ip_pow, i_p)
+        if np.any(code == 2):
+            # implicit: the highest (charging) or lowest (discharging) element ends the step at V_hold
+            g2 = 1.0 / rstep.reshape(shp)
+            gs2 = g2.sum(-1)
+            es_g = (estep.reshape(shp) * g2).sum(-1) / gs2
+            i_each = (val[:, None] - es_g) * gs2 - i_bal
+            ip_v = np.where(i_each.mean(-1) >= 0, i_each.min(-1), i_each.max(-1))
+            i_p = np.where(code == 2, ip_v, i_p)
+        return i_p
+
+    def solve_currents(self, x, steps, t_in, dt, i_guess, b=None):
+        """Pack currents, cell currents and cell voltages for state x (all packs, or pack b only)."""
+        if b is None:
+            i_bal, sl, B = self.i_bal, None, self.B
+        else:
+            i_bal, sl, B = self.i_bal[b : b + 1], self.pack_slice(b), 1
+        code, val = self.modes(steps, t_in)
+        if not code.any():
+            # current control everywhere: the pack current is known before any evaluation
+            i_p = val
+            i_g = i_p[:, None] + i_bal
+            if self.Np == 1:
+                i_cell = i_g.reshape(-1)
+                emf, r0, _, _ = self.evaluate(x, i_cell, dt, sl)
+                return i_p, i_cell, emf + i_cell * r0
+        i_cell = i_guess
+        passes = self.opts.current_iterations if self.cur_dep else 1
+        for _ in range(passes):
+            emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl)
+            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal)
+            i_g = (np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p)[:, None] + i_bal
+            if self.Np == 1:
+                i_cell = i_g.reshape(-1)
+            else:
+                shp = (B, self.Ns, self.Np)
+                ic, _ = split_group_current(i_g, emf.reshape(shp), r0.reshape(shp))
+                i_cell = ic.reshape(-1)
+        if self.cur_dep:
+            emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl)
+        return i_p, i_cell, emf + i_cell * r0
+
+    # -- end conditions ---------------------------------------------------------------------------
+    def set_conditions(self, b: int, step: Step, i_p: float, v_pack_cells: np.ndarray) -> None:
+        """Thresholds that end pack b's current step (NaN/inf = none)."""
+        lo, hi, tl, ith = -np.inf, np.inf, np.inf, np.nan
+        if step.mode != "rest":
+            tl = self.t_max
+            d = 0.0 if step.mode == "profile" else float(np.sign(i_p))
+            if step.mode != "voltage":
+                if d <= 0:
+                    lo = self.v_min
+                if d >= 0:
+                    hi = self.v_max
+            if step.until_voltage_V is not None and step.mode != "voltage":
+                if v_pack_cells.min() > step.until_voltage_V and d <= 0:
+                    lo = max(lo, step.until_voltage_V)
+                else:
+                    hi = min(hi, step.until_voltage_V)
+        if step.until_temperature_K is not None:
+            tl = min(tl, step.until_temperature_K)
+        if step.mode == "voltage":
+            if step.until_current_A is not None:
+                ith = step.until_current_A
+            elif step.until_c_rate is not None:
+                ith = step.until_c_rate * self.nominal_Ah
+        self.cond[b] = (lo, hi, tl, ith)
+
+    def margins(self, x, i_cell, steps, t_in, dt, b=None) -> np.ndarray:
+        """Per pack, min over its end conditions of the distance to the condition; <= 0 = reached."""
+        sl = None if b is None else self.pack_slice(b)
+        cond = self.cond if b is None else self.cond[b : b + 1]
+        B = cond.shape[0]
+        emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl)
+        v = (emf + i_cell * r0).reshape(B, -1)
+        T = x[:, K.X_T].reshape(B, -1)
+        m = np.minimum(v.min(-1) - cond[:, 0], cond[:, 1] - v.max(-1))
+        m = np.minimum(m, cond[:, 2] - T.max(-1))
+        if np.any(np.isfinite(cond[:, 3])):
+            code, val = self.modes(steps, t_in)
+            i_bal = self.i_bal if b is None else self.i_bal[b : b + 1]
+            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal)
+            m = np.where(np.isfinite(cond[:, 3]), np.minimum(m, np.abs(i_p) - cond[:, 3]), m)
+        return m
+
+
+def simulate(
+    cells: CompiledCells | CellParameters,
+    experiment: Experiment | list[str] | str,
+    *,
+    layout: PackLayout | None = None,
+    state: CellState | None = None,
+    ambient_K=None,
+    heat_in_W=None,
+    estimator: Estimator | None = None,
+    controller: Controller | None = None,
+    options: SimulationOptions | None = None,
+    progress: Callable[[float, float], None] | None = None,
+    recorder: Recorder | None = None,
+):
+    """Run ``experiment`` on a cell, a pack, or a batch of packs, and return an xarray Dataset.
+
+    Parameters
+    ----------
+    cells : CompiledCells or CellParameters
+        The cells (``layout.n_cells`` of them); a CellParameters is compiled for the layout.
+    experiment : Experiment, or step strings
+    layout : PackLayout, default a single cell (1s1p, one pack)
+    state : CellState, optional; default rested cells at the parameter set's initial SOC/ambient
+    ambient_K : float or array (n_cells,), coolant/ambient temperature [K]
+    heat_in_W : callable (t_s, x) -> array (n_cells,) or None; extra heat into each cell node [W]
+    estimator, controller : components run at their own ``period_s`` (see ``sim/interfaces.py``);
+        the controller's :class:`BalancingAction` is applied until its next call.
+    options : SimulationOptions
+    progress : callable (t_s, t_estimate_s), called about once a second of wall time at most
+    recorder : Recorder, optional (e.g. streaming to NetCDF); default keeps rows in memory
+
+    Returns
+    -------
+    xarray.Dataset with dims (time, pack, cell[, rc]) and (event,); see ``sim/results.py``.
+    """
+    layout = layout or PackLayout()
+    opts = options or SimulationOptions()
+    if isinstance(cells, CellParameters):
+        cells = cells.compile(layout.n_cells)
+    if cells.n != layout.n_cells:
+        raise ParameterError(f"simulate(): {cells.n} cells given but the layout {layout.shape} needs {layout.n_cells}.")
+    if not isinstance(experiment, Experiment):
+        experiment = Experiment(experiment)
+    x0 = (state or initial_state(cells)).x
+    if x0.shape != (cells.n, K.NX + cells.params.n_rc):
+        raise ParameterError(f"simulate(): state has shape {x0.shape}; expected {(cells.n, K.NX + cells.params.n_rc)}.")
+    amb = np.ascontiguousarray(np.broadcast_to(
+        np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
+    run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts, None)
+    rec = recorder or Recorder(cells, layout)
+    return _loop(run, rec, estimator, controller, progress)
+
+
+def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
+    import time as _time
+
+    exp = run.exp
+    dt = exp.period_s
+    steps = exp.steps
+    B, cpp, n = run.B, run.cpp, run.n
+    c = run.cells
+    k_step = np.zeros(B, dtype=int)
+    t_in = np.zeros(B)
+    t_start_step = np.zeros(B)
+    done = np.zeros(B, dtype=bool)
+    events: list[tuple[int, int, float, float, str]] = []
+    rest = Step(mode="rest", duration_s=1e30, description="(finished)")
+    x = run.x
+    x_try = np.empty_like(x)
+    q = np.zeros(n)
+    dts = np.zeros(n)
+    t = 0.0
+    k = 0
+    est_state = ctl_state = None
+    estimate = None
+    next_est = next_ctl = 0.0
+    ctx = LoopContext(cells=c, layout=run.layout, period_s=dt)
+    if estimator is not None:
+        est_state = estimator.init(ctx)
+    if controller is not None:
+        ctl_state = controller.init(ctx)
+    t_est_total = _estimate_duration(run)
+    last_progress = _time.monotonic()
+    new_step = np.ones(B, dtype=bool)
+
+    def cur_steps():
+        return [rest if done[b] else steps[k_step[b]] for b in range(B)]
+
+    while not done.all() and t < run.opts.max_time_s:
+        rem = np.full(B, dt)
+        first = True
+        while True:
+            active = rem > 1e-9 * dt
+            if not active.any():
+                break
+            st = cur_steps()
+            i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
+            run.i_cell, run.i_pack = i_cell, i_p
+            if new_step.any():
+                for b in np.flatnonzero(new_step):
+                    run.set_conditions(b, st[b], i_p[b], v_cell[run.pack_slice(b)])
+                new_step[:] = False
+            if first:
+                if controller is not None and t >= next_ctl - 1e-9:
+                    meas = _measure(run, t, x, v_cell, i_p)
+                    if estimator is not None and t >= next_est - 1e-9:
+                        estimate, est_state = estimator.step(t, meas, est_state)
+                        next_est = t + estimator.period_s
+                    action, ctl_state = controller.step(t, meas, estimate, ctl_state)
+                    _apply_action(run, action)
+                    next_ctl = t + controller.period_s
+                    i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
+                    run.i_cell, run.i_pack = i_cell, i_p
+                if run.opts.record and k % run.opts.record_every == 0:
+                    rec.append(t, x, i_cell, v_cell, i_p, k_step, run)
+            # how far each pack may go: its remaining period, its step's remaining duration
+            tau = rem.copy()
+            nan_packs = np.isnan(i_p)
+            for b in range(B):
+                s = st[b]
+                if s.duration_s is not None and not done[b]:
+                    tau[b] = min(tau[b], s.duration_s - t_in[b])
+                if s.mode == "profile" and not done[b]:
+                    prof = run.profiles[s.profile]
+                    # the profile value changes at its sample times: do not cross one
+                    tau[b] = min(tau[b], prof.next_change_after(t_in[b] % prof.duration_s) - (t_in[b] % prof.duration_s))
+            tau = np.maximum(tau, 0.0)
+            tau[nan_packs] = 0.0
+            dts[:] = np.repeat(tau, cpp)
+            if run.q_in is not None:
+                q[:] = run.q_in(t + (dt - rem.min()), x)
+            qq = q + run.q_bal
+            np.copyto(x_try, x)
+            K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x_try, i_cell, run.amb, qq, dts, run.buf.heat)
+            ended = np.zeros(B, dtype=bool)
+            reason = [""] * B
+            m1 = run.margins(x_try, i_cell, st, t_in + tau, dt)
+            hit = (m1 <= 0.0) & ~done
+            if hit.any():
+                m0 = run.margins(x, i_cell, st, t_in, dt)
+            for b in np.flatnonzero(hit | nan_packs) if (hit.any() or nan_packs.any()) else ():
+                sl = run.pack_slice(b)
+                if nan_packs[b]:
+                    reason[b] = "power not deliverable"
+                elif m0[b] <= 0.0:
+                    tau[b] = 0.0
+                    x_try[sl] = x[sl]
+                    reason[b] = "condition met at start"
+                else:
+                    tau[b] = _locate(run, b, st[b], x[sl], i_cell[sl], qq[sl], t_in[b], tau[b], dt, x_try)
+                    reason[b] = "condition"
+                ended[b] = True
+            for b in range(B):
+                s = st[b]
+                if ended[b] or done[b]:
+                    continue
+                if s.duration_s is not None and t_in[b] + tau[b] >= s.duration_s - 1e-9:
+                    ended[b], reason[b] = True, "duration"
+            x, x_try = x_try, x
+            rem -= tau
+            t_in += tau
+            for b in np.flatnonzero(ended) if ended.any() else ():
+                t_end = t + (dt - rem[b])
+                events.append((int(b), int(k_step[b]), float(t_start_step[b]), float(t_end), reason[b]))
+                k_step[b] += 1
+                t_in[b] = 0.0
+                t_start_step[b] = t_end
+                new_step[b] = True
+                if k_step[b] >= len(steps):
+                    done[b] = True
+                    k_step[b] = len(steps) - 1
+            first = False
+            if (rem <= 1e-9 * dt).all():
+                break
+        t += dt
+        k += 1
+        if progress is not None and _time.monotonic() - last_progress > 0.5:
+            progress(t, t_est_total)
+            last_progress = _time.monotonic()
+    st = cur_steps()
+    i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
+    if run.opts.record:
+        rec.append(t, x, i_cell, v_cell, i_p, np.where(done, len(steps), k_step), run)
+    if progress is not None:
+        progress(t, t)
+    truncated = not done.all()
+    return rec.finish(events, run, truncated=truncated, final_state=CellState(x.copy()))
+
+
+def _locate(run: _Run, b, s, x0, i_cell, q, t_in, tau, dt, x_out):
+    """Time within (0, tau] at which pack b meets its end condition; writes that state into x_out."""
+    c = run.cells
+    sl = run.pack_slice(b)
+    m = sl.stop - sl.start
+    xb = np.empty_like(x0)
+    heat = np.empty(m)
+    cp = c.cp[sl]
+    amb = run.amb[sl]
+
+    def state_at(h):
+        np.copyto(xb, x0)
+        K.step(cp, c.gp, c.bank.data, c.bank.meta, xb, i_cell, amb, q, np.full(m, h), heat)
+        return xb
+
+    def g(h):
+        return float(run.margins(state_at(h), i_cell, [s], np.array([t_in + h]), dt, b)[0])
+
+    h = brentq(g, 0.0, tau, xtol=1e-9 * max(dt, 1.0), rtol=1e-12)
+    # take the side on which the condition is met (<= 0), so the step really has ended
+    if g(h) > 0:
+        h = min(tau, h + 2e-9 * max(dt, 1.0))
+    x_out[sl] = state_at(h)
+    return h
+
+
+def _measure(run: _Run, t, x, v_cell, i_p) -> Measurement:
+    shp = run.layout.shape
+    return Measurement(
+        t_s=t,
+        cell_voltage_V=v_cell.reshape(shp).copy(),
+        cell_temperature_K=x[:, K.X_T].reshape(shp).copy(),
+        pack_current_A=i_p.copy(),
+        element_current_A=(i_p[:, None] + run.i_bal).copy(),
+    )
+
+
+def _apply_action(run: _Run, action: BalancingAction) -> None:
+    ib = np.asarray(action.element_current_A, float)
+    try:
+        run.i_bal = np.broadcast_to(ib, (run.B, run.Ns)).copy()
+    except ValueError:
+        raise ConfigError(
+            f"controller returned element_current_A of shape {ib.shape}; expected {(run.B, run.Ns)}."
+        ) from None
+    if action.cell_heat_W is not None:
+        run.q_bal = np.broadcast_to(np.asarray(action.cell_heat_W, float), (run.n,)).copy()
+
+
+def _estimate_duration(run: _Run) -> float:
+    total = 0.0
+    for s in run.exp.steps:
+        if s.duration_s is not None:
+            total += s.duration_s
+        elif s.mode in ("current", "c_rate", "power"):
+            total += 3600.0
+        else:
+            total += 1800.0
+    return total

@@ -1,0 +1,131 @@
+"""Recording simulation rows and turning them into an xarray Dataset (time x pack x cell)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..cell import kernels as K
+
+__all__ = ["Recorder"]
+
+SIGN_NOTE = "current positive = charging"
+
+
+class Recorder:
+    """Collects rows in preallocated chunks; builds the Dataset once at the end.
+
+    Subclasses may override :meth:`flush_chunk` to stream chunks elsewhere (NetCDF).
+    """
+
+    chunk_rows = 2048
+
+    def __init__(self, cells, layout):
+        self.cells = cells
+        self.layout = layout
+        self.B, self.Ns, self.Np = layout.shape
+        self.nx = cells.cp.shape[1] and (K.NX + cells.params.n_rc)
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._new_chunk()
+
+    def _new_chunk(self) -> None:
+        r, n, B = self.chunk_rows, self.cells.n, self.B
+        self._cur = {
+            "time": np.empty(r),
+            "x": np.empty((r, n, self.nx)),
+            "i": np.empty((r, n)),
+            "v": np.empty((r, n)),
+            "ip": np.empty((r, B)),
+            "step": np.empty((r, B), dtype=np.int32),
+        }
+        self._row = 0
+
+    def append(self, t, x, i_cell, v_cell, i_pack, k_step, run=None) -> None:
+        c, k = self._cur, self._row
+        c["time"][k] = t
+        c["x"][k] = x
+        c["i"][k] = i_cell
+        c["v"][k] = v_cell
+        c["ip"][k] = i_pack
+        c["step"][k] = k_step
+        self._row += 1
+        if self._row == self.chunk_rows:
+            self.flush_chunk({key: a for key, a in c.items()})
+            self._new_chunk()
+
+    def flush_chunk(self, chunk: dict[str, np.ndarray]) -> None:
+        self._chunks.append(chunk)
+
+    def _tail(self) -> dict[str, np.ndarray]:
+        return {key: a[: self._row] for key, a in self._cur.items()}
+
+    def chunk_to_dataset(self, ch: dict[str, np.ndarray]) -> xr.Dataset:
+        B, Ns, Np = self.B, self.Ns, self.Np
+        cpp = Ns * Np
+        rows = ch["time"].shape[0]
+        x = ch["x"].reshape(rows, B, cpp, self.nx)
+        v = ch["v"].reshape(rows, B, cpp)
+        i = ch["i"].reshape(rows, B, cpp)
+        dims = ("time", "pack", "cell")
+        p = self.cells.params
+        data = {
+            "soc": (dims, x[..., K.X_Z], {"units": "1", "long_name": "State of charge"}),
+            "voltage_V": (dims, v, {"units": "V", "long_name": "Cell terminal voltage"}),
+            "current_A": (dims, i, {"units": "A", "long_name": "Cell current", "note": SIGN_NOTE}),
+            "temperature_K": (dims, x[..., K.X_T], {"units": "K", "long_name": "Cell temperature"}),
+            "hysteresis": (dims, x[..., K.X_H], {"units": "1", "long_name": "Hysteresis state h"}),
+            "pack_current_A": (("time", "pack"), ch["ip"], {"units": "A", "note": SIGN_NOTE}),
+            "pack_voltage_V": (
+                ("time", "pack"),
+                v.reshape(rows, B, Ns, Np)[..., 0].sum(-1) + ch["ip"] * self.layout.interconnect_ohm,
+                {"units": "V", "long_name": "Pack terminal voltage"},
+            ),
+            "step": (("time", "pack"), ch["step"], {"long_name": "Experiment step index"}),
+        }
+        if p.n_rc:
+            data["v_rc_V"] = ((*dims, "rc"), x[..., K.NX :], {"units": "V", "long_name": "RC pair voltage"})
+        if p.thermal.has_jig:
+            data["jig_temperature_K"] = (dims, x[..., K.X_TJ], {"units": "K", "long_name": "Second thermal node"})
+        coords = {
+            "time": ("time", ch["time"], {"units": "s"}),
+            "pack": np.arange(B),
+            "cell": np.arange(cpp),
+            "series_index": ("cell", np.repeat(np.arange(Ns), Np)),
+            "parallel_index": ("cell", np.tile(np.arange(Np), Ns)),
+        }
+        return xr.Dataset(data, coords=coords)
+
+    def finish(self, events, run, *, truncated: bool, final_state) -> xr.Dataset:
+        parts = self._chunks + ([self._tail()] if self._row else [])
+        if parts:
+            ch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+            ds = self.chunk_to_dataset(ch)
+        else:
+            ds = xr.Dataset()
+        return attach_events(ds, events, run, truncated=truncated, final_state=final_state)
+
+
+def attach_events(ds: xr.Dataset, events, run, *, truncated: bool, final_state) -> xr.Dataset:
+    ev = np.array(events, dtype=object).reshape(-1, 5)
+    steps = run.exp.steps
+    ds = ds.assign(
+        event_pack=("event", ev[:, 0].astype(int)),
+        event_step=("event", ev[:, 1].astype(int)),
+        event_start_s=("event", ev[:, 2].astype(float)),
+        event_end_s=("event", ev[:, 3].astype(float)),
+        event_reason=("event", ev[:, 4].astype(str)),
+        event_description=("event", np.array([steps[int(k)].description for k in ev[:, 1]], dtype=str)),
+    )
+    ds.attrs.update(
+        {
+            "parameter_set": run.cells.params.name,
+            "parameter_source": run.cells.params.source,
+            "layout": f"{run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p",
+            "period_s": run.exp.period_s,
+            "experiment": " | ".join(s.description for s in steps),
+            "sign_convention": SIGN_NOTE,
+            "truncated": int(truncated),
+        }
+    )
+    ds.attrs["_final_state"] = final_state  # removed before writing to disk
+    return ds
