@@ -37,22 +37,32 @@ NT_FIXED = 4
 PARALLEL_THRESHOLD = 4096
 
 
-def _find(data, off, n, x, clamp):
+def _find(data, off, n, x, clamp, uniform):
     """Index i and weight w so that x ~ (1-w)*ax[i] + w*ax[i+1]; n == 1 gives (0, 0)."""
     if n == 1:
         return 0, 0.0
-    lo = 0
-    hi = n - 2
-    # binary search for the interval containing x (ends extend outwards)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if data[off + mid] <= x:
-            lo = mid
-        else:
-            hi = mid - 1
-    x0 = data[off + lo]
-    x1 = data[off + lo + 1]
-    w = (x - x0) / (x1 - x0)
+    if uniform:
+        x0 = data[off]
+        dx = data[off + 1] - x0
+        f = (x - x0) / dx
+        lo = int(f)  # truncation; negative f is clamped to 0 below, as floor would be
+        if lo < 0:
+            lo = 0
+        elif lo > n - 2:
+            lo = n - 2
+        w = f - lo
+    else:
+        lo = 0
+        hi = n - 2
+        # binary search for the interval containing x (ends extend outwards)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if data[off + mid] <= x:
+                lo = mid
+            else:
+                hi = mid - 1
+        x0 = data[off + lo]
+        w = (x - x0) / (data[off + lo + 1] - x0)
     if clamp:
         if w < 0.0:
             w = 0.0
@@ -67,9 +77,14 @@ def _lut(tid, T, I, z, data, meta):
     nz = meta[tid, 2]
     ao = meta[tid, 3]
     vo = meta[tid, 4]
-    iT, wT = _find(data, ao, nT, T, True)
-    iI, wI = _find(data, ao + nT, nI, I, True)
-    iz, wz = _find(data, ao + nT + nI, nz, z, False)
+    if nT == 1 and nI == 1:
+        if nz == 1:
+            return data[vo]
+        iz, wz = _find(data, ao + 2, nz, z, False, meta[tid, 7] != 0)
+        return data[vo + iz] * (1.0 - wz) + data[vo + iz + 1] * wz
+    iT, wT = _find(data, ao, nT, T, True, meta[tid, 5] != 0)
+    iI, wI = _find(data, ao + nT, nI, I, True, meta[tid, 6] != 0)
+    iz, wz = _find(data, ao + nT + nI, nz, z, False, meta[tid, 7] != 0)
     sT = nI * nz if nT > 1 else 0
     sI = nz if nI > 1 else 0
     sz = 1 if nz > 1 else 0
@@ -103,12 +118,13 @@ def lut_eval_array(tid, T, I, z, data, meta):
     return out
 
 
-def _emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep):
+def _emf_r0(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep):
     """Right-limit voltage V = emf + I*r0 and its end-of-step linearisation V(t+dt) ~ estep + I*rstep.
 
     emf = U(z,T) + M*h + M0*s + sum v_j ; r0 = R0(T,I,z); docv = dU/dz (central difference);
     estep = U + M*h + M0*s + sum a_j v_j ; rstep = r0 + sum (1-a_j) R_j + eta dU/dz dt / Q,
     with a_j = exp(-dt/tau_j): the exact RC response and a linearised OCV over one step of length dt.
+    The last three are computed only when ``full`` is true.
     """
     n = x.shape[0]
     nrc = int(gp[G_NRC])
@@ -123,8 +139,14 @@ def _emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep):
         u = _ocv(gp, data, meta, T, z)
         m = _lut(T_HYST, T, 0.0, z, data, meta) * cp[c, C_MS]
         e = u + m * x[c, X_H] + cp[c, C_M0] * x[c, X_S]
-        es = e
         r = _lut(T_R0, T, I, z, data, meta) * cp[c, C_R0S] * math.exp(ea0 * inv_t)
+        if not full:
+            for j in range(nrc):
+                e += x[c, NX + j]
+            emf[c] = e
+            r0[c] = r
+            continue
+        es = e
         dz = 1e-4
         d = (_ocv(gp, data, meta, T, z + dz) - _ocv(gp, data, meta, T, z - dz)) / (2.0 * dz)
         eta = cp[c, C_ETA] if I > 0.0 else 1.0
@@ -248,9 +270,9 @@ step_serial = njit(cache=True)(_step)
 step_parallel = njit(cache=True, parallel=True)(_step)
 
 
-def emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep):
+def emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep, full=True):
     f = emf_r0_parallel if x.shape[0] >= PARALLEL_THRESHOLD else emf_r0_serial
-    f(cp, gp, data, meta, x, cur, float(dt), emf, r0, docv, estep, rstep)
+    f(cp, gp, data, meta, x, cur, float(dt), bool(full), emf, r0, docv, estep, rstep)
 
 
 def step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):

@@ -159,7 +159,7 @@ def emf_and_r0(cells: CompiledCells, state: CellState, current_A) -> tuple[np.nd
     n = cells.n
     e, r, d, es, rs = (np.empty(n) for _ in range(5))
     K.emf_r0(cells.cp, cells.gp, cells.bank.data, cells.bank.meta, state.x, _vec("current_A", current_A, n), 1.0,
-             e, r, d, es, rs)
+             e, r, d, es, rs, True)
     return e, r, d
 
 

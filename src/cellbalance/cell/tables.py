@@ -145,17 +145,20 @@ class Table:
 class TableBank:
     """Several tables packed into two flat arrays so a compiled kernel can read any of them.
 
-    ``meta[k] = (n_T, n_I, n_z, axes_offset, values_offset)`` indexes into ``data``.
+    ``meta[k] = (n_T, n_I, n_z, axes_offset, values_offset, uniform_T, uniform_I, uniform_z)``
+    indexes into ``data``; a uniform axis is looked up in O(1), others by bisection.
     """
 
     def __init__(self, tables: list[Table]):
         chunks: list[np.ndarray] = []
-        meta = np.zeros((len(tables), 5), dtype=np.int64)
+        meta = np.zeros((len(tables), 8), dtype=np.int64)
         off = 0
         for k, tab in enumerate(tables):
             nT, nI, nz = tab.shape
             axes = np.concatenate([tab.temperature_K, tab.current_A, tab.soc])
-            meta[k] = (nT, nI, nz, off, off + axes.size)
+            uni = [int(a.size > 1 and np.allclose(np.diff(a), a[1] - a[0], rtol=1e-12, atol=0.0))
+                   for a in (tab.temperature_K, tab.current_A, tab.soc)]
+            meta[k] = (nT, nI, nz, off, off + axes.size, *uni)
             chunks += [axes, tab.values.ravel()]
             off += axes.size + tab.values.size
         self.data = np.ascontiguousarray(np.concatenate(chunks) if chunks else np.zeros(0))

@@ -110,15 +110,16 @@ class _Run:
         return slice(b * self.cpp, (b + 1) * self.cpp)
 
     # -- currents --------------------------------------------------------------------------------
-    def evaluate(self, x, i_cell, dt, sl=None):
+    def evaluate(self, x, i_cell, dt, sl=None, full=False):
+        """(emf, r0, estep, rstep) of every cell; the last two only if ``full`` (voltage control)."""
         c = self.cells
         if sl is None:
             K.emf_r0(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, dt, self.buf.emf, self.buf.r0,
-                     self.buf.docv, self.buf.estep, self.buf.rstep)
+                     self.buf.docv, self.buf.estep, self.buf.rstep, full)
             return self.buf.emf, self.buf.r0, self.buf.estep, self.buf.rstep
         m = sl.stop - sl.start
         out = [np.empty(m) for _ in range(5)]
-        K.emf_r0(c.cp[sl], c.gp, c.bank.data, c.bank.meta, x, i_cell, dt, *out)
+        K.emf_r0(c.cp[sl], c.gp, c.bank.data, c.bank.meta, x, i_cell, dt, *out, full)
         return out[0], out[1], out[3], out[4]
 
     def step_value(self, step: Step, t_in_step: float) -> float:
@@ -187,8 +188,9 @@ class _Run:
                 return i_p, i_cell, emf + i_cell * r0
         i_cell = i_guess
         passes = self.opts.current_iterations if self.cur_dep else 1
+        full = bool(np.any(code == 2))
         for _ in range(passes):
-            emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl)
+            emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, full)
             i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal)
             i_g = (np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p)[:, None] + i_bal
             if self.Np == 1:
@@ -232,7 +234,7 @@ class _Run:
         sl = None if b is None else self.pack_slice(b)
         cond = self.cond if b is None else self.cond[b : b + 1]
         B = cond.shape[0]
-        emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl)
+        emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, bool(np.any(np.isfinite(cond[:, 3]))))
         v = (emf + i_cell * r0).reshape(B, -1)
         T = x[:, K.X_T].reshape(B, -1)
         m = np.minimum(v.min(-1) - cond[:, 0], cond[:, 1] - v.max(-1))
