@@ -297,7 +297,11 @@ def simulate(
         np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
     run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts, None)
     rec = recorder or Recorder(cells, layout)
-    return _loop(run, rec, estimator, controller, progress)
+    try:
+        return _loop(run, rec, estimator, controller, progress)
+    except KeyboardInterrupt:
+        rec.abort()  # a streaming recorder keeps every row written so far
+        raise
 
 
 def _loop(run: _Run, rec: Recorder, estimator, controller, progress):

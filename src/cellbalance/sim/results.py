@@ -7,7 +7,7 @@ import xarray as xr
 
 from ..cell import kernels as K
 
-__all__ = ["Recorder"]
+__all__ = ["NetCDFRecorder", "Recorder"]
 
 SIGN_NOTE = "current positive = charging"
 
@@ -18,13 +18,15 @@ class Recorder:
     Subclasses may override :meth:`flush_chunk` to stream chunks elsewhere (NetCDF).
     """
 
-    chunk_rows = 2048
+    max_chunk_bytes = 64 * 2**20
 
-    def __init__(self, cells, layout):
+    def __init__(self, cells, layout, chunk_rows: int | None = None):
         self.cells = cells
         self.layout = layout
         self.B, self.Ns, self.Np = layout.shape
-        self.nx = cells.cp.shape[1] and (K.NX + cells.params.n_rc)
+        self.nx = K.NX + cells.params.n_rc
+        row_bytes = 8 * cells.n * (self.nx + 2) + 16 * self.B + 8
+        self.chunk_rows = chunk_rows or int(max(1, min(2048, self.max_chunk_bytes // row_bytes)))
         self._chunks: list[dict[str, np.ndarray]] = []
         self._new_chunk()
 
@@ -50,7 +52,7 @@ class Recorder:
         c["step"][k] = k_step
         self._row += 1
         if self._row == self.chunk_rows:
-            self.flush_chunk({key: a for key, a in c.items()})
+            self.flush_chunk(self._tail())
             self._new_chunk()
 
     def flush_chunk(self, chunk: dict[str, np.ndarray]) -> None:
@@ -95,6 +97,9 @@ class Recorder:
         }
         return xr.Dataset(data, coords=coords)
 
+    def abort(self) -> None:
+        """Called when the run is interrupted: keep what can be kept."""
+
     def finish(self, events, run, *, truncated: bool, final_state) -> xr.Dataset:
         parts = self._chunks + ([self._tail()] if self._row else [])
         if parts:
@@ -129,3 +134,81 @@ def attach_events(ds: xr.Dataset, events, run, *, truncated: bool, final_state) 
     )
     ds.attrs["_final_state"] = final_state  # removed before writing to disk
     return ds
+
+
+class NetCDFRecorder(Recorder):
+    """Streams rows to a NetCDF file chunk by chunk, so a long run never holds all rows in memory
+    and an interrupted run keeps every chunk already written (``attrs['truncated'] = 1``).
+
+    ``finish`` returns the Dataset opened lazily from the file.
+    """
+
+    max_chunk_bytes = 16 * 2**20
+
+    def __init__(self, path, cells, layout, chunk_rows: int | None = None):
+        super().__init__(cells, layout, chunk_rows)
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self.path.unlink()
+        self._nc = None
+        self._n_written = 0
+
+    def _open(self, ds: xr.Dataset) -> None:
+        import netCDF4
+
+        nc = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        nc.createDimension("time", None)
+        for dim in ("pack", "cell", "rc"):
+            if dim in ds.sizes:
+                nc.createDimension(dim, ds.sizes[dim])
+        for name in ("pack", "cell", "series_index", "parallel_index"):
+            da = ds[name]
+            v = nc.createVariable(name, da.dtype, da.dims)
+            v[:] = da.values
+        t = nc.createVariable("time", "f8", ("time",))
+        t.units = "s"
+        for name, da in ds.data_vars.items():
+            chunks = tuple(1 if d == "time" else ds.sizes[d] for d in da.dims)
+            v = nc.createVariable(name, da.dtype, da.dims, zlib=False, chunksizes=chunks)
+            for k, val in da.attrs.items():
+                v.setncattr(k, val)
+        nc.setncattr("truncated", 1)  # until finish() says otherwise
+        self._nc = nc
+
+    def flush_chunk(self, chunk) -> None:
+        ds = self.chunk_to_dataset(chunk)
+        if self._nc is None:
+            self._open(ds)
+        nc = self._nc
+        a, b = self._n_written, self._n_written + ds.sizes["time"]
+        nc["time"][a:b] = ds.time.values
+        for name, da in ds.data_vars.items():
+            nc[name][a:b, ...] = da.values
+        nc.sync()
+        self._n_written = b
+
+    def abort(self) -> None:
+        if self._row:
+            self.flush_chunk(self._tail())
+            self._row = 0
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
+
+    def finish(self, events, run, *, truncated: bool, final_state) -> xr.Dataset:
+        if self._row:
+            self.flush_chunk(self._tail())
+            self._row = 0
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
+        meta = attach_events(xr.Dataset(), events, run, truncated=truncated, final_state=final_state)
+        attrs = {k: v for k, v in meta.attrs.items() if not k.startswith("_")}
+        xr.Dataset({k: v for k, v in meta.data_vars.items()}, attrs=attrs).to_netcdf(self.path, mode="a")
+        ds = xr.open_dataset(self.path)
+        ds.attrs.update(attrs)
+        ds.attrs["_final_state"] = final_state
+        return ds
