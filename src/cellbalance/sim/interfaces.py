@@ -45,9 +45,19 @@ class Measurement:
 
 @dataclass(frozen=True)
 class BalancingAction:
-    """Extra current into each series element [A] (positive = charging it) and heat into each cell [W]."""
+    """What the balancing hardware does to the pack until the next controller call.
 
-    element_current_A: np.ndarray
+    element_current_A : (n_packs, n_series) extra current into each series element [A]
+        (positive = charging it), e.g. from active converters; a cell-to-pack converter's output
+        is a series current and so appears on every element of the string.
+    element_shunt_S : (n_packs, n_series) conductance across each element [S] (passive bleed
+        resistors switched on: 1/R_bleed), solved with the pack at every plant step.
+    cell_heat_W : (n_cells,) heat into each cell's thermal node [W] (e.g. part of the bleed heat).
+    losses_W : (n_packs,) converter losses [W], for the energy bookkeeping.
+    """
+
+    element_current_A: np.ndarray | float = 0.0
+    element_shunt_S: np.ndarray | None = None
     cell_heat_W: np.ndarray | None = None
     losses_W: np.ndarray | None = None
 

@@ -90,6 +90,10 @@ class _Run:
         self.n = cells.n
         self.buf = _Buffers(self.n)
         self.i_bal = np.zeros((self.B, self.Ns))
+        self.g_sh = np.zeros((self.B, self.Ns))
+        self.has_shunt = False
+        self.p_conv = np.zeros(self.B)
+        self.energy = np.zeros((self.B, 5))
         self.q_bal = np.zeros(self.n)
         self.i_cell = np.zeros(self.n)
         self.i_pack = np.zeros(self.B)
@@ -144,18 +148,28 @@ class _Run:
                 code[b] = 2
         return code, val
 
-    def pack_currents(self, code, val, emf, r0, estep, rstep, i_bal):
-        """Pack current of each pack for its control mode (vectorised over packs)."""
-        B = code.shape[0]
+    def _groups(self, emf, r0, B):
+        """Thevenin equivalent (E_g, R_g) of every parallel group, shapes (B, Ns)."""
         shp = (B, self.Ns, self.Np)
+        if self.Np == 1:
+            return emf.reshape(B, self.Ns), r0.reshape(B, self.Ns)
+        g = 1.0 / r0.reshape(shp)
+        r_g = 1.0 / g.sum(-1)
+        return (emf.reshape(shp) * g).sum(-1) * r_g, r_g
+
+    def pack_currents(self, code, val, emf, r0, estep, rstep, i_bal, g_sh):
+        """Pack current of each pack for its control mode (vectorised over packs).
+
+        ``g_sh`` (B, Ns) is a shunt conductance across each element (passive bleed resistors):
+        the element seen from the string is then (E_g, R_g) / (1 + g_sh R_g).
+        """
+        B = code.shape[0]
         i_p = np.where(code == 0, val, 0.0)
         if np.any(code == 1):
-            g = 1.0 / r0.reshape(shp)
-            gs = g.sum(-1)
-            r_g = 1.0 / gs
-            e_g = (emf.reshape(shp) * g).sum(-1) * r_g
-            e_p = e_g.sum(-1) + (r_g * i_bal).sum(-1)
-            r_p = r_g.sum(-1) + self.layout.interconnect_ohm
+            e_g, r_g = self._groups(emf, r0, B)
+            k = 1.0 / (1.0 + g_sh * r_g)
+            e_p = (e_g * k).sum(-1) + (r_g * k * i_bal).sum(-1)
+            r_p = (r_g * k).sum(-1) + self.layout.interconnect_ohm
             disc = e_p * e_p + 4.0 * r_p * val
             with np.errstate(invalid="ignore"):
                 ip_pow = 2.0 * val / (e_p + np.sqrt(disc))
@@ -163,10 +177,9 @@ class _Run:
             i_p = np.where(code == 1, ip_pow, i_p)
         if np.any(code == 2):
             # implicit: the highest (charging) or lowest (discharging) element ends the step at V_hold
-            g2 = 1.0 / rstep.reshape(shp)
-            gs2 = g2.sum(-1)
-            es_g = (estep.reshape(shp) * g2).sum(-1) / gs2
-            i_each = (val[:, None] - es_g) * gs2 - i_bal
+            es_g, rs_g = self._groups(estep, rstep, B)
+            k = 1.0 / (1.0 + g_sh * rs_g)
+            i_each = (val[:, None] - es_g * k) / (rs_g * k) - i_bal
             ip_v = np.where(i_each.mean(-1) >= 0, i_each.min(-1), i_each.max(-1))
             i_p = np.where(code == 2, ip_v, i_p)
         return i_p
@@ -174,25 +187,29 @@ class _Run:
     def solve_currents(self, x, steps, t_in, dt, i_guess, b=None):
         """Pack currents, cell currents and cell voltages for state x (all packs, or pack b only)."""
         if b is None:
-            i_bal, sl, B = self.i_bal, None, self.B
+            i_bal, g_sh, sl, B = self.i_bal, self.g_sh, None, self.B
         else:
-            i_bal, sl, B = self.i_bal[b : b + 1], self.pack_slice(b), 1
+            i_bal, g_sh, sl, B = self.i_bal[b : b + 1], self.g_sh[b : b + 1], self.pack_slice(b), 1
         code, val = self.modes(steps, t_in)
-        if not code.any():
-            # current control everywhere: the pack current is known before any evaluation
-            i_p = val
-            i_g = i_p[:, None] + i_bal
-            if self.Np == 1:
-                i_cell = i_g.reshape(-1)
-                emf, r0, _, _ = self.evaluate(x, i_cell, dt, sl)
-                return i_p, i_cell, emf + i_cell * r0
+        shunt = self.has_shunt
+        if not code.any() and not shunt and self.Np == 1:
+            # current control, no shunts, one cell per element: the cell current is known at once
+            i_cell = (val[:, None] + i_bal).reshape(-1)
+            emf, r0, _, _ = self.evaluate(x, i_cell, dt, sl)
+            return val, i_cell, emf + i_cell * r0
         i_cell = i_guess
         passes = self.opts.current_iterations if self.cur_dep else 1
         full = bool(np.any(code == 2))
         for _ in range(passes):
             emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, full)
-            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal)
-            i_g = (np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p)[:, None] + i_bal
+            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal, g_sh)
+            i_ext = (np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p)[:, None] + i_bal
+            if shunt:
+                e_g, r_g = self._groups(emf, r0, B)
+                v_g = (e_g + i_ext * r_g) / (1.0 + g_sh * r_g)
+                i_g = i_ext - g_sh * v_g
+            else:
+                i_g = i_ext
             if self.Np == 1:
                 i_cell = i_g.reshape(-1)
             else:
@@ -242,7 +259,8 @@ class _Run:
         if np.any(np.isfinite(cond[:, 3])):
             code, val = self.modes(steps, t_in)
             i_bal = self.i_bal if b is None else self.i_bal[b : b + 1]
-            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal)
+            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal,
+                                     self.g_sh if b is None else self.g_sh[b : b + 1])
             m = np.where(np.isfinite(cond[:, 3]), np.minimum(m, np.abs(i_p) - cond[:, 3]), m)
         return m
 
@@ -365,7 +383,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
                     i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
                     run.i_cell, run.i_pack = i_cell, i_p
                 if run.opts.record and k % run.opts.record_every == 0:
-                    rec.append(t, x, i_cell, v_cell, i_p, k_step, run)
+                    rec.append(t, x, i_cell, v_cell, i_p, k_step, run.energy)
             # how far each pack may go: its remaining period, its step's remaining duration
             tau = rem.copy()
             nan_packs = np.isnan(i_p)
@@ -409,6 +427,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
                     continue
                 if s.duration_s is not None and t_in[b] + tau[b] >= s.duration_s - 1e-9:
                     ended[b], reason[b] = True, "duration"
+            _account(run, i_p, i_cell, v_cell, tau)
             x, x_try = x_try, x
             rem -= tau
             t_in += tau
@@ -433,7 +452,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
     st = cur_steps()
     i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
     if run.opts.record:
-        rec.append(t, x, i_cell, v_cell, i_p, np.where(done, len(steps), k_step), run)
+        rec.append(t, x, i_cell, v_cell, i_p, np.where(done, len(steps), k_step), run.energy)
     if progress is not None:
         progress(t, t)
     truncated = not done.all()
@@ -466,6 +485,27 @@ def _locate(run: _Run, b, s, x0, i_cell, q, t_in, tau, dt, x_out):
     return h
 
 
+ENERGY_TERMS = ("load", "cells", "bleed", "converter_loss", "interconnect")
+
+
+def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
+    """Energy bookkeeping per pack over the sub-step (rectangle rule on the right-limit values).
+
+    load = what the pack terminals receive (i_p * V_pack); cells = sum of I*V into every cell;
+    bleed = g V^2 in the shunts; converter_loss = the balancer's reported losses; interconnect = i_p^2 R.
+    By Kirchhoff, load = cells + bleed + converter_loss + interconnect when the balancer's element
+    currents draw exactly its losses (sum V_g i_bal = -losses).
+    """
+    B = run.B
+    ip = np.where(np.isnan(i_p), 0.0, i_p)
+    v_g = v_cell.reshape(B, run.Ns, run.Np)[..., 0]
+    p_ic = ip * ip * run.layout.interconnect_ohm
+    p_load = ip * v_g.sum(-1) + p_ic
+    p_cells = (i_cell * v_cell).reshape(B, -1).sum(-1)
+    p_bleed = (run.g_sh * v_g * v_g).sum(-1) if run.has_shunt else np.zeros(B)
+    run.energy += np.stack([p_load, p_cells, p_bleed, run.p_conv, p_ic], axis=1) * tau[:, None]
+
+
 def _measure(run: _Run, t, x, v_cell, i_p) -> Measurement:
     shp = run.layout.shape
     return Measurement(
@@ -487,6 +527,14 @@ def _apply_action(run: _Run, action: BalancingAction) -> None:
         ) from None
     if action.cell_heat_W is not None:
         run.q_bal = np.broadcast_to(np.asarray(action.cell_heat_W, float), (run.n,)).copy()
+    if action.element_shunt_S is not None:
+        g = np.asarray(action.element_shunt_S, float)
+        if np.any(g < 0):
+            raise ConfigError("controller returned a negative element_shunt_S (bleed conductance must be >= 0).")
+        run.g_sh = np.broadcast_to(g, (run.B, run.Ns)).copy()
+        run.has_shunt = bool(np.any(run.g_sh > 0))
+    if action.losses_W is not None:
+        run.p_conv = np.broadcast_to(np.asarray(action.losses_W, float), (run.B,)).copy()
 
 
 def _estimate_duration(run: _Run) -> float:

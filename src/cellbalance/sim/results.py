@@ -39,10 +39,11 @@ class Recorder:
             "v": np.empty((r, n)),
             "ip": np.empty((r, B)),
             "step": np.empty((r, B), dtype=np.int32),
+            "energy": np.zeros((r, B, 5)),
         }
         self._row = 0
 
-    def append(self, t, x, i_cell, v_cell, i_pack, k_step, run=None) -> None:
+    def append(self, t, x, i_cell, v_cell, i_pack, k_step, energy=None) -> None:
         c, k = self._cur, self._row
         c["time"][k] = t
         c["x"][k] = x
@@ -50,6 +51,8 @@ class Recorder:
         c["v"][k] = v_cell
         c["ip"][k] = i_pack
         c["step"][k] = k_step
+        if energy is not None:
+            c["energy"][k] = energy
         self._row += 1
         if self._row == self.chunk_rows:
             self.flush_chunk(self._tail())
@@ -84,6 +87,9 @@ class Recorder:
             ),
             "step": (("time", "pack"), ch["step"], {"long_name": "Experiment step index"}),
         }
+        for k, term in enumerate(("load", "cells", "bleed", "converter_loss", "interconnect")):
+            data[f"energy_{term}_J"] = (("time", "pack"), ch["energy"][..., k],
+                                        {"units": "J", "long_name": f"Cumulative energy: {term}"})
         if p.n_rc:
             data["v_rc_V"] = ((*dims, "rc"), x[..., K.NX :], {"units": "V", "long_name": "RC pair voltage"})
         if p.thermal.has_jig:
