@@ -55,10 +55,10 @@ def _summary_cell(ds) -> RichTable:
 def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment], [initial], [output]"),
          out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
     """Run a single-cell experiment; write NetCDF, CSV and a PNG plot."""
+    from ..cell import initial_state
     from ..io.config import KELVIN, load_cell_config
     from ..io.output import write_results
     from ..sim import simulate
-    from ..cell import initial_state
 
     try:
         cfg = load_cell_config(config)
