@@ -78,3 +78,28 @@ def test_capacity_spread_after_one_cc_cycle_matches_closed_form():
     assert z_end == pytest.approx(0.95 - 1.25 / q, rel=1e-12)
     spread = z_end.max() - z_end.min()
     assert spread == pytest.approx(1.25 * (1 / q.min() - 1 / q.max()), rel=1e-10)
+
+
+def test_a_batch_of_packs_equals_the_packs_run_one_by_one():
+    """Each pack keeps its own step sequence (cut-offs at different times) in one vectorised run."""
+    p = get_parameter_set("nmc_lg_m50")
+    rng = np.random.default_rng(11)
+    B, Ns, Np = 3, 4, 2
+    cap = 5 * (1 + 0.03 * rng.standard_normal((B, Ns * Np)))
+    z0 = 0.8 + 0.05 * rng.standard_normal((B, Ns * Np))
+    exp = Experiment(["Discharge at 2C until 3.4 V", "Rest for 5 minutes", "Charge at 20 W until 4.0 V",
+                      "Hold at 4.0 V until C/10"], period_s=3.0)
+    lay = PackLayout(n_series=Ns, n_parallel=Np, n_packs=B)
+    cells = p.compile(B * Ns * Np, capacity_Ah=cap.reshape(-1))
+    batch = simulate(cells, exp, layout=lay, state=initial_state(cells, soc=z0.reshape(-1)))
+    ev_pack = batch.event_pack.values
+    ends = np.stack([batch.event_end_s.values[ev_pack == b] for b in range(B)])
+    assert np.ptp(ends[:, 0]) > 10.0  # the packs really did end their first step at different times
+    for b in range(B):
+        one_cells = p.compile(Ns * Np, capacity_Ah=cap[b])
+        one = simulate(one_cells, exp, layout=PackLayout(n_series=Ns, n_parallel=Np),
+                       state=initial_state(one_cells, soc=z0[b]))
+        assert np.allclose(one.event_end_s.values, ends[b], rtol=0, atol=1e-6)
+        n = min(one.sizes["time"], batch.sizes["time"])
+        assert np.allclose(one.soc.values[:n, 0], batch.soc.values[:n, b], rtol=0, atol=1e-12)
+        assert np.allclose(one.voltage_V.values[:n, 0], batch.voltage_V.values[:n, b], rtol=0, atol=1e-9)

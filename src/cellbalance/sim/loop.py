@@ -134,8 +134,25 @@ class _Run:
             return float(prof.value_at(t_in_step % prof.duration_s)) * step.profile_scale
         return step.value
 
+    def refresh(self, steps: list[Step]) -> None:
+        """Cache per-pack step properties as arrays (called when any pack changes step)."""
+        self._st = steps
+        self._code, self._val = self._modes(steps, np.zeros(len(steps)))
+        self._prof = [b for b, s in enumerate(steps) if s.mode == "profile"]
+        self._dur = np.array([np.inf if s.duration_s is None else s.duration_s for s in steps])
+
     def modes(self, steps: list[Step], t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per pack: control mode code (0 current, 1 power, 2 voltage) and its set-point."""
+        if steps is getattr(self, "_st", None):
+            if not self._prof:
+                return self._code, self._val
+            val = self._val.copy()
+            for b in self._prof:
+                val[b] = self.step_value(steps[b], t_in[b])
+            return self._code, val
+        return self._modes(steps, t_in)
+
+    def _modes(self, steps: list[Step], t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         code = np.zeros(len(steps), dtype=np.int8)
         val = np.zeros(len(steps))
         for b, s in enumerate(steps):
@@ -357,6 +374,8 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
     def cur_steps():
         return [rest if done[b] else steps[k_step[b]] for b in range(B)]
 
+    st = None
+
     while not done.all() and t < run.opts.max_time_s:
         rem = np.full(B, dt)
         first = True
@@ -364,7 +383,9 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
             active = rem > 1e-9 * dt
             if not active.any():
                 break
-            st = cur_steps()
+            if st is None:
+                st = cur_steps()
+                run.refresh(st)
             i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
             run.i_cell, run.i_pack = i_cell, i_p
             if new_step.any():
@@ -385,16 +406,14 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
                 if run.opts.record and k % run.opts.record_every == 0:
                     rec.append(t, x, i_cell, v_cell, i_p, k_step, run.energy)
             # how far each pack may go: its remaining period, its step's remaining duration
-            tau = rem.copy()
+            tau = np.minimum(rem, run._dur - t_in)
             nan_packs = np.isnan(i_p)
-            for b in range(B):
-                s = st[b]
-                if s.duration_s is not None and not done[b]:
-                    tau[b] = min(tau[b], s.duration_s - t_in[b])
-                if s.mode == "profile" and not done[b]:
-                    prof = run.profiles[s.profile]
+            for b in run._prof:
+                if not done[b]:
+                    prof = run.profiles[st[b].profile]
                     # the profile value changes at its sample times: do not cross one
-                    tau[b] = min(tau[b], prof.next_change_after(t_in[b] % prof.duration_s) - (t_in[b] % prof.duration_s))
+                    tp = t_in[b] % prof.duration_s
+                    tau[b] = min(tau[b], prof.next_change_after(tp) - tp)
             tau = np.maximum(tau, 0.0)
             tau[nan_packs] = 0.0
             dts[:] = np.repeat(tau, cpp)
@@ -421,11 +440,9 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
                     tau[b] = _locate(run, b, st[b], x[sl], i_cell[sl], qq[sl], t_in[b], tau[b], dt, x_try)
                     reason[b] = "condition"
                 ended[b] = True
-            for b in range(B):
-                s = st[b]
-                if ended[b] or done[b]:
-                    continue
-                if s.duration_s is not None and t_in[b] + tau[b] >= s.duration_s - 1e-9:
+            by_time = ~ended & ~done & (t_in + tau >= run._dur - 1e-9)
+            if by_time.any():
+                for b in np.flatnonzero(by_time):
                     ended[b], reason[b] = True, "duration"
             _account(run, i_p, i_cell, v_cell, tau)
             x, x_try = x_try, x
@@ -441,6 +458,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
                 if k_step[b] >= len(steps):
                     done[b] = True
                     k_step[b] = len(steps) - 1
+                st = None
             first = False
             if (rem <= 1e-9 * dt).all():
                 break
@@ -450,6 +468,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
             progress(t, t_est_total)
             last_progress = _time.monotonic()
     st = cur_steps()
+    run.refresh(st)
     i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
     if run.opts.record:
         rec.append(t, x, i_cell, v_cell, i_p, np.where(done, len(steps), k_step), run.energy)
