@@ -12,7 +12,7 @@ from ..cell import CellParameters, get_parameter_set
 from ..errors import CellBalanceError, ConfigError
 from ..scenarios.experiment import Experiment
 
-__all__ = ["CellRunConfig", "load_cell_config", "validation_message"]
+__all__ = ["CellRunConfig", "PackRunConfig", "load_cell_config", "load_pack_config", "validation_message"]
 
 KELVIN = 273.15
 
@@ -94,6 +94,52 @@ def load_cell_config(path: str | Path) -> CellRunConfig:
     data = read_toml(path)
     try:
         cfg = CellRunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(validation_message(e, str(path))) from None
+    try:
+        cfg.build_experiment()
+    except CellBalanceError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return cfg
+
+
+class PackSection(_Strict):
+    n_series: int = Field(..., ge=1, le=100_000)
+    n_parallel: int = Field(1, ge=1, le=1000)
+    n_packs: int = Field(1, ge=1, le=100_000)
+    interconnect_ohm: float = Field(0.0, ge=0)
+
+
+class PackOutputSection(OutputSection):
+    record_every: int = Field(1, ge=1)
+    stream: bool = Field(False, description="stream rows to NetCDF while running (bounded memory)")
+
+
+class PackRunConfig(_Strict):
+    """``cellbalance simulate``: a pack (or a batch of packs) with cell-to-cell variation."""
+
+    cell: CellSection
+    pack: PackSection
+    experiment: ExperimentSection
+    variation: dict[str, Any] = Field(default_factory=dict, description="see cellbalance.pack.variation")
+    seed: int = 0
+    initial: InitialSection = InitialSection()
+    ambient_C: float | None = Field(None, gt=-60, lt=100)
+    output: PackOutputSection = PackOutputSection()
+
+    _one_source = field_validator("cell")(CellRunConfig._one_source.__func__)
+
+    def parameters(self, base_dir: Path) -> CellParameters:
+        return CellRunConfig.parameters(self, base_dir)  # type: ignore[arg-type]
+
+    def build_experiment(self) -> Experiment:
+        return Experiment(self.experiment.steps, period_s=self.experiment.period_s)
+
+
+def load_pack_config(path: str | Path) -> PackRunConfig:
+    data = read_toml(path)
+    try:
+        cfg = PackRunConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(validation_message(e, str(path))) from None
     try:
