@@ -94,6 +94,9 @@ class _Run:
         self.has_shunt = False
         self.p_conv = np.zeros(self.B)
         self.energy = np.zeros((self.B, 5))
+        self._valid_x = None  # the state the evaluation buffers hold (reused when nothing changed)
+        self._valid_full = False
+        self._valid_dt = 0.0
         self.q_bal = np.zeros(self.n)
         self.i_cell = np.zeros(self.n)
         self.i_pack = np.zeros(self.B)
@@ -118,6 +121,9 @@ class _Run:
         """(emf, r0, estep, rstep) of every cell; the last two only if ``full`` (voltage control)."""
         c = self.cells
         if sl is None:
+            if x is self._valid_x and (self._valid_full or not full) and dt == self._valid_dt and not self.cur_dep:
+                return self.buf.emf, self.buf.r0, self.buf.estep, self.buf.rstep  # already evaluated at x
+            self._valid_x, self._valid_full, self._valid_dt = x, full, dt
             K.emf_r0(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, dt, self.buf.emf, self.buf.r0,
                      self.buf.docv, self.buf.estep, self.buf.rstep, full)
             return self.buf.emf, self.buf.r0, self.buf.estep, self.buf.rstep
@@ -428,6 +434,8 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
             hit = (m1 <= 0.0) & ~done
             if hit.any():
                 m0 = run.margins(x, i_cell, st, t_in, dt)
+            if hit.any() or nan_packs.any():
+                run._valid_x = None
             for b in np.flatnonzero(hit | nan_packs) if (hit.any() or nan_packs.any()) else ():
                 sl = run.pack_slice(b)
                 if nan_packs[b]:
@@ -518,11 +526,14 @@ def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
     B = run.B
     ip = np.where(np.isnan(i_p), 0.0, i_p)
     v_g = v_cell.reshape(B, run.Ns, run.Np)[..., 0]
+    e = run.energy
     p_ic = ip * ip * run.layout.interconnect_ohm
-    p_load = ip * v_g.sum(-1) + p_ic
-    p_cells = (i_cell * v_cell).reshape(B, -1).sum(-1)
-    p_bleed = (run.g_sh * v_g * v_g).sum(-1) if run.has_shunt else np.zeros(B)
-    run.energy += np.stack([p_load, p_cells, p_bleed, run.p_conv, p_ic], axis=1) * tau[:, None]
+    e[:, 0] += (ip * v_g.sum(-1) + p_ic) * tau
+    e[:, 1] += (i_cell * v_cell).reshape(B, -1).sum(-1) * tau
+    if run.has_shunt:
+        e[:, 2] += (run.g_sh * v_g * v_g).sum(-1) * tau
+    e[:, 3] += run.p_conv * tau
+    e[:, 4] += p_ic * tau
 
 
 def _measure(run: _Run, t, x, v_cell, i_p) -> Measurement:
