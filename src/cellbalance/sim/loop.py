@@ -443,7 +443,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
                 elif m0[b] <= 0.0:
                     tau[b] = 0.0
                     x_try[sl] = x[sl]
-                    reason[b] = "condition met at start"
+                    reason[b] = "condition (at the start of the period)"
                 else:
                     tau[b] = _locate(run, b, st[b], x[sl], i_cell[sl], qq[sl], t_in[b], tau[b], dt, x_try)
                     reason[b] = "condition"
