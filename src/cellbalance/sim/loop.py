@@ -97,6 +97,7 @@ class _Run:
         self._valid_x = None  # the state the evaluation buffers hold (reused when nothing changed)
         self._valid_full = False
         self._valid_dt = 0.0
+        self._valid_i = None
         self.q_bal = np.zeros(self.n)
         self.i_cell = np.zeros(self.n)
         self.i_pack = np.zeros(self.B)
@@ -121,9 +122,12 @@ class _Run:
         """(emf, r0, estep, rstep) of every cell; the last two only if ``full`` (voltage control)."""
         c = self.cells
         if sl is None:
-            if x is self._valid_x and (self._valid_full or not full) and dt == self._valid_dt and not self.cur_dep:
+            if (x is self._valid_x and (self._valid_full or not full) and dt == self._valid_dt
+                    and (not self.cur_dep or np.array_equal(i_cell, self._valid_i))):
                 return self.buf.emf, self.buf.r0, self.buf.estep, self.buf.rstep  # already evaluated at x
             self._valid_x, self._valid_full, self._valid_dt = x, full, dt
+            if self.cur_dep:
+                self._valid_i = np.array(i_cell, copy=True)
             K.emf_r0(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, dt, self.buf.emf, self.buf.r0,
                      self.buf.docv, self.buf.estep, self.buf.rstep, full)
             return self.buf.emf, self.buf.r0, self.buf.estep, self.buf.rstep
