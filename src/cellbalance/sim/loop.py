@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from scipy.optimize import brentq
 
 from ..cell import kernels as K
@@ -30,6 +31,66 @@ from .interfaces import BalancingAction, Controller, Estimator, LoopContext, Mea
 from .results import Recorder
 
 __all__ = ["SimulationOptions", "simulate"]
+
+
+@njit(cache=True)
+def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, rec_every, k0, t0,
+             rec_t, rec_x, rec_i, rec_v, rec_e, energy):
+    """Whole periods of one current-driven pack (1 pack, 1 cell per element, nothing switched in).
+
+    Runs the same sequence as the general loop (right-limit row, one exact step, end-condition check)
+    entirely in compiled code; stops *before* the period in which a condition is met (the general
+    loop then locates it) or when the row buffers are full. Returns (periods done, rows written).
+    """
+    n = x.shape[0]
+    emf = np.empty(n)
+    r0 = np.empty(n)
+    d1 = np.empty(n)
+    d2 = np.empty(n)
+    d3 = np.empty(n)
+    heat = np.empty(n)
+    ic = np.empty(n)
+    dts = np.full(n, dt)
+    q = np.zeros(n)
+    nrow = 0
+    for j in range(cur_seq.shape[0]):
+        i = cur_seq[j]
+        ic[:] = i
+        K.emf_r0_serial(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
+        if (k0 + j) % rec_every == 0:
+            if nrow == rec_t.shape[0]:
+                return j, nrow
+            rec_t[nrow] = t0 + j * dt
+            rec_x[nrow] = x
+            rec_i[nrow] = ic
+            rec_e[nrow] = energy
+            for c in range(n):
+                rec_v[nrow, c] = emf[c] + i * r0[c]
+            nrow += 1
+        x_try[:] = x
+        K.step_serial(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
+        sv = 0.0
+        for c in range(n):
+            sv += emf[c] + i * r0[c]
+        K.emf_r0_serial(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
+        vmin = np.inf
+        vmax = -np.inf
+        tmax = -np.inf
+        for c in range(n):
+            v = emf[c] + i * r0[c]
+            vmin = min(vmin, v)
+            vmax = max(vmax, v)
+            tmax = max(tmax, x_try[c, K.X_T])
+        if min(vmin - lo, hi - vmax, tl - tmax) <= 0.0:
+            if (k0 + j) % rec_every == 0:
+                nrow -= 1  # the general loop records this period's row again
+            return j, nrow
+        p_ic = i * i * r_ic
+        energy[0] += (i * sv + p_ic) * dt
+        energy[1] += i * sv * dt
+        energy[4] += p_ic * dt
+        x[:] = x_try
+    return cur_seq.shape[0], nrow
 
 
 @dataclass(frozen=True)
@@ -98,6 +159,7 @@ class _Run:
         self._valid_full = False
         self._valid_dt = 0.0
         self._valid_i = None
+        self._k_step = 0
         self.q_bal = np.zeros(self.n)
         self.i_cell = np.zeros(self.n)
         self.i_pack = np.zeros(self.B)
@@ -386,7 +448,18 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
 
     st = None
 
+    fast_ok = B == 1 and run.Np == 1 and controller is None and estimator is None and run.q_in is None
     while not done.all() and t < run.opts.max_time_s:
+        if fast_ok and st is not None and not new_step[0] and not run.has_shunt:
+            adv = _try_segment(run, rec, st[0], x, x_try, t, k, t_in[0], dt)
+            if adv:
+                t += adv * dt
+                k += adv
+                t_in[0] += adv * dt
+                if progress is not None and _time.monotonic() - last_progress > 0.5:
+                    progress(t, t_est_total)
+                    last_progress = _time.monotonic()
+                continue
         rem = np.full(B, dt)
         first = True
         while True:
@@ -396,6 +469,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
             if st is None:
                 st = cur_steps()
                 run.refresh(st)
+                run._k_step = int(k_step[0])
             i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
             run.i_cell, run.i_pack = i_cell, i_p
             if new_step.any():
@@ -517,6 +591,50 @@ def _locate(run: _Run, b, s, x0, i_cell, q, t_in, tau, dt, x_out):
 
 
 ENERGY_TERMS = ("load", "cells", "bleed", "converter_loss", "interconnect")
+
+
+def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt) -> int:
+    """Advance whole periods in compiled code when the step allows it; returns periods advanced."""
+    if step.mode not in ("current", "c_rate", "rest", "profile") or run.opts.max_time_s - t < 3 * dt:
+        return 0
+    n_max = int(min((step.duration_s if step.duration_s is not None else np.inf) - t_in,
+                    run.opts.max_time_s - t) // dt) - 1
+    n_max = min(n_max, 100_000)
+    if n_max < 2:
+        return 0
+    if step.mode == "profile":
+        prof = run.profiles[step.profile]
+        if prof.kind != "current_A" or np.any(np.abs(prof.time_s / dt - np.round(prof.time_s / dt)) > 1e-9) \
+                or abs(prof.duration_s / dt - round(prof.duration_s / dt)) > 1e-9:
+            return 0
+        tt = (t_in + dt * np.arange(n_max)) % prof.duration_s
+        idx = np.searchsorted(prof.time_s, tt + 1e-9 * dt, side="right") - 1
+        cur = prof.values[idx] * step.profile_scale
+    else:
+        cur = np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
+    cur = cur + run.i_bal[0, 0] if np.all(run.i_bal == run.i_bal[0, 0]) else None
+    if cur is None:
+        return 0
+    lo, hi, tl, ith = run.cond[0]
+    if np.isfinite(ith):
+        return 0
+    every = run.opts.record_every
+    rows = (n_max + every - 1) // every + 1 if run.opts.record else 0
+    n = run.n
+    bt, bx, bi, bv = np.empty(rows), np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
+    be = np.empty((rows, 5))
+    c = run.cells
+    done, nrow = _segment(c.cp, c.gp, c.bank.data, c.bank.meta, x, x_try, np.ascontiguousarray(cur), run.amb, dt,
+                          lo, hi, tl, run.layout.interconnect_ohm, every if run.opts.record else 1 << 62, k, t,
+                          bt, bx, bi, bv, be, run.energy[0])
+    if nrow:
+        ip = bi[:nrow, :1]
+        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], ip, np.zeros((nrow, 1), np.int32) + run._k_step,
+                         be[:nrow, None, :])
+    if done:
+        run.i_cell = np.full(n, cur[done - 1])
+        run._valid_x = None
+    return int(done)
 
 
 def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:

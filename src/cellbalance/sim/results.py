@@ -58,6 +58,11 @@ class Recorder:
             self.flush_chunk(self._tail())
             self._new_chunk()
 
+    def append_block(self, t, x, i_cell, v_cell, i_pack, k_step, energy) -> None:
+        """Append several rows at once (each argument has a leading row axis)."""
+        for r in range(t.shape[0]):
+            self.append(t[r], x[r], i_cell[r], v_cell[r], i_pack[r], k_step[r], energy[r])
+
     def flush_chunk(self, chunk: dict[str, np.ndarray]) -> None:
         self._chunks.append(chunk)
 
