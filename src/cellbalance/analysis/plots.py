@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import xarray as xr
 
 __all__ = ["plot_cell_run"]
 
@@ -38,3 +38,61 @@ def plot_cell_run(ds: xr.Dataset, path: str | Path, pack: int = 0) -> Path:
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return p
+
+
+def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0) -> list[Path]:
+    """The standard pack figures: SOC spread over time, cell-voltage fan, temperature map (cell x time)."""
+    import numpy as np
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = ds.isel(pack=pack)
+    t_h = d.time.values / 3600.0
+    soc = d.soc.values
+    files = []
+
+    fig, ax = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    ax[0].fill_between(t_h, soc.min(1) * 100, soc.max(1) * 100, alpha=0.3, label="min-max")
+    ax[0].plot(t_h, soc.mean(1) * 100, lw=1, label="mean")
+    ax[0].set_ylabel("SOC [%]")
+    ax[0].legend(loc="best")
+    ax[1].plot(t_h, (soc.max(1) - soc.min(1)) * 100, lw=1, label="max - min")
+    ax[1].plot(t_h, soc.std(1) * 100, lw=1, label="std")
+    ax[1].set_ylabel("SOC spread [%-points]")
+    ax[1].set_xlabel("Time [h]")
+    ax[1].legend(loc="best")
+    for a in ax:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    files.append(out / f"{name}_soc_spread.png")
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+
+    v = d.voltage_V.values
+    fig, ax = plt.subplots(figsize=(8, 4))
+    n = v.shape[1]
+    idx = np.linspace(0, n - 1, min(n, 200)).astype(int)
+    ax.plot(t_h, v[:, idx], lw=0.4, color="tab:blue", alpha=0.4)
+    ax.plot(t_h, v.min(1), lw=1, color="tab:red", label="lowest cell")
+    ax.plot(t_h, v.max(1), lw=1, color="tab:green", label="highest cell")
+    ax.set_xlabel("Time [h]")
+    ax.set_ylabel("Cell voltage [V]")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    files.append(out / f"{name}_voltage_fan.png")
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+
+    temp = d.temperature_K.values - 273.15
+    fig, ax = plt.subplots(figsize=(8, 4))
+    im = ax.imshow(temp.T, aspect="auto", origin="lower", cmap="inferno",
+                   extent=(t_h[0], t_h[-1] if t_h[-1] > t_h[0] else t_h[0] + 1e-6, 0, temp.shape[1]))
+    fig.colorbar(im, ax=ax, label="Temperature [°C]")
+    ax.set_xlabel("Time [h]")
+    ax.set_ylabel("Cell index")
+    fig.tight_layout()
+    files.append(out / f"{name}_temperature_map.png")
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+    return files

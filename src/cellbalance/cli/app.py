@@ -83,6 +83,82 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
 
 
 @app.command()
+def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack], [variation], [experiment], [output]"),
+             out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
+    """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
+    from ..io.config import KELVIN, load_pack_config
+    from ..io.output import to_netcdf
+    from ..pack import PackLayout
+    from ..pack.variation import Variation, sample
+    from ..sim import SimulationOptions
+    from ..sim import simulate as run_sim
+    from ..sim.results import NetCDFRecorder
+
+    try:
+        cfg = load_pack_config(config)
+        p = cfg.parameters(config.parent)
+        if cfg.ambient_C is not None:
+            p = p.replace(ambient_K=cfg.ambient_C + KELVIN)
+        lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
+        var = Variation.from_dict(cfg.variation)
+        sp = sample(var, p, lay, seed=cfg.seed,
+                    mean_soc=cfg.initial.soc if cfg.initial.soc is not None else p.initial_soc)
+        out_dir = out or Path(cfg.output.dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nc_path = out_dir / f"{cfg.output.name}.nc"
+        rec = NetCDFRecorder(nc_path, sp.cells, lay) if cfg.output.stream else None
+        start = time.perf_counter()
+        ds = _run_with_progress("pack", lambda cb: run_sim(
+            sp.cells, cfg.build_experiment(), layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
+            options=SimulationOptions(record_every=cfg.output.record_every), progress=cb, recorder=rec))
+        wall = time.perf_counter() - start
+        if rec is None:
+            to_netcdf(ds, nc_path)
+        files = [nc_path]
+        if cfg.output.plot:
+            from ..analysis.plots import plot_pack_run
+
+            files += plot_pack_run(ds, out_dir, cfg.output.name)
+    except CellBalanceError as e:
+        _fail(str(e))
+    console.print(_summary_pack(ds, sp))
+    console.print(f"simulated {float(ds.time[-1]):,.0f} s of {lay.n_cells:,} cells in {wall:.2f} s wall time")
+    for f in files:
+        console.print(f"wrote {f}")
+
+
+@app.command()
+def plot(results: Path = typer.Argument(..., help="a results NetCDF written by 'cellbalance simulate' or 'cell'"),
+         out: Path | None = typer.Option(None, "--out", help="output directory (default: beside the file)")):
+    """The standard figures of a run: SOC spread, cell-voltage fan, temperature map."""
+    import xarray as xr
+
+    from ..analysis.plots import plot_pack_run
+
+    if not results.exists():
+        _fail(f"{results}: no such file.")
+    try:
+        ds = xr.open_dataset(results)
+    except Exception as e:
+        _fail(f"{results}: not a readable NetCDF file ({e}).")
+    for f in plot_pack_run(ds, out or results.parent, results.stem):
+        console.print(f"wrote {f}")
+
+
+def _summary_pack(ds, sp) -> RichTable:
+    from ..analysis.metrics import summary
+
+    m = summary(ds, sp.capacity_Ah)
+    tab = RichTable(title="Pack summary (pack 0)")
+    tab.add_column("metric")
+    tab.add_column("value", justify="right")
+    for k, v in m.items():
+        val = v[0] if hasattr(v, "__len__") and not isinstance(v, str) else v
+        tab.add_row(k, f"{float(val):.4g}" if isinstance(val, int | float) or hasattr(val, "dtype") else str(val))
+    return tab
+
+
+@app.command()
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output directory")):
     """The embedded default run: no input files needed."""
     from ..cli.demo import run_demo

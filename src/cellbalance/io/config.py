@@ -115,6 +115,15 @@ class PackOutputSection(OutputSection):
     stream: bool = Field(False, description="stream rows to NetCDF while running (bounded memory)")
 
 
+class ProfileSpec(_Strict):
+    file: str
+    kind: str = Field("current_A", pattern="^(current_A|power_W)$")
+    time_column: str = "time_s"
+    value_column: str | None = None
+    discharge_positive: bool = False
+    scale: float = 1.0
+
+
 class PackRunConfig(_Strict):
     """``cellbalance simulate``: a pack (or a batch of packs) with cell-to-cell variation."""
 
@@ -122,6 +131,7 @@ class PackRunConfig(_Strict):
     pack: PackSection
     experiment: ExperimentSection
     variation: dict[str, Any] = Field(default_factory=dict, description="see cellbalance.pack.variation")
+    profiles: dict[str, ProfileSpec] = Field(default_factory=dict, description="user drive cycles by name")
     seed: int = 0
     initial: InitialSection = InitialSection()
     ambient_C: float | None = Field(None, gt=-60, lt=100)
@@ -142,6 +152,12 @@ def load_pack_config(path: str | Path) -> PackRunConfig:
         cfg = PackRunConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(validation_message(e, str(path))) from None
+    from ..scenarios.profiles import DriveCycle, register_drive_cycle
+
+    for name, spec in cfg.profiles.items():
+        register_drive_cycle(DriveCycle.from_csv(
+            Path(path).parent / spec.file, spec.kind, name=name, time_column=spec.time_column,  # type: ignore[arg-type]
+            value_column=spec.value_column, discharge_positive=spec.discharge_positive, scale=spec.scale))
     try:
         cfg.build_experiment()
     except CellBalanceError as e:
