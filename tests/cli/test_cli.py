@@ -1,0 +1,95 @@
+"""The command line is wiring only: each command runs, writes what it says, and errors are one paragraph."""
+
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from cellbalance.cli.app import app
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_help_lists_the_commands():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("cell", "simulate", "plot", "demo"):
+        assert cmd in r.output
+
+
+def test_cell_command_writes_netcdf_csv_and_png(tmp_path):
+    r = runner.invoke(app, ["cell", str(EXAMPLES / "cell_nmc.toml"), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    ds = xr.open_dataset(tmp_path / "cell_nmc.nc")
+    assert ds.sizes["event"] == 5 and (tmp_path / "cell_nmc.csv").exists() and (tmp_path / "cell_nmc.png").exists()
+
+
+PACK = """
+[cell]
+parameter_set = "nmc_lg_m50"
+[pack]
+n_series = 8
+n_parallel = 2
+[variation]
+preset = "typical"
+[experiment]
+period_s = 5.0
+steps = ["Run mycycle for 10 minutes", "Rest for 5 minutes"]
+[profiles]
+mycycle = {{ file = "cyc.csv", kind = "current_A" }}
+[output]
+name = "p"
+{extra}
+"""
+
+
+def _write(tmp_path, extra="", csv="time_s,current_A\n0,-5\n60,-10\n120,3\n"):
+    (tmp_path / "cyc.csv").write_text(csv)
+    f = tmp_path / "pack.toml"
+    f.write_text(PACK.format(extra=extra))
+    return f
+
+
+def test_simulate_and_plot(tmp_path):
+    r = runner.invoke(app, ["simulate", str(_write(tmp_path)), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "usable capacity" in r.output
+    ds = xr.open_dataset(tmp_path / "o" / "p.nc")
+    assert ds.sizes["cell"] == 16
+    r = runner.invoke(app, ["plot", str(tmp_path / "o" / "p.nc"), "--out", str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "figs").glob("*.png"))) == 3
+
+
+@pytest.mark.parametrize("extra,csv,message", [
+    ("[initial]\nsocc = 0.5", None, r"initial.socc: Extra inputs are not permitted"),
+    ("", "time_s,amps\n0,1\n1,2\n", r"missing column\(s\) \['current_A'\]"),
+])
+def test_simulate_errors_are_one_paragraph(tmp_path, extra, csv, message):
+    f = _write(tmp_path, extra, csv) if csv else _write(tmp_path, extra)
+    r = runner.invoke(app, ["simulate", str(f), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+    import re
+
+    assert re.search(message, " ".join(r.output.split())), r.output
+    assert not (tmp_path / "o" / "p.nc").exists()
+
+
+def test_negative_parallel_count_and_sigma(tmp_path):
+    f = _write(tmp_path)
+    f.write_text(f.read_text().replace("n_parallel = 2", "n_parallel = -2"))
+    r = runner.invoke(app, ["simulate", str(f)])
+    assert r.exit_code == 2
+    assert "pack.n_parallel: Input should be greater than or equal to 1 (got -2)" in " ".join(r.output.split())
+    f = _write(tmp_path)
+    f.write_text(f.read_text().replace('preset = "typical"', 'preset = "typical"\ncapacity = { sigma = -0.1 }'))
+    r = runner.invoke(app, ["simulate", str(f)])
+    assert r.exit_code == 2 and "sigma must be >= 0" in " ".join(r.output.split())
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    r = runner.invoke(app, ["cell", str(tmp_path / "nope.toml")])
+    assert r.exit_code == 2 and "no such file" in " ".join(r.output.split())
