@@ -153,6 +153,7 @@ class _Run:
         self.i_bal = np.zeros((self.B, self.Ns))
         self.g_sh = np.zeros((self.B, self.Ns))
         self.has_shunt = False
+        self.has_bal = False
         self.p_conv = np.zeros(self.B)
         self.energy = np.zeros((self.B, 5))
         self._valid_x = None  # the state the evaluation buffers hold (reused when nothing changed)
@@ -654,7 +655,9 @@ def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
     e[:, 1] += (i_cell * v_cell).reshape(B, -1).sum(-1) * tau
     if run.has_shunt:
         e[:, 2] += (run.g_sh * v_g * v_g).sum(-1) * tau
-    e[:, 3] += run.p_conv * tau
+    if run.has_bal:
+        # what the converter network takes from the elements at the actual voltages is its loss
+        e[:, 3] += -(run.i_bal * v_g).sum(-1) * tau
     e[:, 4] += p_ic * tau
 
 
@@ -677,6 +680,7 @@ def _apply_action(run: _Run, action: BalancingAction) -> None:
         raise ConfigError(
             f"controller returned element_current_A of shape {ib.shape}; expected {(run.B, run.Ns)}."
         ) from None
+    run.has_bal = bool(np.any(run.i_bal != 0))
     if action.cell_heat_W is not None:
         run.q_bal = np.broadcast_to(np.asarray(action.cell_heat_W, float), (run.n,)).copy()
     if action.element_shunt_S is not None:
@@ -686,7 +690,7 @@ def _apply_action(run: _Run, action: BalancingAction) -> None:
         run.g_sh = np.broadcast_to(g, (run.B, run.Ns)).copy()
         run.has_shunt = bool(np.any(run.g_sh > 0))
     if action.losses_W is not None:
-        run.p_conv = np.broadcast_to(np.asarray(action.losses_W, float), (run.B,)).copy()
+        run.p_conv = np.broadcast_to(np.asarray(action.losses_W, float), (run.B,)).copy()  # the model's own figure
 
 
 def _estimate_duration(run: _Run) -> float:
