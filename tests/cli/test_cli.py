@@ -93,3 +93,12 @@ def test_negative_parallel_count_and_sigma(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     r = runner.invoke(app, ["cell", str(tmp_path / "nope.toml")])
     assert r.exit_code == 2 and "no such file" in " ".join(r.output.split())
+
+
+def test_topology_table_and_plot(tmp_path):
+    r = runner.invoke(app, ["topology", "--cells", "96", "--kind", "ring", "--plot", str(tmp_path / "g.png")])
+    assert r.exit_code == 0, r.output
+    assert "ring" in r.output and "0.2141" in r.output  # lambda_2 = 50 (2 - 2 cos(2 pi / 96))
+    assert (tmp_path / "g.png").exists()
+    r = runner.invoke(app, ["topology", "--kind", "rign"])
+    assert r.exit_code == 2 and "Did you mean 'ring'" in r.output

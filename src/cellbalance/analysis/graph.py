@@ -54,9 +54,15 @@ def _components(g: BalancingGraph) -> tuple[int, int, int]:
     return 2 * m, m, 0
 
 
-def compare_topologies(n_cells: int, *, weight_A: float = 1.0, capacity_Ah: float = 5.0, spread0: float = 0.05,
+def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: float = 5.0, spread0: float = 0.05,
                        target: float = 0.005, kinds: list[str] | None = None, module_size: int | None = None):
-    """A table (pandas DataFrame) comparing topologies for ``n_cells`` at the same per-edge gain."""
+    """A table (pandas DataFrame) comparing topologies for ``n_cells`` at the same per-edge gain.
+
+    ``t_balance`` is the predicted time for the SOC spread to fall from ``spread0`` to ``target``.
+    The prediction is linear: it holds while edge currents stay below the converters' limits;
+    ``i_edge@spread0`` (gain x initial spread, the largest edge current at the start) says whether
+    they would.
+    """
     import pandas as pd
 
     rows = []
@@ -81,9 +87,10 @@ def compare_topologies(n_cells: int, *, weight_A: float = 1.0, capacity_Ah: floa
             "edges": g.n_edges,
             "lambda_2 [A/SOC]": lam,
             "tau [h]": consensus_time_constant_s(g, capacity_Ah) / 3600.0,
-            f"balance {spread0:.0%}->{target:.1%} [h]": predicted_balancing_time_s(g, capacity_Ah, spread0, target) / 3600.0,
+            "t_balance [h]": predicted_balancing_time_s(g, capacity_Ah, spread0, target) / 3600.0,
+            "i_edge@spread0 [A]": weight_A * spread0,
             "switches": sw,
-            "inductors/transformers": mag,
+            "magnetics": mag,
             "capacitors": cap,
         })
     return pd.DataFrame(rows)

@@ -15,7 +15,7 @@ from ..errors import CellBalanceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Design, simulate and verify lithium-ion cell balancing. Current is positive when charging.")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 132)
 err_console = Console(stderr=True)
 
 
@@ -156,6 +156,41 @@ def _summary_pack(ds, sp) -> RichTable:
         val = v[0] if hasattr(v, "__len__") and not isinstance(v, str) else v
         tab.add_row(k, f"{float(val):.4g}" if isinstance(val, int | float) or hasattr(val, "dtype") else str(val))
     return tab
+
+
+@app.command()
+def topology(cells: int = typer.Option(96, "--cells", help="series elements in the string"),
+             kind: str = typer.Option("all", "--kind", help="a topology name, or 'all' to compare them"),
+             weight_A: float = typer.Option(50.0, "--weight", help="per-edge gain [A per unit SOC difference]"),
+             capacity_Ah: float = typer.Option(5.0, "--capacity-Ah", help="cell capacity [Ah]"),
+             spread: float = typer.Option(0.05, "--spread", help="initial SOC spread (fraction)"),
+             target: float = typer.Option(0.005, "--target", help="target SOC spread (fraction)"),
+             plot: Path | None = typer.Option(None, "--plot", help="write a picture of the graph (PNG)")):
+    """Graph analysis of balancing topologies: edges, lambda_2, predicted balancing time, parts count."""
+    from ..analysis.graph import compare_topologies, plot_graph
+    from ..balancing.graph import available_topologies, get_topology
+
+    try:
+        kinds = available_topologies() if kind == "all" else [kind]
+        if kind != "all":
+            get_topology(kind, cells)  # validates the name and size with a clear message
+        df = compare_topologies(cells, weight_A=weight_A, capacity_Ah=capacity_Ah, spread0=spread, target=target,
+                                kinds=kinds)
+        tab = RichTable(title=f"Balancing topologies for {cells} cells (gain {weight_A:g} A/SOC, {capacity_Ah:g} Ah, "
+                              f"spread {spread:.1%} -> {target:.1%})")
+        from rich.markup import escape
+
+        for c in df.columns:
+            tab.add_column(escape(str(c)), justify="right" if c != "topology" else "left")
+        for _, row in df.iterrows():
+            tab.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+        console.print(tab)
+        if plot is not None:
+            g = get_topology(kinds[0], cells, **({"module_size": next(m for m in (12, 8, 6, 4, 3, 2) if cells % m == 0)}
+                                                  if kinds[0] == "modular" else {}))
+            console.print(f"wrote {plot_graph(g, plot)}")
+    except (CellBalanceError, StopIteration) as e:
+        _fail(str(e) or f"no module size divides {cells}")
 
 
 @app.command()
