@@ -37,7 +37,8 @@ class ConverterModel:
 
     max_current_A : saturation of the source-side current [A]
     efficiency : if given, ``P_loss = (1 - efficiency) V_src |i|`` (p0_W and k_ohm ignored)
-    p0_W, k_ohm : otherwise ``P_loss = p0_W + k_ohm i^2`` whenever the converter runs
+    p0_W, v_drop_V, k_ohm : otherwise ``P_loss = p0_W + v_drop_V |i| + k_ohm i^2`` whenever it runs
+        (fixed losses, diode/switching losses linear in current, conduction losses)
     dead_band_A : commands below this magnitude switch the converter off
     """
 
@@ -46,6 +47,7 @@ class ConverterModel:
     p0_W: float = 0.0
     k_ohm: float = 0.0
     dead_band_A: float = 0.01
+    v_drop_V: float = 0.0
 
     def __post_init__(self) -> None:
         o = "ConverterModel"
@@ -54,13 +56,14 @@ class ConverterModel:
             check_range(o, "efficiency", self.efficiency, gt=0, le=1)
         check_range(o, "p0_W", self.p0_W, ge=0)
         check_range(o, "k_ohm", self.k_ohm, ge=0)
+        check_range(o, "v_drop_V", self.v_drop_V, ge=0)
         check_range(o, "dead_band_A", self.dead_band_A, ge=0)
 
     def loss_W(self, i_src, v_src) -> np.ndarray:
         a = np.abs(i_src)
         if self.efficiency is not None:
             return (1.0 - self.efficiency) * np.asarray(v_src) * a
-        return np.where(a > 0, self.p0_W + self.k_ohm * a * a, 0.0)
+        return np.where(a > 0, self.p0_W + self.v_drop_V * a + self.k_ohm * a * a, 0.0)
 
 
 def edge_transfer(edges: np.ndarray, i_cmd, v_nodes, conv: ConverterModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,7 +113,7 @@ class ActiveBalancer:
                                  self.graph.node_names[: self.graph.n_cells], self.graph.kind + " (reduced)")
             conv = self.converter
             stage2 = ConverterModel(conv.max_current_A, None if conv.efficiency is None else conv.efficiency**2,
-                                    2 * conv.p0_W, 2 * conv.k_ohm, conv.dead_band_A)
+                                    2 * conv.p0_W, 2 * conv.k_ohm, conv.dead_band_A, 2 * conv.v_drop_V)
             object.__setattr__(self, "_work", red)
             object.__setattr__(self, "_conv", stage2)
         else:
