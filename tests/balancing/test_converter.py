@@ -26,7 +26,7 @@ def test_every_edge_balances_power_exactly(conv, rng):
 
 def test_dead_band_and_saturation():
     g = get_topology("adjacent", 3)
-    node, loss, mag = edge_transfer(g.edges, np.array([[0.005, 10.0]]), np.full((1, 3), 3.7),
+    node, _loss, mag = edge_transfer(g.edges, np.array([[0.005, 10.0]]), np.full((1, 3), 3.7),
                                     ConverterModel(max_current_A=2.0, dead_band_A=0.01))
     assert mag.tolist() == [[0.0, 2.0]] and node[0, 0] == 0.0
 
