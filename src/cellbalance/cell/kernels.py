@@ -72,16 +72,32 @@ def _find(data, off, n, x, clamp, uniform):
 
 
 def _lut(tid, T, I, z, data, meta):
+    nz = meta[tid, 2]
+    vo = meta[tid, 4]
+    if meta[tid, 0] == 1 and meta[tid, 1] == 1:
+        if nz == 1:
+            return data[vo]
+        ao = meta[tid, 3]
+        if meta[tid, 7] != 0:
+            # the common case, kept lean: uniform SOC grid, no T or I dependence
+            x0 = data[ao + 2]
+            f = (z - x0) / (data[ao + 3] - x0)
+            lo = int(f)
+            if lo < 0:
+                lo = 0
+            elif lo > nz - 2:
+                lo = nz - 2
+            w = f - lo
+            return data[vo + lo] * (1.0 - w) + data[vo + lo + 1] * w
+    return _lut_general(tid, T, I, z, data, meta)
+
+
+def _lut_general(tid, T, I, z, data, meta):
     nT = meta[tid, 0]
     nI = meta[tid, 1]
     nz = meta[tid, 2]
     ao = meta[tid, 3]
     vo = meta[tid, 4]
-    if nT == 1 and nI == 1:
-        if nz == 1:
-            return data[vo]
-        iz, wz = _find(data, ao + 2, nz, z, False, meta[tid, 7] != 0)
-        return data[vo + iz] * (1.0 - wz) + data[vo + iz + 1] * wz
     iT, wT = _find(data, ao, nT, T, True, meta[tid, 5] != 0)
     iI, wI = _find(data, ao + nT, nI, I, True, meta[tid, 6] != 0)
     iz, wz = _find(data, ao + nT + nI, nz, z, False, meta[tid, 7] != 0)
@@ -99,6 +115,7 @@ def _lut(tid, T, I, z, data, meta):
 
 
 _find = njit(cache=True, inline="always")(_find)
+_lut_general = njit(cache=True)(_lut_general)
 _lut = njit(cache=True, inline="always")(_lut)
 
 
