@@ -62,10 +62,7 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
 
     try:
         cfg = load_cell_config(config)
-        p = cfg.parameters(config.parent)
-        if cfg.ambient_C is not None:
-            p = p.replace(ambient_K=cfg.ambient_C + KELVIN)
-        cells = p.compile(1)
+        cells = cfg.parameters(config.parent).compile(1)
         t0 = None if cfg.initial.temperature_C is None else cfg.initial.temperature_C + KELVIN
         s0 = initial_state(cells, soc=cfg.initial.soc, temperature_K=t0, hysteresis=cfg.initial.hysteresis)
         exp = cfg.build_experiment()
@@ -86,7 +83,7 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
 def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack], [variation], [experiment], [output]"),
              out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
-    from ..io.config import KELVIN, load_pack_config
+    from ..io.config import load_pack_config
     from ..io.output import to_netcdf
     from ..pack import PackLayout
     from ..pack.variation import Variation, sample
@@ -97,8 +94,6 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
     try:
         cfg = load_pack_config(config)
         p = cfg.parameters(config.parent)
-        if cfg.ambient_C is not None:
-            p = p.replace(ambient_K=cfg.ambient_C + KELVIN)
         lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
         var = Variation.from_dict(cfg.variation)
         sp = sample(var, p, lay, seed=cfg.seed,

@@ -60,11 +60,15 @@ class CellRunConfig(_Strict):
         return v
 
     def parameters(self, base_dir: Path) -> CellParameters:
+        """The cell parameters: the named set or file, with overrides and ``ambient_C`` applied."""
         if self.cell.parameter_set is not None:
             p = get_parameter_set(self.cell.parameter_set)
         else:
             p = CellParameters.from_toml(base_dir / self.cell.file)
-        return p.replace(**self.cell.overrides) if self.cell.overrides else p
+        changes = dict(self.cell.overrides)
+        if self.ambient_C is not None:
+            changes["ambient_K"] = self.ambient_C + KELVIN
+        return p.replace(**changes) if changes else p
 
     def build_experiment(self) -> Experiment:
         return Experiment(self.experiment.steps, period_s=self.experiment.period_s)
@@ -90,10 +94,9 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{p}: not valid TOML ({e}).") from None
 
 
-def load_cell_config(path: str | Path) -> CellRunConfig:
-    data = read_toml(path)
+def _load(path: str | Path, model):
     try:
-        cfg = CellRunConfig.model_validate(data)
+        cfg = model.model_validate(read_toml(path))
     except ValidationError as e:
         raise ConfigError(validation_message(e, str(path))) from None
     try:
@@ -101,6 +104,10 @@ def load_cell_config(path: str | Path) -> CellRunConfig:
     except CellBalanceError as e:
         raise ConfigError(f"{path}: {e}") from None
     return cfg
+
+
+def load_cell_config(path: str | Path) -> CellRunConfig:
+    return _load(path, CellRunConfig)
 
 
 class PackSection(_Strict):
@@ -147,19 +154,12 @@ class PackRunConfig(_Strict):
 
 
 def load_pack_config(path: str | Path) -> PackRunConfig:
-    data = read_toml(path)
-    try:
-        cfg = PackRunConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(validation_message(e, str(path))) from None
     from ..scenarios.profiles import DriveCycle, register_drive_cycle
+
+    cfg = _load(path, PackRunConfig)
 
     for name, spec in cfg.profiles.items():
         register_drive_cycle(DriveCycle.from_csv(
             Path(path).parent / spec.file, spec.kind, name=name, time_column=spec.time_column,  # type: ignore[arg-type]
             value_column=spec.value_column, discharge_positive=spec.discharge_positive, scale=spec.scale))
-    try:
-        cfg.build_experiment()
-    except CellBalanceError as e:
-        raise ConfigError(f"{path}: {e}") from None
     return cfg

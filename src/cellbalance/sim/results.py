@@ -210,12 +210,7 @@ class NetCDFRecorder(Recorder):
             self._nc = None
 
     def finish(self, events, run, *, truncated: bool, final_state) -> xr.Dataset:
-        if self._row:
-            self.flush_chunk(self._tail())
-            self._row = 0
-        if self._nc is not None:
-            self._nc.close()
-            self._nc = None
+        self.abort()  # write the last rows and close; the attrs below then mark the run complete
         meta = attach_events(xr.Dataset(), events, run, truncated=truncated, final_state=final_state)
         attrs = {k: v for k, v in meta.attrs.items() if not k.startswith("_")}
         xr.Dataset({k: v for k, v in meta.data_vars.items()}, attrs=attrs).to_netcdf(self.path, mode="a")
