@@ -13,7 +13,7 @@ PROTOCOL = ["Discharge at 1C for 10 minutes", "Rest for 10 minutes", "Charge at 
 @pytest.mark.parametrize("name", ["nmc_lg_m50", "lfp_a123_26650"])
 def test_large_steps_agree_with_a_fine_reference(name):
     p = get_parameter_set(name)
-    ref = simulate(p, __import__("cellbalance").scenarios.experiment.Experiment(PROTOCOL, period_s=0.05))
+    ref = simulate(p, __import__("cellbalance").scenarios.experiment.Experiment(PROTOCOL, period_s=0.01))
     t_ref = ref.time.values
     for dt, tol_v, tol_z, tol_t in ((1.0, 2e-4, 1e-9, 2e-3), (10.0, 1e-3, 1e-9, 1e-2), (60.0, 3e-3, 1e-9, 3e-2)):
         ds = simulate(p, __import__("cellbalance").scenarios.experiment.Experiment(PROTOCOL, period_s=dt))
@@ -68,3 +68,24 @@ def test_cv_holds_the_voltage_and_tapers():
             assert abs(v_left - 4.2) < tol_left, (dt, k, v_left)
         assert ds.event_reason.values[1] == "condition"
         assert i[-1] >= 0.25 - 1e-9
+
+
+def test_constant_power_and_temperature_cutoff():
+    from cellbalance.scenarios.experiment import Experiment
+
+    p = get_parameter_set("nmc_lg_m50")
+    ds = simulate(p, Experiment(["Discharge at 12 W for 20 minutes"], period_s=5.0))
+    i, v = ds.current_A.values[:-1, 0, 0], ds.voltage_V.values[:-1, 0, 0]
+    assert np.allclose(i * v, -12.0, rtol=1e-12)  # P = V I at every row (right limits)
+    # a hot discharge stops at the temperature condition, located inside the step
+    hot = p.replace(thermal=p.thermal.__class__(heat_capacity_J_per_K=20.0, cooling_W_per_K=0.05))
+    ends = []
+    for dt in (0.5, 5.0, 30.0):
+        ds = simulate(hot, Experiment(["Discharge at 2C until 40 degC", "Rest for 1 minute"], period_s=dt))
+        assert ds.event_reason.values[0] == "condition"
+        ends.append(float(ds.event_end_s.values[0]))
+        k = np.searchsorted(ds.time.values, ends[-1])
+        assert ds.temperature_K.values[k - 1, 0, 0] < 313.15 + 1e-6
+    # heating at ~0.1 K/s: parameters frozen over a step cost ~1 s at 5 s steps, a few % at 30 s
+    assert abs(ends[0] - ends[1]) < 1.5, ends
+    assert abs(ends[0] - ends[2]) < 0.05 * ends[0], ends
