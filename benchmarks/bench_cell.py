@@ -52,7 +52,7 @@ def bench_simulate(n: int, steps: int = 3600) -> float:
     lay = PackLayout(n_series=n)
     s0 = initial_state(c, soc=np.linspace(0.6, 0.9, n))
     exp = Experiment([f"Discharge at 0.5 A for {steps} s"], period_s=1.0)
-    simulate(c, Experiment(["Discharge at 0.5 A for 3 s"]), layout=lay, state=s0,
+    simulate(c, Experiment(["Discharge at 0.5 A for 30 s"]), layout=lay, state=s0,
              options=SimulationOptions(record=False))
     t0 = time.perf_counter()
     simulate(c, exp, layout=lay, state=s0, options=SimulationOptions(record=False))

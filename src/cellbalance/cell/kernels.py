@@ -34,7 +34,7 @@ NX = 5
 T_OCV, T_DUDT, T_HYST, T_R0 = range(4)
 NT_FIXED = 4
 
-PARALLEL_THRESHOLD = 4096
+PARALLEL_THRESHOLD = 512
 
 
 def _find(data, off, n, x, clamp, uniform):
@@ -281,10 +281,21 @@ def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
         x[c, X_T] = T
 
 
+def _renamed(fn, name):
+    """A copy of ``fn`` under another name: numba's on-disk cache is keyed by the function's name and
+    line, not by its compile options, so a serial and a parallel build of one function must not
+    share a name (they would load each other's machine code)."""
+    import types
+
+    g = types.FunctionType(fn.__code__.replace(co_name=name), fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    g.__qualname__ = name
+    return g
+
+
 emf_r0_serial = njit(cache=True)(_emf_r0)
-emf_r0_parallel = njit(cache=True, parallel=True)(_emf_r0)
+emf_r0_parallel = njit(cache=True, parallel=True)(_renamed(_emf_r0, "_emf_r0_parallel"))
 step_serial = njit(cache=True)(_step)
-step_parallel = njit(cache=True, parallel=True)(_step)
+step_parallel = njit(cache=True, parallel=True)(_renamed(_step, "_step_parallel"))
 
 
 def emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep, full=True):

@@ -598,6 +598,8 @@ def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt)
     """Advance whole periods in compiled code when the step allows it; returns periods advanced."""
     if step.mode not in ("current", "c_rate", "rest", "profile") or run.opts.max_time_s - t < 3 * dt:
         return 0
+    if run.n >= K.PARALLEL_THRESHOLD:
+        return 0  # large strings: the general loop's parallel kernels win over a serial compiled loop
     n_max = int(min((step.duration_s if step.duration_s is not None else np.inf) - t_in,
                     run.opts.max_time_s - t) // dt) - 1
     n_max = min(n_max, 100_000)
