@@ -21,7 +21,7 @@ def linear_cell():
 def test_bleeding_a_cell_at_rest_matches_the_closed_form():
     """Q dz/dt = -V/R_b, V = (a + b z) R_b/(R_b + R0): a + b z decays with tau = Q (R_b + R0) / b."""
     p = linear_cell()
-    hw = PassiveBalancer(r_bleed_ohm=10.0, v_max_V=4.2, max_channel_power_W=2.0)
+    hw = PassiveBalancer(r_bleed_ohm=10.0, v_max_V=4.2, max_channel_power_W=2.0, pause_to_measure=False)
     sched = OpenLoopSchedule(times_s=[0.0], bleed_on=np.ones((1, 1, 1), bool), passive=hw, period_s=60.0)
     t_end = 2 * 3600.0
     a, b, q, rb, r0 = 3.0, 1.2, 7200.0, 10.0, 0.05
@@ -91,3 +91,16 @@ def test_bleed_during_drive_closes_the_energy_books():
     i_el = ds.current_A.values[r0_ + 5, 0].reshape(6, 2).sum(-1)
     assert i_el[1] < i_el[0] and i_el[4] < i_el[3]
     assert r1_ > r0_
+
+
+def test_measurement_pause_option():
+    v = np.array([[3.7, 3.8, 3.75]])
+    on = np.array([[False, True, False]])
+    paused = PassiveBalancer(r_bleed_ohm=20.0, sense_resistance_ohm=0.05, pause_fraction=0.1)
+    live = PassiveBalancer(r_bleed_ohm=20.0, sense_resistance_ohm=0.05, pause_to_measure=False)
+    assert np.array_equal(paused.monitor_reading(v, on), v)  # paused: the true voltage...
+    assert paused.conductance_S == pytest.approx(0.9 / 20.0)  # ...at the cost of 10 % of the bleed
+    r = live.monitor_reading(v, on)
+    ib = 3.8 / 20.0
+    assert r[0, 1] == pytest.approx(3.8 - 2 * 0.05 * ib) and r[0, 0] == pytest.approx(3.7 + 0.05 * ib)
+    assert live.conductance_S == pytest.approx(1 / 20.0)

@@ -69,7 +69,7 @@ class OpenLoopSchedule:
         shunt = None
         heat = None
         if self.bleed_on is not None:
-            v_el = measurement.cell_voltage_V[..., 0]
+            v_el = measurement.cell_voltage_V[..., 0]  # priorities from the true voltages (open loop)
             req = np.broadcast_to(np.asarray(self.bleed_on[k], bool), (B, Ns))
             on = grant_channels(req, v_el, self.passive)
             act = self.passive.action(on, v_el, Np)

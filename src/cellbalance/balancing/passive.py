@@ -43,7 +43,11 @@ class PassiveBalancer:
     v_max_V : highest cell voltage the hardware sees [V], for the rating check
     heat_to_cell_fraction : share of the bleed heat that reaches the element's cells [0, 1]
     sense_resistance_ohm : shared sense-lead/tab resistance [Ohm] behind the measurement artefact
-    pause_to_measure : firmware switches bleeding off while it measures
+    pause_to_measure : firmware switches bleeding off while it measures: the monitor reads the true
+        voltage, and the bleed is on only ``1 - pause_fraction`` of the time (averaged: the shunt
+        conductance is scaled by that duty); without the pause the monitor reads the shifted voltage
+        of :func:`measured_voltage` and the bleed runs all the time
+    pause_fraction : share of each balancing period spent measuring with bleeding off [0, 1)
     """
 
     r_bleed_ohm: float = 33.0
@@ -55,6 +59,7 @@ class PassiveBalancer:
     heat_to_cell_fraction: float = 0.0
     sense_resistance_ohm: float = 0.0
     pause_to_measure: bool = True
+    pause_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         o = "PassiveBalancer"
@@ -63,6 +68,7 @@ class PassiveBalancer:
         check_range(o, "v_max_V", self.v_max_V, gt=0)
         check_range(o, "heat_to_cell_fraction", self.heat_to_cell_fraction, ge=0, le=1)
         check_range(o, "sense_resistance_ohm", self.sense_resistance_ohm, ge=0)
+        check_range(o, "pause_fraction", self.pause_fraction, ge=0, lt=1)
         if self.max_channels is not None and (int(self.max_channels) != self.max_channels or self.max_channels < 1):
             raise ParameterError(f"{o}.max_channels must be an integer >= 1 or None; got {self.max_channels!r}.")
         if self.max_pack_power_W is not None:
@@ -76,7 +82,17 @@ class PassiveBalancer:
 
     @property
     def conductance_S(self) -> float:
-        return 1.0 / self.r_bleed_ohm
+        """Average conductance of a channel that is on (reduced by the measurement pauses)."""
+        duty = 1.0 - self.pause_fraction if self.pause_to_measure else 1.0
+        return duty / self.r_bleed_ohm
+
+    def monitor_reading(self, v_element, on) -> np.ndarray:
+        """Element voltages as the monitor reads them with channels ``on``: true if bleeding is paused
+        to measure, shifted by the bleed currents through the sense leads otherwise."""
+        v = np.asarray(v_element, float)
+        if self.pause_to_measure or self.sense_resistance_ohm == 0:
+            return v.copy()
+        return measured_voltage(v, np.where(np.asarray(on, bool), v / self.r_bleed_ohm, 0.0), self.sense_resistance_ohm)
 
     def action(self, on, v_element, n_parallel: int = 1) -> BalancingAction:
         """The :class:`BalancingAction` of channels ``on`` (B, Ns) at element voltages ``v_element``.
