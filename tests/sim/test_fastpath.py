@@ -16,6 +16,7 @@ from cellbalance.sim import SimulationOptions, simulate
     ("ecm_example", PackLayout(n_series=1), ["Discharge at 1C until 3.2 V", "Rest for 1 hour"], 3),
     ("lfp_a123_26650", PackLayout(n_series=5), ["Run US06 for 30 minutes", "Rest for 5 minutes",
                                                 "Run UDDS until 3.2 V"], 7),
+    ("nmc_lg_m50", PackLayout(n_series=40), ["Discharge at 1C until 3.3 V", "Rest for 10 minutes"], 2),
 ])
 def test_fast_path_equals_general_loop(monkeypatch, name, layout, steps, every):
     p = get_parameter_set(name)

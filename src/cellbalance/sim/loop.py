@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import numba
 from numba import njit
 from scipy.optimize import brentq
 
@@ -35,7 +36,7 @@ __all__ = ["SimulationOptions", "simulate"]
 
 @njit(cache=True)
 def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, rec_every, k0, t0,
-             rec_t, rec_x, rec_i, rec_v, rec_e, energy):
+             rec_t, rec_x, rec_i, rec_v, rec_e, energy, use_par):
     """Whole periods of one current-driven pack (1 pack, 1 cell per element, nothing switched in).
 
     Runs the same sequence as the general loop (right-limit row, one exact step, end-condition check)
@@ -56,7 +57,10 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
     for j in range(cur_seq.shape[0]):
         i = cur_seq[j]
         ic[:] = i
-        K.emf_r0_serial(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
+        if use_par:
+            K.emf_r0_parallel(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
+        else:
+            K.emf_r0_serial(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
         if (k0 + j) % rec_every == 0:
             if nrow == rec_t.shape[0]:
                 return j, nrow
@@ -68,11 +72,15 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
                 rec_v[nrow, c] = emf[c] + i * r0[c]
             nrow += 1
         x_try[:] = x
-        K.step_serial(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
         sv = 0.0
         for c in range(n):
             sv += emf[c] + i * r0[c]
-        K.emf_r0_serial(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
+        if use_par:
+            K.step_parallel(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
+            K.emf_r0_parallel(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
+        else:
+            K.step_serial(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
+            K.emf_r0_serial(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
         vmin = np.inf
         vmax = -np.inf
         tmax = -np.inf
@@ -627,9 +635,18 @@ def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt)
     bt, bx, bi, bv = np.empty(rows), np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
     be = np.empty((rows, 5))
     c = run.cells
-    done, nrow = _segment(c.cp, c.gp, c.bank.data, c.bank.meta, x, x_try, np.ascontiguousarray(cur), run.amb, dt,
-                          lo, hi, tl, run.layout.interconnect_ohm, every if run.opts.record else 1 << 62, k, t,
-                          bt, bx, bi, bv, be, run.energy[0])
+    # numba's parallel build compiles this loop better even on one thread; below a few dozen cells the
+    # cost of entering a parallel region outweighs that
+    use_par = n >= 32
+    threads = numba.get_num_threads()
+    if use_par:
+        numba.set_num_threads(1)
+    try:
+        done, nrow = _segment(c.cp, c.gp, c.bank.data, c.bank.meta, x, x_try, np.ascontiguousarray(cur), run.amb,
+                              dt, lo, hi, tl, run.layout.interconnect_ohm, every if run.opts.record else 1 << 62, k,
+                              t, bt, bx, bi, bv, be, run.energy[0], use_par)
+    finally:
+        numba.set_num_threads(threads)
     if nrow:
         ip = bi[:nrow, :1]
         rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], ip, np.zeros((nrow, 1), np.int32) + run._k_step,
