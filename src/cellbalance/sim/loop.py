@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import numba
+import numpy as np
 from numba import njit
 from scipy.optimize import brentq
 
