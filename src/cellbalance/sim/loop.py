@@ -36,14 +36,17 @@ __all__ = ["SimulationOptions", "simulate"]
 
 @njit(cache=True)
 def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, rec_every, k0, t0,
-             rec_t, rec_x, rec_i, rec_v, rec_e, energy, use_par):
-    """Whole periods of one current-driven pack (1 pack, 1 cell per element, nothing switched in).
+             rec_t, rec_x, rec_i, rec_v, rec_ip, rec_e, energy, use_par, npar, cur_dep):
+    """Whole periods of one current-driven pack (1 pack, nothing switched in, no controller).
 
-    Runs the same sequence as the general loop (right-limit row, one exact step, end-condition check)
-    entirely in compiled code; stops *before* the period in which a condition is met (the general
-    loop then locates it) or when the row buffers are full. Returns (periods done, rows written).
+    Runs the same sequence as the general loop (Kirchhoff split of each parallel group, right-limit
+    row, one exact step, end-condition check) in compiled code; the end-of-step evaluation serves as
+    the next period's start when the resistances do not depend on current. Stops *before* the period
+    in which a condition is met (the general loop then locates it) or when the row buffers are full.
+    Returns (periods done, rows written).
     """
     n = x.shape[0]
+    ns = n // npar
     emf = np.empty(n)
     r0 = np.empty(n)
     d1 = np.empty(n)
@@ -51,41 +54,63 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
     d3 = np.empty(n)
     heat = np.empty(n)
     ic = np.empty(n)
+    vs = np.empty(n)
     dts = np.full(n, dt)
     q = np.zeros(n)
     nrow = 0
+    have = False
+    i_prev = 0.0
     for j in range(cur_seq.shape[0]):
         i = cur_seq[j]
-        ic[:] = i
-        if use_par:
-            K.emf_r0_parallel(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
+        if not (have and (not cur_dep or i == i_prev)):
+            ic[:] = i
+            if use_par:
+                K.emf_r0_parallel(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
+            else:
+                K.emf_r0_serial(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
+        if npar == 1:
+            ic[:] = i
         else:
-            K.emf_r0_serial(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
+            for g in range(ns):
+                gs = 0.0
+                eg = 0.0
+                for k in range(g * npar, (g + 1) * npar):
+                    gs += 1.0 / r0[k]
+                    eg += emf[k] / r0[k]
+                vg = (i + eg) / gs
+                for k in range(g * npar, (g + 1) * npar):
+                    ic[k] = (vg - emf[k]) / r0[k]
+        sv = 0.0
+        svg = 0.0
+        for c in range(n):
+            vs[c] = emf[c] + ic[c] * r0[c]
+            sv += ic[c] * vs[c]
+        for g in range(ns):
+            svg += vs[g * npar]
         if (k0 + j) % rec_every == 0:
             if nrow == rec_t.shape[0]:
                 return j, nrow
             rec_t[nrow] = t0 + j * dt
             rec_x[nrow] = x
             rec_i[nrow] = ic
+            rec_v[nrow] = vs
+            rec_ip[nrow] = i
             rec_e[nrow] = energy
-            for c in range(n):
-                rec_v[nrow, c] = emf[c] + i * r0[c]
             nrow += 1
         x_try[:] = x
-        sv = 0.0
-        for c in range(n):
-            sv += emf[c] + i * r0[c]
         if use_par:
             K.step_parallel(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
             K.emf_r0_parallel(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
         else:
             K.step_serial(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
             K.emf_r0_serial(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
+        have = True  # x_try's evaluation serves the next period (parallel groups: only without R0(I))
+        i_prev = i
         vmin = np.inf
         vmax = -np.inf
         tmax = -np.inf
         for c in range(n):
-            v = emf[c] + i * r0[c]
+            v = emf[c] + ic[c] * r0[c]
             vmin = min(vmin, v)
             vmax = max(vmax, v)
             tmax = max(tmax, x_try[c, K.X_T])
@@ -94,8 +119,8 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
                 nrow -= 1  # the general loop records this period's row again
             return j, nrow
         p_ic = i * i * r_ic
-        energy[0] += (i * sv + p_ic) * dt
-        energy[1] += i * sv * dt
+        energy[0] += (i * svg + p_ic) * dt
+        energy[1] += sv * dt
         energy[4] += p_ic * dt
         x[:] = x_try
     return cur_seq.shape[0], nrow
@@ -457,7 +482,8 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
 
     st = None
 
-    fast_ok = B == 1 and run.Np == 1 and controller is None and estimator is None and run.q_in is None
+    fast_ok = (B == 1 and (run.Np == 1 or not run.cur_dep) and controller is None and estimator is None
+               and run.q_in is None)
     while not done.all() and t < run.opts.max_time_s:
         if fast_ok and st is not None and not new_step[0] and not run.has_shunt:
             adv = _try_segment(run, rec, st[0], x, x_try, t, k, t_in[0], dt)
@@ -606,8 +632,6 @@ def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt)
     """Advance whole periods in compiled code when the step allows it; returns periods advanced."""
     if step.mode not in ("current", "c_rate", "rest", "profile") or run.opts.max_time_s - t < 3 * dt:
         return 0
-    if run.n >= K.PARALLEL_THRESHOLD:
-        return 0  # large strings: the general loop's parallel kernels win over a serial compiled loop
     n_max = int(min((step.duration_s if step.duration_s is not None else np.inf) - t_in,
                     run.opts.max_time_s - t) // dt) - 1
     n_max = min(n_max, 100_000)
@@ -634,25 +658,25 @@ def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt)
     n = run.n
     bt, bx, bi, bv = np.empty(rows), np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
     be = np.empty((rows, 5))
+    bp = np.empty(rows)
     c = run.cells
     # numba's parallel build compiles this loop better even on one thread; below a few dozen cells the
     # cost of entering a parallel region outweighs that
     use_par = n >= 32
     threads = numba.get_num_threads()
-    if use_par:
+    if use_par and n < K.PARALLEL_THRESHOLD:
         numba.set_num_threads(1)
     try:
         done, nrow = _segment(c.cp, c.gp, c.bank.data, c.bank.meta, x, x_try, np.ascontiguousarray(cur), run.amb,
                               dt, lo, hi, tl, run.layout.interconnect_ohm, every if run.opts.record else 1 << 62, k,
-                              t, bt, bx, bi, bv, be, run.energy[0], use_par)
+                              t, bt, bx, bi, bv, bp, be, run.energy[0], use_par, run.Np, run.cur_dep)
     finally:
         numba.set_num_threads(threads)
     if nrow:
-        ip = bi[:nrow, :1]
-        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], ip, np.zeros((nrow, 1), np.int32) + run._k_step,
+        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], bp[:nrow, None], np.zeros((nrow, 1), np.int32) + run._k_step,
                          be[:nrow, None, :])
     if done:
-        run.i_cell = np.full(n, cur[done - 1])
+        run.i_cell = bi[nrow - 1].copy() if nrow else run.i_cell
         run._valid_x = None
     return int(done)
 
