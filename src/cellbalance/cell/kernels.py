@@ -184,8 +184,9 @@ def _emf_r0(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep):
         rstep[c] = rs
 
 
-def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
-    """Advance cell c by dts[c] [s] with its current held constant (exact ZOH). In place; dts[c] = 0 skips.
+def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo):
+    """Advance cell c by dts[c] [s] with its current held constant (exact ZOH), from ``x`` into ``xo``
+    (which may be ``x`` itself: each cell's row is read before it is written); dts[c] = 0 copies.
 
     ``heat[c]`` receives the mean heat generated in the cell over the step [W] (excluding qext).
     """
@@ -200,6 +201,8 @@ def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
         dt = dts[c]
         if dt <= 0.0:
             heat[c] = 0.0
+            for k in range(x.shape[1]):
+                xo[c, k] = x[c, k]
             continue
         z = x[c, X_Z]
         h = x[c, X_H]
@@ -224,7 +227,7 @@ def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
             a = math.exp(-dt / tau)
             vinf = R * I
             d = x[c, NX + j] - vinf
-            x[c, NX + j] = vinf + d * a
+            xo[c, NX + j] = vinf + d * a
             iv2 = vinf * vinf * dt + 2.0 * vinf * d * tau * (1.0 - a) + d * d * 0.5 * tau * (1.0 - a * a)
             p_rc += iv2 / (R * dt)
         # hysteresis (Plett): dh/dt = gamma |eta I| / Q (sign(I) - h), exact for constant I
@@ -274,11 +277,13 @@ def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
             ch = math.cosh(disc * dt)
             sh = math.sinh(disc * dt) / disc
             T = t_ss + ex * (ch * e1 + sh * ((a11 - half) * e1 + a12 * e2))
-            x[c, X_TJ] = tj_ss + ex * (ch * e2 + sh * (a21 * e1 + (a22 - half) * e2))
-        x[c, X_Z] = z
-        x[c, X_H] = h
-        x[c, X_S] = s
-        x[c, X_T] = T
+            xo[c, X_TJ] = tj_ss + ex * (ch * e2 + sh * (a21 * e1 + (a22 - half) * e2))
+        if not hasjig:
+            xo[c, X_TJ] = x[c, X_TJ]
+        xo[c, X_Z] = z
+        xo[c, X_H] = h
+        xo[c, X_S] = s
+        xo[c, X_T] = T
 
 
 def _renamed(fn, name):
@@ -303,7 +308,8 @@ def emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep, full=Tru
     f(cp, gp, data, meta, x, cur, float(dt), bool(full), emf, r0, docv, estep, rstep)
 
 
-def step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat):
-    """``dts`` is an array (n,) of step lengths [s] (0 = leave that cell as it is)."""
+def step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, out=None):
+    """``dts`` is an array (n,) of step lengths [s] (0 = leave that cell as it is); in place unless
+    ``out`` (same shape as x) is given."""
     f = step_parallel if x.shape[0] >= PARALLEL_THRESHOLD else step_serial
-    f(cp, gp, data, meta, x, cur, tamb, qext, dts, heat)
+    f(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, x if out is None else out)

@@ -47,6 +47,8 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
     """
     n = x.shape[0]
     ns = n // npar
+    x_home = x  # the caller's array: the final state must end up there
+    flips = 0
     emf = np.empty(n)
     r0 = np.empty(n)
     d1 = np.empty(n)
@@ -89,6 +91,8 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
             svg += vs[g * npar]
         if (k0 + j) % rec_every == 0:
             if nrow == rec_t.shape[0]:
+                if flips % 2 == 1:
+                    x_home[:] = x
                 return j, nrow
             rec_t[nrow] = t0 + j * dt
             rec_x[nrow] = x
@@ -97,12 +101,11 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
             rec_ip[nrow] = i
             rec_e[nrow] = energy
             nrow += 1
-        x_try[:] = x
         if use_par:
-            K.step_parallel(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
+            K.step_parallel(cp, gp, data, meta, x, ic, tamb, q, dts, heat, x_try)
             K.emf_r0_parallel(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
         else:
-            K.step_serial(cp, gp, data, meta, x_try, ic, tamb, q, dts, heat)
+            K.step_serial(cp, gp, data, meta, x, ic, tamb, q, dts, heat, x_try)
             K.emf_r0_serial(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
         have = True  # x_try's evaluation serves the next period (parallel groups: only without R0(I))
         i_prev = i
@@ -117,12 +120,17 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
         if min(vmin - lo, hi - vmax, tl - tmax) <= 0.0:
             if (k0 + j) % rec_every == 0:
                 nrow -= 1  # the general loop records this period's row again
+            if flips % 2 == 1:
+                x_home[:] = x
             return j, nrow
         p_ic = i * i * r_ic
         energy[0] += (i * svg + p_ic) * dt
         energy[1] += sv * dt
         energy[4] += p_ic * dt
-        x[:] = x_try
+        x, x_try = x_try, x
+        flips += 1
+    if flips % 2 == 1:
+        x_home[:] = x
     return cur_seq.shape[0], nrow
 
 
@@ -539,8 +547,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
             if run.q_in is not None:
                 q[:] = run.q_in(t + (dt - rem.min()), x)
             qq = q + run.q_bal
-            np.copyto(x_try, x)
-            K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x_try, i_cell, run.amb, qq, dts, run.buf.heat)
+            K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, run.amb, qq, dts, run.buf.heat, out=x_try)
             ended = np.zeros(B, dtype=bool)
             reason = [""] * B
             m1 = run.margins(x_try, i_cell, st, t_in + tau, dt)
