@@ -53,7 +53,8 @@ class BalancingAction:
     element_shunt_S : (n_packs, n_series) conductance across each element [S] (passive bleed
         resistors switched on: 1/R_bleed), solved with the pack at every plant step.
     cell_heat_W : (n_cells,) heat into each cell's thermal node [W] (e.g. part of the bleed heat).
-    losses_W : (n_packs,) converter losses [W], for the energy bookkeeping.
+    losses_W : (n_packs,) the converter model's own loss estimate [W], for the caller's information;
+        the loop's bookkeeping charges the converters with what they actually draw from the elements.
     """
 
     element_current_A: np.ndarray | float = 0.0

@@ -179,7 +179,7 @@ def _current_dependent(cells: CompiledCells) -> bool:
 class _Run:
     """State of one simulation run (kept out of the public API)."""
 
-    def __init__(self, cells, layout, experiment, x0, ambient, heat_in, opts, balancer_action):
+    def __init__(self, cells, layout, experiment, x0, ambient, heat_in, opts):
         self.cells = cells
         self.layout = layout
         self.exp = experiment
@@ -195,7 +195,6 @@ class _Run:
         self.g_sh = np.zeros((self.B, self.Ns))
         self.has_shunt = False
         self.has_bal = False
-        self.p_conv = np.zeros(self.B)
         self.energy = np.zeros((self.B, 5))
         self._valid_x = None  # the state the evaluation buffers hold (reused when nothing changed)
         self._valid_full = False
@@ -444,7 +443,7 @@ def simulate(
         raise ParameterError(f"simulate(): state has shape {x0.shape}; expected {(cells.n, K.NX + cells.params.n_rc)}.")
     amb = np.ascontiguousarray(np.broadcast_to(
         np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
-    run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts, None)
+    run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts)
     rec = recorder or Recorder(cells, layout)
     try:
         return _loop(run, rec, estimator, controller, progress)
@@ -739,8 +738,6 @@ def _apply_action(run: _Run, action: BalancingAction) -> None:
             raise ConfigError("controller returned a negative element_shunt_S (bleed conductance must be >= 0).")
         run.g_sh = np.broadcast_to(g, (run.B, run.Ns)).copy()
         run.has_shunt = bool(np.any(run.g_sh > 0))
-    if action.losses_W is not None:
-        run.p_conv = np.broadcast_to(np.asarray(action.losses_W, float), (run.B,)).copy()  # the model's own figure
 
 
 def _estimate_duration(run: _Run) -> float:
