@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from scipy.optimize import brentq
 
 from ..cell import kernels as K
@@ -32,6 +32,25 @@ from .interfaces import BalancingAction, Controller, Estimator, LoopContext, Mea
 from .results import Recorder
 
 __all__ = ["SimulationOptions", "simulate"]
+
+
+def _split_groups(emf, r0, i, npar, ic, vs):
+    """Kirchhoff split of every parallel group at pack current i; fills cell currents and voltages."""
+    ns = emf.shape[0] // npar
+    for g in prange(ns):
+        gs = 0.0
+        eg = 0.0
+        for k in range(g * npar, (g + 1) * npar):
+            gs += 1.0 / r0[k]
+            eg += emf[k] / r0[k]
+        vg = (i + eg) / gs
+        for k in range(g * npar, (g + 1) * npar):
+            ic[k] = (vg - emf[k]) / r0[k]
+            vs[k] = emf[k] + ic[k] * r0[k]
+
+
+_split_serial = njit(cache=True)(_split_groups)
+_split_parallel = njit(cache=True, parallel=True)(K._renamed(_split_groups, "_split_groups_parallel"))
 
 
 @njit(cache=True)
@@ -72,20 +91,15 @@ def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, 
                 K.emf_r0_serial(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
         if npar == 1:
             ic[:] = i
+            for c in range(n):
+                vs[c] = emf[c] + i * r0[c]
+        elif use_par:
+            _split_parallel(emf, r0, i, npar, ic, vs)
         else:
-            for g in range(ns):
-                gs = 0.0
-                eg = 0.0
-                for k in range(g * npar, (g + 1) * npar):
-                    gs += 1.0 / r0[k]
-                    eg += emf[k] / r0[k]
-                vg = (i + eg) / gs
-                for k in range(g * npar, (g + 1) * npar):
-                    ic[k] = (vg - emf[k]) / r0[k]
+            _split_serial(emf, r0, i, npar, ic, vs)
         sv = 0.0
         svg = 0.0
         for c in range(n):
-            vs[c] = emf[c] + ic[c] * r0[c]
             sv += ic[c] * vs[c]
         for g in range(ns):
             svg += vs[g * npar]
