@@ -33,7 +33,10 @@ _REGISTERED: dict[str, DriveCycle] = {}
 class DriveCycle:
     """A piecewise-constant profile: ``values[k]`` holds from ``time_s[k]`` to ``time_s[k+1]``.
 
-    The last sample holds for the median sample interval, so ``duration_s`` covers the whole cycle.
+    ``values`` are in cellbalance's sign convention, **positive = charging**: a current profile
+    (``kind="current_A"``) in A through the string, a power profile (``kind="power_W"``) in W.
+    ``time_s`` is shifted to start at 0 and must increase strictly. The last sample holds for the
+    median sample interval, so ``duration_s`` covers the whole cycle. Arrays are read-only.
     """
 
     time_s: np.ndarray
@@ -52,8 +55,8 @@ class DriveCycle:
             raise ConfigError(f"profile {self.name!r}: time and values must be finite numbers.")
         if np.any(np.diff(t) <= 0):
             k = int(np.flatnonzero(np.diff(t) <= 0)[0])
-            raise ConfigError(f"profile {self.name!r}: time must increase strictly; row {k + 1} has {t[k + 1]:g} "
-                              f"after {t[k]:g}.")
+            raise ConfigError(f"profile {self.name!r}: time must increase strictly; sample {k + 2} (1-based) has "
+                              f"t = {t[k + 1]:g} after t = {t[k]:g}.")
         if self.kind not in ("current_A", "power_W"):
             raise ConfigError(f"profile {self.name!r}: kind must be 'current_A' or 'power_W'; got {self.kind!r}.")
         t = t - t[0]
@@ -66,7 +69,10 @@ class DriveCycle:
         return float(self.time_s[-1] + np.median(np.diff(self.time_s)))
 
     def value_at(self, t_s: float) -> float:
-        """Value held at time ``t_s`` (zero-order hold: the sample at or before t)."""
+        """Value held at time ``t_s`` (zero-order hold: the sample at or before t).
+
+        Before the first sample the first value is returned, after the last sample the last one.
+        """
         k = int(np.searchsorted(self.time_s, t_s, side="right")) - 1
         return float(self.values[min(max(k, 0), self.values.size - 1)])
 
@@ -76,6 +82,7 @@ class DriveCycle:
         return float(self.time_s[k]) if k < self.time_s.size else self.duration_s
 
     def scaled(self, factor: float, name: str | None = None) -> DriveCycle:
+        """The same profile with every value multiplied by ``factor`` (a negative factor flips the sign)."""
         return DriveCycle(self.time_s, self.values * factor, self.kind, name or f"{self.name}x{factor:g}", self.source)
 
     @classmethod
@@ -83,29 +90,46 @@ class DriveCycle:
                  value_column: str | None = None, discharge_positive: bool = False, scale: float = 1.0) -> DriveCycle:
         """Read a profile from a CSV with a header row (``#`` comments allowed).
 
-        ``value_column`` defaults to ``kind`` ('current_A' or 'power_W'); set ``discharge_positive``
-        if the file uses the opposite sign convention.
+        ``value_column`` defaults to ``kind`` ('current_A' or 'power_W'). The file is read as positive
+        = charging; set ``discharge_positive`` if it uses the opposite convention (PyBaMM's, for one),
+        and its values are flipped. ``scale`` multiplies the values (e.g. 1000 for a file in kW).
+        Every problem (missing file, missing column, non-numeric or empty value, time not increasing)
+        raises :class:`~cellbalance.errors.ConfigError` naming the file and, where it applies, the column.
         """
         import pandas as pd
 
         p = Path(path)
         col = value_column or kind
+        if kind not in ("current_A", "power_W"):
+            raise ConfigError(f"profile file {p}: kind must be 'current_A' or 'power_W'; got {kind!r}.")
         try:
-            df = pd.read_csv(p, comment="#")
+            df = pd.read_csv(p, comment="#", skipinitialspace=True)
         except FileNotFoundError:
             raise ConfigError(f"profile file {p}: no such file.") from None
+        except pd.errors.EmptyDataError:
+            raise ConfigError(f"profile file {p}: the file is empty; expected a header with "
+                              f"'{time_column}' and '{col}'.") from None
         except Exception as e:
             raise ConfigError(f"profile file {p}: cannot be read as CSV ({e}).") from None
+        df.columns = [str(c).strip() for c in df.columns]
         missing = [c for c in (time_column, col) if c not in df.columns]
         if missing:
             raise ConfigError(f"profile file {p}: missing column(s) {missing}; found {list(df.columns)}. "
                               f"Expected a header with '{time_column}' and '{col}'.")
+        arrays = {}
+        for c in (time_column, col):
+            num = pd.to_numeric(df[c], errors="coerce").to_numpy(float)
+            bad = np.flatnonzero(~np.isfinite(num))
+            if bad.size:
+                k = int(bad[0])
+                raise ConfigError(f"profile file {p}: column '{c}' has a non-numeric or empty value "
+                                  f"{df[c].iloc[k]!r} in data row {k + 1} ({bad.size} bad value(s) in all).")
+            arrays[c] = num
+        v = arrays[col] * scale
         try:
-            t = df[time_column].to_numpy(float)
-            v = df[col].to_numpy(float) * scale
-        except ValueError as e:
-            raise ConfigError(f"profile file {p}: non-numeric values ({e}).") from None
-        return cls(t, -v if discharge_positive else v, kind, name or p.stem, f"file {p.name}")
+            return cls(arrays[time_column], -v if discharge_positive else v, kind, name or p.stem, f"file {p.name}")
+        except ConfigError as e:
+            raise ConfigError(f"profile file {p}: {e}") from None
 
 
 def _load_packaged(name: str) -> DriveCycle:
@@ -126,11 +150,14 @@ def available_drive_cycles() -> list[str]:
 
 
 def load_drive_cycle(name: str) -> DriveCycle:
-    """A packaged (US06, UDDS, WLTC) or registered profile by name."""
+    """A packaged (US06, UDDS, WLTC) or registered profile by name (exact, else case-insensitive if unique)."""
     if name in _REGISTERED:
         return _REGISTERED[name]
     if name in _PACKAGED:
         return _load_packaged(name)
+    same = [n for n in available_drive_cycles() if n.lower() == str(name).lower()]
+    if len(same) == 1:
+        return load_drive_cycle(same[0])
     close = difflib.get_close_matches(name, available_drive_cycles(), 1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UnknownNameError(f"Unknown drive cycle {name!r}; available: {available_drive_cycles()}.{hint}")
