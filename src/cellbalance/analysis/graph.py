@@ -1,12 +1,29 @@
-"""Graph analysis of balancing networks: algebraic connectivity and predicted consensus speed.
+"""Graph analysis of balancing networks: algebraic connectivity, consensus time, topology comparison.
 
-With averaged edge currents ``i_e = w_e (z_a - z_b)`` (w in A per unit SOC difference) and equal
-capacities Q [C], the SOCs obey the consensus dynamics ``dz/dt = -(1/Q) L z`` (R. Olfati-Saber,
-J. A. Fax, R. M. Murray, "Consensus and cooperation in networked multi-agent systems", Proc. IEEE
-95 (2007) 215-233). The mean is conserved and every other mode decays at ``lambda_k / Q``; the
-slowest is the Fiedler mode, ``tau = Q / lambda_2`` (M. Fiedler, "Algebraic connectivity of
-graphs", Czech. Math. J. 23 (1973) 298-305), so a spread falls from s0 to s in about
-``tau ln(s0 / s)``. Auxiliary nodes (pack, bus, module hubs) are eliminated by Kron reduction.
+Mapping from edge gains to a consensus rate. Let every converter edge move the current
+``i_e = k w_e (z_a - z_b)`` [A] (a proportional SOC-difference controller with per-edge gain ``k``
+[A per unit SOC] times the graph's relative weight ``w_e``), and let every cell have the capacity
+``Q`` [C] (``Q = 3600 capacity_Ah``). Charge conservation at the cells gives the consensus dynamics
+
+    ``Q dz/dt = -k L z``,  i.e.  ``dz/dt = -(k/Q) L z``,
+
+with ``L`` the cell-only (reduced) Laplacian of :meth:`BalancingGraph.reduced_laplacian`
+(R. Olfati-Saber, J. A. Fax, R. M. Murray, "Consensus and cooperation in networked multi-agent
+systems", Proc. IEEE 95 (2007) 215-233). The mean SOC is conserved (``1^T L = 0``); every other
+mode ``v_j`` decays as ``exp(-k lambda_j t / Q)``. The slowest is the Fiedler mode, with the
+algebraic connectivity ``lambda_2`` (M. Fiedler, "Algebraic connectivity of graphs", Czech. Math.
+J. 23 (1973) 298-305):
+
+    ``tau = Q / (k lambda_2)``  [s],
+
+and a spread that starts at ``s0`` is predicted to fall to ``s`` after ``t = tau ln(s0 / s)``
+(for the 2-norm of the deviation from the mean this is an upper bound; for the max-min spread an
+estimate once the slowest mode dominates). For a switched-capacitor graph (weights in S) the
+current is ``(V_a - V_b)/R_eq ~ (dU/dz)(z_a - z_b)/R_eq``, so ``k = dU_oc/dz`` [V per unit SOC].
+With unequal capacities ``Q_i`` the rates are the generalised eigenvalues of ``L v = mu Q v``.
+
+The prediction is linear: it holds while no converter saturates (initial edge current
+``k w spread0`` below the converter's limit) and for bidirectional edges.
 """
 
 from __future__ import annotations
@@ -14,111 +31,387 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
-from ..balancing.graph import BalancingGraph, available_topologies, get_topology
-from ..errors import check_range
+from ..balancing.graph import BalancingGraph
+from ..balancing.topologies import available_topologies, get_topology
+from ..errors import ParameterError, check_range
 
-__all__ = ["algebraic_connectivity", "compare_topologies", "consensus_time_constant_s", "plot_graph",
-           "predicted_balancing_time_s"]
+__all__ = [
+    "algebraic_connectivity",
+    "compare_topologies",
+    "consensus_rate_per_s",
+    "consensus_time_constant_s",
+    "fiedler_vector",
+    "parts_count",
+    "plot_graph",
+    "predicted_balancing_time_s",
+]
 
-
-def algebraic_connectivity(graph: BalancingGraph) -> float:
-    """lambda_2 of the (Kron-reduced) cell Laplacian; 0 if the cells are not all connected."""
-    ev = np.linalg.eigvalsh(graph.reduced_laplacian())
-    return float(max(ev[1], 0.0)) if ev.size > 1 else 0.0
-
-
-def consensus_time_constant_s(graph: BalancingGraph, capacity_Ah: float) -> float:
-    """Time constant of the slowest SOC mode, ``Q / lambda_2`` [s] (weights in A per unit SOC)."""
-    check_range("consensus_time_constant_s", "capacity_Ah", capacity_Ah, gt=0)
-    lam = algebraic_connectivity(graph)
-    return np.inf if lam <= 0 else capacity_Ah * 3600.0 / lam
-
-
-def predicted_balancing_time_s(graph: BalancingGraph, capacity_Ah: float, spread0: float, target: float) -> float:
-    """Time for the SOC spread to fall from ``spread0`` to ``target`` under the slowest mode [s]."""
-    check_range("predicted_balancing_time_s", "spread0", spread0, gt=0)
-    check_range("predicted_balancing_time_s", "target", target, gt=0)
-    return consensus_time_constant_s(graph, capacity_Ah) * max(np.log(spread0 / target), 0.0)
+#: above this many cells (and without bus nodes) the sparse eigen-solver is used
+SPARSE_THRESHOLD = 1500
 
 
-def _components(g: BalancingGraph) -> tuple[int, int, int]:
-    """(switches, magnetic parts, capacitors): 2 switches and 1 inductor/transformer per converter edge;
-    a switched capacitor edge has 1 capacitor and no magnetics; a bus is one multi-winding
-    transformer with a switch per winding."""
-    m = g.n_edges
-    if g.kind == "switched_capacitor":
-        return 2 * g.n_cells, 0, m
-    if g.kind == "bus":
-        return g.n_cells + 1, 1, 0
-    return 2 * m, m, 0
+def _laplacian(graph_or_laplacian, sparse: bool):
+    if isinstance(graph_or_laplacian, BalancingGraph):
+        return graph_or_laplacian.reduced_laplacian(sparse=sparse)
+    lap = graph_or_laplacian
+    if sp.issparse(lap):
+        return lap.tocsr() if sparse else lap.toarray()
+    lap = np.asarray(lap, dtype=float)
+    if lap.ndim != 2 or lap.shape[0] != lap.shape[1]:
+        raise ParameterError(f"algebraic_connectivity: a Laplacian must be square; got shape {lap.shape}.")
+    return sp.csr_matrix(lap) if sparse else lap
+
+
+def _use_sparse(graph_or_laplacian, sparse: bool | None) -> bool:
+    if sparse is not None:
+        return bool(sparse)
+    if isinstance(graph_or_laplacian, BalancingGraph):
+        g = graph_or_laplacian
+        return g.n_cells > SPARSE_THRESHOLD and "bus" not in g.node_kinds
+    return sp.issparse(graph_or_laplacian) and graph_or_laplacian.shape[0] > SPARSE_THRESHOLD
+
+
+def _connected(lap) -> bool:
+    """True if the off-diagonal pattern of a Laplacian connects all nodes."""
+    from scipy.sparse.csgraph import connected_components
+
+    a = sp.csr_matrix(lap)
+    tol = 1e-14 * max(float(np.abs(a.diagonal()).max()), 1e-300)
+    a = (a - sp.diags(a.diagonal())).tocsr()
+    a.data = (np.abs(a.data) > tol).astype(float)
+    a.eliminate_zeros()
+    return connected_components(a, directed=False)[0] == 1
+
+
+def _two_smallest(lap, sparse: bool):
+    """(eigenvalues, eigenvectors) of the two smallest eigenpairs of a symmetric PSD matrix."""
+    n = lap.shape[0]
+    if n == 1:
+        return np.zeros(1), np.ones((1, 1))
+    if not sparse:
+        ev, vec = np.linalg.eigh(lap)
+        return ev[:2], vec[:, :2]
+    from scipy.sparse.linalg import eigsh
+
+    diag = lap.diagonal()
+    sigma = -1e-3 * float(diag.mean()) if diag.mean() > 0 else -1.0
+    ev, vec = eigsh(lap.tocsc(), k=2, sigma=sigma, which="LM", tol=1e-13)
+    order = np.argsort(ev)
+    return ev[order], vec[:, order]
+
+
+def algebraic_connectivity(graph, *, sparse: bool | None = None) -> float:
+    """Algebraic connectivity ``lambda_2`` (Fiedler value) of the cell-only Laplacian.
+
+    Parameters
+    ----------
+    graph : BalancingGraph or (n, n) array / sparse matrix
+        A balancing graph (its :meth:`~BalancingGraph.reduced_laplacian` is used) or a Laplacian.
+    sparse : bool, optional
+        Use the sparse shift-invert eigen-solver (default: for more than ``SPARSE_THRESHOLD`` cells
+        without bus nodes).
+
+    Returns
+    -------
+    float
+        ``lambda_2`` in the graph's weight unit; 0 if the cells are not all connected.
+        Closed forms for unit weights: path ``2 - 2 cos(pi/N)``, cycle ``2 - 2 cos(2 pi/N)``,
+        complete graph ``N``.
+    """
+    use = _use_sparse(graph, sparse)
+    lap = _laplacian(graph, use)
+    if lap.shape[0] < 2 or not _connected(lap):
+        return 0.0
+    ev, _ = _two_smallest(lap, use)
+    return max(float(ev[1]), 0.0)
+
+
+def fiedler_vector(graph, *, sparse: bool | None = None) -> np.ndarray:
+    """Unit eigenvector of ``lambda_2``: the shape of the slowest SOC mode over the cells.
+
+    Its sign pattern splits the string into the two groups that balance against each other
+    last. The sign of the vector is fixed so that its first nonzero entry is negative.
+    """
+    use = _use_sparse(graph, sparse)
+    _, vec = _two_smallest(_laplacian(graph, use), use)
+    if vec.shape[1] < 2:
+        return np.zeros(vec.shape[0])
+    v = vec[:, 1] / np.linalg.norm(vec[:, 1])
+    nz = np.flatnonzero(np.abs(v) > 1e-12)
+    return -v if nz.size and v[nz[0]] > 0 else v
+
+
+def _capacity_C(capacity_Ah, n: int, owner: str) -> np.ndarray:
+    q = np.asarray(capacity_Ah, dtype=float)
+    check_range(owner, "capacity_Ah", q, gt=0)
+    if q.ndim == 0:
+        return np.full(n, float(q) * 3600.0)
+    if q.shape != (n,):
+        raise ParameterError(f"{owner}.capacity_Ah must be a scalar or one value per cell ({n}); got shape {q.shape}.")
+    return q * 3600.0
+
+
+def consensus_rate_per_s(graph: BalancingGraph, capacity_Ah, gain: float = 1.0) -> float:
+    """Decay rate of the slowest SOC mode, ``k lambda_2 / Q`` [1/s] (0 if not connected).
+
+    Parameters
+    ----------
+    graph : BalancingGraph
+    capacity_Ah : float or (n_cells,) array
+        Cell capacity [Ah]; per cell, the generalised eigenproblem ``L v = mu Q v`` is solved.
+    gain : float
+        ``k``: multiplies the graph's weights to give A per unit SOC difference (1 if the weights
+        already are gains in A/SOC; ``dU_oc/dz`` [V] for a switched-capacitor graph in S).
+    """
+    o = "consensus_rate_per_s"
+    check_range(o, "gain", gain, gt=0)
+    q = _capacity_C(capacity_Ah, graph.n_cells, o)
+    if np.all(q == q[0]):
+        return float(gain) * algebraic_connectivity(graph) / float(q[0])
+    if graph.n_cells < 2:
+        return 0.0
+    from scipy.linalg import eigh
+
+    lap = graph.reduced_laplacian()
+    if not _connected(lap):
+        return 0.0
+    mu = eigh(lap, np.diag(q), eigvals_only=True, subset_by_index=[0, 1])
+    return float(gain) * max(float(mu[1]), 0.0)
+
+
+def consensus_time_constant_s(graph: BalancingGraph, capacity_Ah, gain: float = 1.0) -> float:
+    """Time constant of the slowest SOC mode, ``tau = Q / (k lambda_2)`` [s] (inf if not connected).
+
+    See :func:`consensus_rate_per_s` for the parameters and the module docstring for the mapping.
+    """
+    rate = consensus_rate_per_s(graph, capacity_Ah, gain)
+    return np.inf if rate <= 0 else 1.0 / rate
+
+
+def predicted_balancing_time_s(graph: BalancingGraph, capacity_Ah, spread0: float, target: float,
+                               gain: float = 1.0) -> float:
+    """Predicted time for the SOC spread to fall from ``spread0`` to ``target``: ``tau ln(spread0/target)`` [s].
+
+    Parameters
+    ----------
+    graph : BalancingGraph
+    capacity_Ah : float or array
+        Cell capacity [Ah].
+    spread0, target : float
+        Initial and target SOC spread (fractions, > 0). 0 if ``target >= spread0``.
+    gain : float
+        Per-edge gain multiplier (see :func:`consensus_rate_per_s`).
+    """
+    o = "predicted_balancing_time_s"
+    check_range(o, "spread0", spread0, gt=0)
+    check_range(o, "target", target, gt=0)
+    if target >= spread0:
+        return 0.0
+    return consensus_time_constant_s(graph, capacity_Ah, gain) * float(np.log(spread0 / target))
+
+
+def _adjacent_groups(g: BalancingGraph, a: int, b: int) -> bool:
+    """True if nodes a and b are cells or series groups that touch in the string (no isolation needed)."""
+    ma, mb = g.members[a], g.members[b]
+    if not ma or not mb:
+        return False
+    return max(ma) + 1 == min(mb) or max(mb) + 1 == min(ma)
+
+
+def parts_count(graph: BalancingGraph) -> dict[str, int]:
+    """Components the topology needs, by documented per-edge rules.
+
+    Rules (power stage only; gate drivers, sensing and filter capacitors not counted):
+
+    * conductance graph (switched capacitors, weights in S): one capacitor per edge and two
+      MOSFETs per cell touched (the cell's single-pole double-throw switch; Pascual & Krein 1997);
+    * edge between neighbouring cells, or neighbouring modules (groups that touch in the string):
+      a non-isolated bidirectional buck-boost, 2 switches + 1 inductor;
+    * edge to a ``"bus"`` node: one winding of that bus's multi-winding transformer with one switch
+      (bidirectional through its body diode / synchronous operation); 1 transformer per bus node;
+    * any other edge (cell to pack, cell to a non-adjacent cell, cell to module): an isolated
+      bidirectional flyback, 2 switches + 1 transformer.
+
+    Returns
+    -------
+    dict
+        ``switches``, ``inductors``, ``transformers``, ``capacitors`` (counts).
+    """
+    out = {"switches": 0, "inductors": 0, "transformers": 0, "capacitors": 0}
+    if graph.weight_unit == "S":
+        out["capacitors"] = graph.n_edges
+        out["switches"] = 2 * int(np.unique(graph.edges).size)
+        return out
+    kinds = graph.node_kinds
+    used_bus = set()
+    for a, b in graph.edges.tolist():
+        if kinds[a] == "bus" or kinds[b] == "bus":
+            out["switches"] += 1
+            used_bus.update(x for x in (a, b) if kinds[x] == "bus")
+        elif _adjacent_groups(graph, a, b):
+            out["switches"] += 2
+            out["inductors"] += 1
+        else:
+            out["switches"] += 2
+            out["transformers"] += 1
+    out["transformers"] += len(used_bus)
+    return out
+
+
+def _default_module_size(n_cells: int) -> int | None:
+    return next((m for m in (12, 8, 6, 4, 3, 2) if n_cells % m == 0 and m < n_cells), None)
 
 
 def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: float = 5.0, spread0: float = 0.05,
-                       target: float = 0.005, kinds: list[str] | None = None, module_size: int | None = None):
-    """A table (pandas DataFrame) comparing topologies for ``n_cells`` at the same per-edge gain.
+                       target: float = 0.005, kinds: list[str] | None = None, module_size: int | None = None,
+                       docv_dsoc_V: float = 0.7, sc_f_sw_Hz: float = 10e3):
+    """A table (pandas DataFrame) comparing balancing topologies for a string of ``n_cells``.
 
-    ``t_balance`` is the predicted time for the SOC spread to fall from ``spread0`` to ``target``.
-    The prediction is linear: it holds while edge currents stay below the converters' limits;
-    ``i_edge@spread0`` (gain x initial spread, the largest edge current at the start) says whether
-    they would.
+    Every converter edge gets the same gain ``weight_A`` [A per unit SOC difference]; the
+    switched-capacitor topology gets a capacitance chosen for the same gain,
+    ``f_sw C dU/dz = weight_A`` (so its row shows the capacitance that would need).
+
+    Parameters
+    ----------
+    n_cells : int
+        Series cells.
+    weight_A : float
+        Per-edge gain k [A per unit SOC].
+    capacity_Ah : float
+        Cell capacity [Ah].
+    spread0, target : float
+        Initial and target SOC spread for the predicted balancing time.
+    kinds : list of str, optional
+        Topologies to compare (default: all registered; ``ring`` is skipped below 3 cells and
+        ``modular`` when no module size divides ``n_cells``).
+    module_size : int, optional
+        Cells per module for ``modular`` (default: the largest of 12, 8, 6, 4, 3, 2 dividing N).
+    docv_dsoc_V : float
+        OCV slope [V per unit SOC] converting switched-capacitor conductance into SOC gain.
+    sc_f_sw_Hz : float
+        Switching frequency of the switched capacitors [Hz].
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``topology``, ``edges``, ``lambda_2 [A/SOC]`` (of the reduced Laplacian with the
+        gains applied), ``tau [h]`` (``Q / lambda_2``), ``t_balance [h]`` (``tau ln(spread0/target)``),
+        ``i_edge@spread0 [A]`` (largest initial edge current, ``k spread0``: the prediction holds
+        while this is within the converter limit), and the parts of :func:`parts_count`.
     """
     import pandas as pd
 
+    o = "compare_topologies"
+    check_range(o, "weight_A", weight_A, gt=0)
+    check_range(o, "capacity_Ah", capacity_Ah, gt=0)
+    check_range(o, "spread0", spread0, gt=0)
+    check_range(o, "target", target, gt=0)
+    check_range(o, "docv_dsoc_V", docv_dsoc_V, gt=0)
+    check_range(o, "sc_f_sw_Hz", sc_f_sw_Hz, gt=0)
     rows = []
     for kind in kinds or available_topologies():
-        if kind == "ring" and n_cells < 3:
+        gain = 1.0
+        if kind == "ring" and n_cells < 3 and kinds is None:
             continue
-        params = {}
         if kind == "switched_capacitor":
-            params = {"capacitance_F": weight_A / 10e3, "f_sw_Hz": 10e3}
+            params = {"capacitance_F": weight_A / (sc_f_sw_Hz * docv_dsoc_V), "f_sw_Hz": sc_f_sw_Hz}
+            gain = docv_dsoc_V
         elif kind == "modular":
-            ms = module_size or next((m for m in (12, 8, 6, 4, 3, 2) if n_cells % m == 0 and m < n_cells), None)
+            ms = module_size or _default_module_size(n_cells)
             if ms is None:
-                continue
+                if kinds is None:
+                    continue
+                raise ParameterError(f"{o}: no module size divides n_cells={n_cells}; pass module_size.")
             params = {"module_size": ms, "weight": weight_A}
         else:
             params = {"weight": weight_A}
         g = get_topology(kind, n_cells, **params)
-        lam = algebraic_connectivity(g)
-        sw, mag, cap = _components(g)
-        rows.append({
+        lam = gain * algebraic_connectivity(g)
+        tau_h = np.inf if lam <= 0 else capacity_Ah / lam  # Q / (k lambda_2), in hours
+        row = {
             "topology": kind,
             "edges": g.n_edges,
             "lambda_2 [A/SOC]": lam,
-            "tau [h]": consensus_time_constant_s(g, capacity_Ah) / 3600.0,
-            "t_balance [h]": predicted_balancing_time_s(g, capacity_Ah, spread0, target) / 3600.0,
+            "tau [h]": tau_h,
+            "t_balance [h]": tau_h * max(float(np.log(spread0 / target)), 0.0),
             "i_edge@spread0 [A]": weight_A * spread0,
-            "switches": sw,
-            "magnetics": mag,
-            "capacitors": cap,
-        })
+        }
+        row.update(parts_count(g))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def plot_graph(graph: BalancingGraph, path: str | Path) -> Path:
-    """Draw the network (cells blue, auxiliary nodes orange), edge width ~ weight."""
-    import matplotlib
+def _layout(graph: BalancingGraph) -> dict[int, np.ndarray]:
+    """Cells on a circle (string order), hubs at the centre, module nodes inside their cells' arc."""
+    n = graph.n_cells
+    ang = np.pi / 2 - 2 * np.pi * np.arange(n) / n  # clockwise from the top
+    pos = {k: np.array([np.cos(a), np.sin(a)]) for k, a in zip(range(n), ang, strict=True)}
+    hubs = [k for k in graph.aux_nodes if not graph.members[k] or len(graph.members[k]) == n]
+    for j, k in enumerate(hubs):
+        pos[int(k)] = np.array([0.0, 0.15 * (j - (len(hubs) - 1) / 2)])
+    for k in graph.aux_nodes:
+        k = int(k)
+        if k in pos:
+            continue
+        mem = list(graph.members[k])
+        c = np.mean([pos[c] for c in mem], axis=0)
+        pos[k] = 0.65 * c / max(np.linalg.norm(c), 1e-9)
+    return pos
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def plot_graph(graph: BalancingGraph, path: str | Path, *, title: str | None = None, dpi: int = 110) -> Path:
+    """Draw a balancing network to an image file (matplotlib Agg canvas, no display needed).
+
+    Cells are blue, in string order on a circle; pack/bus hubs orange at the centre; module nodes
+    green inside their cells' arc, dotted to their first and last cell. Edge width grows with
+    weight. The title gives ``lambda_2``.
+
+    Parameters
+    ----------
+    graph : BalancingGraph
+    path : str or Path
+        Output file (format from the suffix, e.g. ``.png``, ``.svg``); parent folders are created.
+    title : str, optional
+        Default: kind, cells, edges and ``lambda_2``.
+    dpi : int
+        Resolution for raster formats.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     import networkx as nx
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     g = graph.to_networkx()
-    if graph.kind in ("ring", "adjacent", "switched_capacitor", "complete"):
-        pos = nx.circular_layout(g)
-    else:
-        pos = nx.kamada_kawai_layout(g) if g.number_of_nodes() <= 200 else nx.spring_layout(g, seed=1)
-    colours = ["tab:blue" if d["cell"] else "tab:orange" for _, d in g.nodes(data=True)]
-    w = np.array([d["weight"] for _, _, d in g.edges(data=True)])
-    fig, ax = plt.subplots(figsize=(6, 6))
-    nx.draw_networkx(g, pos, ax=ax, node_color=colours, node_size=60 if graph.n_nodes > 40 else 200,
-                     with_labels=graph.n_nodes <= 40, font_size=7, width=0.5 + 2.0 * w / w.max())
-    ax.set_title(f"{graph.kind}: {graph.n_cells} cells, {graph.n_edges} edges, "
-                 f"lambda_2 = {algebraic_connectivity(graph):.4g}")
+    pos = _layout(graph)
+    colour = {"cell": "tab:blue", "pack": "tab:orange", "bus": "tab:orange", "module": "tab:green"}
+    node_colours = [colour[d["kind"]] for _, d in g.nodes(data=True)]
+    w = np.array([d["weight"] for _, _, d in g.edges(data=True)]) if g.number_of_edges() else np.ones(0)
+    widths = 1.0 + 2.0 * w / w.max() if w.size else 1.0
+    fig = Figure(figsize=(6, 6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    big = graph.n_nodes > 40
+    for k in graph.aux_nodes:  # module membership: dotted lines to the first and last member
+        mem = graph.members[int(k)]
+        if graph.node_kinds[int(k)] == "module":
+            for c in (mem[0], mem[-1]):
+                ax.plot(*np.transpose([pos[int(k)], pos[c]]), ls=":", lw=0.8, color="tab:green", alpha=0.7)
+    nx.draw_networkx_edges(g, pos, ax=ax, width=widths, alpha=0.6)
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=node_colours, node_size=25 if big else 220)
+    if not big:
+        nx.draw_networkx_labels(g, pos, ax=ax, labels={k: d["name"].replace("module ", "M") for k, d in g.nodes(data=True)},
+                                font_size=7)
+    ax.set_title(title or f"{graph.kind}: {graph.n_cells} cells, {graph.n_edges} edges, "
+                          f"lambda_2 = {algebraic_connectivity(graph):.4g} {graph.weight_unit}")
+    ax.set_aspect("equal")
     ax.axis("off")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
+    fig.savefig(p, dpi=dpi)
     return p
