@@ -36,3 +36,76 @@ def test_fast_path_equals_general_loop(monkeypatch, name, layout, steps, every):
     for v in ("soc", "voltage_V", "current_A", "temperature_K", "energy_load_J", "energy_cells_J"):
         np.testing.assert_allclose(fast[v].values, slow[v].values, rtol=1e-11, atol=1e-9, err_msg=v)
     np.testing.assert_array_equal(fast.step.values, slow.step.values)
+
+
+def _blocks_stop_apart_case():
+    """A 40s1p pack whose weakest cell sits in the last block: that block meets the cut-off while the
+    others could go on, so the chunk is re-run up to the stop."""
+    p = get_parameter_set("nmc_lg_m50")
+    layout = PackLayout(n_series=40)
+    cells = p.compile(layout.n_cells)
+    soc = np.full(layout.n_cells, 0.6)
+    soc[37] = 0.35
+    return cells, layout, initial_state(cells, soc=soc)
+
+
+def test_segment_blocks_stopping_apart_equal_the_general_loop(monkeypatch):
+    import numba
+
+    from cellbalance.sim import segment as S
+
+    cells, layout, s0 = _blocks_stop_apart_case()
+    assert S.block_bounds(layout.n_cells, 1, 2)[0].size == 2  # two blocks on two threads
+    exp = Experiment(["Discharge at 1C until 3.0 V", "Rest for 20 minutes"], period_s=1.0)
+    opts = SimulationOptions(record_every=7)  # rows do not line up with the chunks of S.CHUNK periods
+    fast = simulate(cells, exp, layout=layout, state=s0, options=opts)
+    t_cut = float(fast.event_end_s.values[0])
+    assert t_cut > 3 * S.CHUNK  # the stop falls in a later chunk
+    i_weak = int(np.argmin(fast.voltage_V.sel(time=t_cut - 7, method="nearest").values[0]))
+    assert i_weak == 37
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)  # one block per thread -> other block bounds: same numbers
+        one = simulate(cells, exp, layout=layout, state=s0, options=opts)
+    finally:
+        numba.set_num_threads(threads)
+    monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
+    slow = simulate(cells, exp, layout=layout, state=s0, options=opts)
+    for other in (slow, one):
+        assert fast.sizes == other.sizes
+        np.testing.assert_allclose(fast.event_end_s.values, other.event_end_s.values, rtol=0, atol=1e-9)
+        for v in ("soc", "voltage_V", "temperature_K", "energy_load_J", "energy_cells_J"):
+            np.testing.assert_allclose(fast[v].values, other[v].values, rtol=1e-11, atol=1e-9, err_msg=v)
+
+
+def test_segment_state_is_the_one_before_the_stopping_period():
+    """run_segment hands back the state before the first period whose end meets a condition: one
+    more general step from it crosses the limit, the state itself does not."""
+    from cellbalance.cell import kernels as K
+    from cellbalance.sim import segment as S
+
+    cells, layout, s0 = _blocks_stop_apart_case()
+    n = layout.n_cells
+    x = s0.x.copy()
+    cur = np.full(5000, -2.0 * cells.params.capacity_Ah)
+    lo = 3.0
+    energy = np.zeros(5)
+    rows = np.full(cur.size, -1, dtype=np.int64)
+    e = [np.empty((0, n, x.shape[1])), np.empty((0, n)), np.empty((0, n)), np.empty((0, 5))]
+    done = S.run_segment(cells, x, cur, np.full(n, 298.15), 1.0, lo, np.inf, np.inf, 1, False, 0.0, energy,
+                         rows, *e)
+    assert 0 < done < cur.size
+    args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta)
+    bufs = [np.empty(n) for _ in range(5)]
+    ic = np.full(n, cur[0])
+
+    def v_of(xx):
+        K.emf_r0(*args, xx, ic, 1.0, *bufs, False)
+        return bufs[0] + ic * bufs[1]
+
+    assert v_of(x).min() > lo
+    x1 = x.copy()
+    K.step(*args, x1, ic, np.full(n, 298.15), np.zeros(n), np.full(n, 1.0), np.empty(n))
+    assert v_of(x1).min() <= lo
+    # the energy into the cells: sum over periods of I V dt, negative on discharge
+    assert energy[1] < 0 and energy[0] == pytest.approx(energy[1], rel=1e-12)

@@ -30,6 +30,7 @@ from ..pack.layout import PackLayout, split_group_current
 from ..scenarios.experiment import Experiment, Step
 from .interfaces import BalancingAction, Controller, Estimator, LoopContext, Measurement
 from .results import Recorder
+from .segment import run_segment
 
 __all__ = ["SimulationOptions", "simulate"]
 
@@ -674,12 +675,44 @@ def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt)
     if np.isfinite(ith):
         return 0
     every = run.opts.record_every
-    rows = (n_max + every - 1) // every + 1 if run.opts.record else 0
     n = run.n
+    if run.opts.record:
+        # bound the row buffers (a few hundred MB at most); the loop comes back for the rest
+        cap = max(1, int(2e8 // (8 * n * (x.shape[1] + 2))))
+        n_max = min(n_max, cap * every)
+        cur = cur[:n_max]
+        row_of = np.where((k + np.arange(n_max)) % every == 0, 0, -1).astype(np.int64)
+        sel = row_of == 0
+        row_of[sel] = np.arange(int(sel.sum()))
+    else:
+        row_of = np.full(n_max, -1, dtype=np.int64)
+    rows = int((row_of >= 0).sum())
     bt, bx, bi, bv = np.empty(rows), np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
     be = np.empty((rows, 5))
     bp = np.empty(rows)
     c = run.cells
+    done = run_segment(c, x, np.ascontiguousarray(cur), run.amb, dt, lo, hi, tl, run.Np, run.cur_dep,
+                       run.layout.interconnect_ohm, run.energy[0], row_of, bx, bi, bv, be)
+    if done < 0:
+        done, nrow = _segment_scalar(run, x, x_try, cur, k, t, dt, lo, hi, tl, every, bt, bx, bi, bv, bp, be)
+    else:
+        nrow = int((row_of[:done] >= 0).sum())
+        per = np.flatnonzero(row_of[:done] >= 0)
+        bt[:nrow] = t + per * dt
+        bp[:nrow] = cur[per]
+    if nrow:
+        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], bp[:nrow, None],
+                         np.zeros((nrow, 1), np.int32) + run._k_step, be[:nrow, None, :])
+    if done:
+        run.i_cell = bi[nrow - 1].copy() if nrow else run.i_cell
+        run._valid_x = None
+    return int(done)
+
+
+def _segment_scalar(run, x, x_try, cur, k, t, dt, lo, hi, tl, every, bt, bx, bi, bv, bp, be):
+    """The per-period compiled segment (groups larger than a block)."""
+    c = run.cells
+    n = run.n
     # numba's parallel build compiles this loop better even on one thread; below a few dozen cells the
     # cost of entering a parallel region outweighs that
     use_par = n >= 32
@@ -687,18 +720,11 @@ def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt)
     if use_par and n < K.PARALLEL_THRESHOLD:
         numba.set_num_threads(1)
     try:
-        done, nrow = _segment(c.cp, c.gp, c.bank.data, c.bank.meta, x, x_try, np.ascontiguousarray(cur), run.amb,
-                              dt, lo, hi, tl, run.layout.interconnect_ohm, every if run.opts.record else 1 << 62, k,
-                              t, bt, bx, bi, bv, bp, be, run.energy[0], use_par, run.Np, run.cur_dep)
+        return _segment(c.cp, c.gp, c.bank.data, c.bank.meta, x, x_try, np.ascontiguousarray(cur), run.amb,
+                        dt, lo, hi, tl, run.layout.interconnect_ohm, every if run.opts.record else 1 << 62, k,
+                        t, bt, bx, bi, bv, bp, be, run.energy[0], use_par, run.Np, run.cur_dep)
     finally:
         numba.set_num_threads(threads)
-    if nrow:
-        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], bp[:nrow, None], np.zeros((nrow, 1), np.int32) + run._k_step,
-                         be[:nrow, None, :])
-    if done:
-        run.i_cell = bi[nrow - 1].copy() if nrow else run.i_cell
-        run._valid_x = None
-    return int(done)
 
 
 def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
