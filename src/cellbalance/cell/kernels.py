@@ -319,6 +319,99 @@ def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
                 out[i] = _lut_general(t, T[i], I[i], z[i], data, meta)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _rc_stage(w, nrc, m):
+    """RC pairs over the step (rows of the step workspace): R and C tables -> R, tau, a = exp(-dt/tau);
+    v advanced exactly (ZOH); _S_PRC = mean of v^2/R over the step (its exact integral / dt).
+    Needs rows _S_I, _S_DT, _S_E1 (RC Arrhenius factor) and the RC rows of each pair."""
+    B = BLOCK
+    for i in range(m):
+        w[_S_PRC * B + i] = 0.0
+    for j in range(nrc):
+        r = _NFIX + _NPER * j
+        v = w[r * B:(r + 1) * B]
+        sr = w[(r + 1) * B:(r + 2) * B]
+        sc = w[(r + 2) * B:(r + 3) * B]
+        rr = w[(r + 3) * B:(r + 4) * B]
+        tt = w[(r + 4) * B:(r + 5) * B]
+        arg = w[(r + 5) * B:(r + 6) * B]
+        aa = w[(r + 6) * B:(r + 7) * B]
+        for i in range(m):
+            R = rr[i] * sr[i] * w[_S_E1 * B + i]
+            tau = R * (tt[i] * sc[i])
+            rr[i] = R
+            tt[i] = tau
+            arg[i] = -w[_S_DT * B + i] / tau
+        _vexp(w, r + 5, r + 6, 1, m)
+        for i in range(m):
+            R = rr[i]
+            tau = tt[i]
+            a = aa[i]
+            dti = w[_S_DT * B + i]
+            vinf = R * w[_S_I * B + i]
+            d = v[i] - vinf
+            v[i] = vinf + d * a
+            iv2 = vinf * vinf * dti + 2.0 * vinf * d * tau * (1.0 - a) + d * d * 0.5 * tau * (1.0 - a * a)
+            w[_S_PRC * B + i] += iv2 / (R * dti)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _cell_stage(w, ith, tref_ocv, entropic, m):
+    """Hysteresis (exact for constant current), coulomb counting and the heat of the step (_S_P).
+    Needs rows _S_I, _S_DT, _S_K / _S_KE (hysteresis rate and decay), _S_E0, _S_PRC, the tables and
+    the parameters."""
+    B = BLOCK
+    # hysteresis (Plett): dh/dt = gamma |eta I| / Q (sign(I) - h), exact for constant I;
+    # coulomb counting; heat: Joule + RC + hysteresis + reversible + side reactions
+    for i in range(m):
+        Ii = w[_S_I * B + i]
+        Ti = w[_S_T * B + i]
+        dti = w[_S_DT * B + i]
+        Q = w[(_S_CP + C_CAP) * B + i]
+        eta = w[(_S_CP + C_ETA) * B + i] if Ii > 0.0 else 1.0
+        isd = w[(_S_CP + C_ISD) * B + i]
+        r0 = w[(_S_TAB + T_R0) * B + i] * w[(_S_CP + C_R0S) * B + i] * w[_S_E0 * B + i]
+        uo = w[(_S_TAB + T_OCV) * B + i]
+        dudt = w[(_S_TAB + T_DUDT) * B + i]
+        u = uo + (Ti - tref_ocv) * dudt if entropic else uo
+        mm = w[(_S_TAB + T_HYST) * B + i] * w[(_S_CP + C_MS) * B + i]
+        sg = 1.0 if Ii > 0.0 else (-1.0 if Ii < 0.0 else 0.0)
+        si = sg if abs(Ii) > ith else w[_S_S * B + i]
+        k = w[_S_K * B + i]
+        hi = w[_S_H * B + i]
+        ah = w[_S_KE * B + i]
+        if k > 0.0:
+            hmean = sg + (hi - sg) * (1.0 - ah) / (k * dti)
+            hn = sg + (hi - sg) * ah
+        else:
+            hmean = hi
+            hn = hi
+        p_hys = Ii * (mm * hmean + w[(_S_CP + C_M0) * B + i] * si)
+        w[_S_Z * B + i] = w[_S_Z * B + i] + (eta * Ii - isd) * dti / Q
+        w[_S_H * B + i] = hn
+        w[_S_S * B + i] = si
+        p = Ii * Ii * r0 + w[_S_PRC * B + i] + p_hys + Ii * Ti * dudt + isd * u
+        if Ii > 0.0:
+            p += (1.0 - eta) * Ii * u
+        w[_S_P * B + i] = p
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _thermal1_stage(w, rp, tamb, m):
+    """One thermal node, exact for the heat in row rp held over the step (row _S_TE = exp(-G dt/C);
+    without cooling the forward update, exact for a constant heat)."""
+    B = BLOCK
+    for i in range(m):
+        Ti = w[_S_T * B + i]
+        pq = w[rp * B + i]
+        if w[(_S_CP + C_GCOOL) * B + i] > 0.0:
+            teq = tamb[i] + pq / w[(_S_CP + C_GCOOL) * B + i]
+            Ti = teq + (Ti - teq) * w[_S_TE * B + i]
+        else:
+            Ti = Ti + pq * w[_S_DT * B + i] / w[(_S_CP + C_CTH) * B + i]
+        w[_S_T * B + i] = Ti
+
+
 @njit(cache=True, error_model="numpy")
 def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w):
     B = BLOCK
@@ -383,85 +476,16 @@ def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w)
         w[_S_K * B + i] = k
         w[_S_KA * B + i] = -k * w[_S_DT * B + i]
     _vexp(w, _S_A0, _S_E0, 3, m)
-    # RC pairs: exact ZOH, with the exact integral of v^2/R over the step for the heat
-    for i in range(m):
-        w[_S_PRC * B + i] = 0.0
-    for j in range(nrc):
-        r = _NFIX + _NPER * j
-        v = w[r * B:(r + 1) * B]
-        sr = w[(r + 1) * B:(r + 2) * B]
-        sc = w[(r + 2) * B:(r + 3) * B]
-        rr = w[(r + 3) * B:(r + 4) * B]
-        tt = w[(r + 4) * B:(r + 5) * B]
-        arg = w[(r + 5) * B:(r + 6) * B]
-        aa = w[(r + 6) * B:(r + 7) * B]
-        for i in range(m):
-            R = rr[i] * sr[i] * w[_S_E1 * B + i]
-            tau = R * (tt[i] * sc[i])
-            rr[i] = R
-            tt[i] = tau
-            arg[i] = -w[_S_DT * B + i] / tau
-        _vexp(w, r + 5, r + 6, 1, m)
-        for i in range(m):
-            R = rr[i]
-            tau = tt[i]
-            a = aa[i]
-            dti = w[_S_DT * B + i]
-            vinf = R * w[_S_I * B + i]
-            d = v[i] - vinf
-            v[i] = vinf + d * a
-            iv2 = vinf * vinf * dti + 2.0 * vinf * d * tau * (1.0 - a) + d * d * 0.5 * tau * (1.0 - a * a)
-            w[_S_PRC * B + i] += iv2 / (R * dti)
-    # hysteresis (Plett): dh/dt = gamma |eta I| / Q (sign(I) - h), exact for constant I;
-    # coulomb counting; heat: Joule + RC + hysteresis + reversible + side reactions
-    for i in range(m):
-        Ii = w[_S_I * B + i]
-        Ti = w[_S_T * B + i]
-        dti = w[_S_DT * B + i]
-        Q = w[(_S_CP + C_CAP) * B + i]
-        eta = w[(_S_CP + C_ETA) * B + i] if Ii > 0.0 else 1.0
-        isd = w[(_S_CP + C_ISD) * B + i]
-        r0 = w[(_S_TAB + T_R0) * B + i] * w[(_S_CP + C_R0S) * B + i] * w[_S_E0 * B + i]
-        uo = w[(_S_TAB + T_OCV) * B + i]
-        dudt = w[(_S_TAB + T_DUDT) * B + i]
-        u = uo + (Ti - tref_ocv) * dudt if entropic else uo
-        mm = w[(_S_TAB + T_HYST) * B + i] * w[(_S_CP + C_MS) * B + i]
-        sg = 1.0 if Ii > 0.0 else (-1.0 if Ii < 0.0 else 0.0)
-        si = sg if abs(Ii) > ith else w[_S_S * B + i]
-        k = w[_S_K * B + i]
-        hi = w[_S_H * B + i]
-        ah = w[_S_KE * B + i]
-        if k > 0.0:
-            hmean = sg + (hi - sg) * (1.0 - ah) / (k * dti)
-            hn = sg + (hi - sg) * ah
-        else:
-            hmean = hi
-            hn = hi
-        p_hys = Ii * (mm * hmean + w[(_S_CP + C_M0) * B + i] * si)
-        w[_S_Z * B + i] = w[_S_Z * B + i] + (eta * Ii - isd) * dti / Q
-        w[_S_H * B + i] = hn
-        w[_S_S * B + i] = si
-        p = Ii * Ii * r0 + w[_S_PRC * B + i] + p_hys + Ii * Ti * dudt + isd * u
-        if Ii > 0.0:
-            p += (1.0 - eta) * Ii * u
-        w[_S_P * B + i] = p
+    _rc_stage(w, nrc, m)
+    _cell_stage(w, ith, tref_ocv, entropic, m)
     for i in range(m):
         w[_S_PQ * B + i] = w[_S_P * B + i] + qext[i]
     # thermal
     if not hasjig:
         for i in range(m):
-            G1 = w[(_S_CP + C_GCOOL) * B + i]
-            w[_S_TEQ * B + i] = tamb[i] + w[_S_PQ * B + i] / G1
-            w[_S_TA * B + i] = -G1 * w[_S_DT * B + i] / w[(_S_CP + C_CTH) * B + i]
+            w[_S_TA * B + i] = -w[(_S_CP + C_GCOOL) * B + i] * w[_S_DT * B + i] / w[(_S_CP + C_CTH) * B + i]
         _vexp(w, _S_TA, _S_TE, 1, m)
-        for i in range(m):
-            Ti = w[_S_T * B + i]
-            teq = w[_S_TEQ * B + i]
-            if w[(_S_CP + C_GCOOL) * B + i] > 0.0:
-                Ti = teq + (Ti - teq) * w[_S_TE * B + i]
-            else:
-                Ti = Ti + w[_S_PQ * B + i] * w[_S_DT * B + i] / w[(_S_CP + C_CTH) * B + i]
-            w[_S_T * B + i] = Ti
+        _thermal1_stage(w, _S_PQ, tamb, m)
     else:
         for i in range(m):
             p = w[_S_PQ * B + i]

@@ -40,7 +40,6 @@ from ..cell.kernels import (
     C_GAMMA,
     C_GCOOL,
     C_GJIG,
-    C_ISD,
     C_M0,
     C_MS,
     C_R0S,
@@ -68,49 +67,52 @@ from ..cell.kernels import (
 
 __all__ = ["CHUNK", "block_bounds", "run_segment"]
 
-# rows of the block workspace (each BLOCK long); the RC rows follow at K._NFIX + K._NPER * j, as
-# K._lookups expects, and the two-node thermal coefficients after them
-(_Z, _H, _S, _T, _TJ, _I, _F, _A0, _A1, _KA, _E0, _E1, _KE, _PRC, _KH, _P, _TE, _EMF, _R0, _VS, _IC) = range(21)
-_TAB = 21  # tables T_OCV .. T_R0 (4 rows)
-_CP = 25  # per-cell parameters (NCP rows)
-assert _CP + NCP <= K._NFIX
+# The block workspace is that of K.step (rows K._S_*, the RC rows at K._NFIX + K._NPER * j), so the
+# step's own stages (K._rc_stage, K._cell_stage, K._thermal1_stage) do the arithmetic; after the RC
+# rows come the emf, R0 and voltage of each cell and the two-node thermal coefficients.
+_Z, _H, _S, _T, _TJ, _I, _DT, _F = K._S_Z, K._S_H, K._S_S, K._S_T, K._S_TJ, K._S_I, K._S_DT, K._S_F
+_TAB, _CP = K._S_TAB, K._S_CP
 
 CHUNK = 256  # periods per parallel region (a stop wastes at most one chunk, re-run up to the stop)
 
 
 def _nrows(nrc: int) -> int:
-    return K._NFIX + K._NPER * nrc + 4
+    return K._NFIX + K._NPER * nrc + 7
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
-    """Look-ups, Arrhenius factors, emf and R0 at the block's state (rows _Z, _T, _I)."""
+    """Look-ups, Arrhenius factors (rows _S_E0, _S_E1), emf and R0 at the block's state and current
+    (rows _S_Z, _S_T, _S_I), as K.emf_r0."""
     B = BLOCK
+    base = K._NFIX + K._NPER * nrc
+    emf = w[base * B:(base + 1) * B]
+    r0 = w[(base + 1) * B:(base + 2) * B]
     K._lookups(data, meta, w, 0, NT_FIXED + 2 * nrc, _TAB, _T, _I, _Z, _F, -1, m)
     for i in range(m):
         inv_t = 1.0 / w[_T * B + i] - 1.0 / tref
-        w[_A0 * B + i] = ea0 * inv_t
-        w[_A1 * B + i] = earc * inv_t
-    K._vexp(w, _A0, _E0, 2, m)
+        w[K._S_A0 * B + i] = ea0 * inv_t
+        w[K._S_A1 * B + i] = earc * inv_t
+    K._vexp(w, K._S_A0, K._S_E0, 2, m)
     for i in range(m):
         uo = w[(_TAB + T_OCV) * B + i]
         u = uo + (w[_T * B + i] - tref_ocv) * w[(_TAB + T_DUDT) * B + i] if entropic else uo
-        w[_EMF * B + i] = (u + w[(_TAB + T_HYST) * B + i] * w[(_CP + C_MS) * B + i] * w[_H * B + i]
-                           + w[(_CP + C_M0) * B + i] * w[_S * B + i])
-        w[_R0 * B + i] = w[(_TAB + T_R0) * B + i] * w[(_CP + C_R0S) * B + i] * w[_E0 * B + i]
+        emf[i] = (u + w[(_TAB + T_HYST) * B + i] * w[(_CP + C_MS) * B + i] * w[_H * B + i]
+                  + w[(_CP + C_M0) * B + i] * w[_S * B + i])
+        r0[i] = w[(_TAB + T_R0) * B + i] * w[(_CP + C_R0S) * B + i] * w[K._S_E0 * B + i]
     for j in range(nrc):
         v = w[(K._NFIX + K._NPER * j) * B:(K._NFIX + K._NPER * j + 1) * B]
         for i in range(m):
-            w[_EMF * B + i] += v[i]
+            emf[i] += v[i]
 
 
 @njit(cache=True, error_model="numpy")
 def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c0, m, w,
            row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b):
-    """Run cells c0 .. c0+m-1 (whole parallel groups) for up to L periods of current cur[j].
+    """Run cells c0 .. c0+m-1 (whole parallel groups) for up to L periods of pack current cur[j].
 
-    Returns the number of periods whose end state meets no condition before the first one that does
-    (L if none does); the state is written back to ``x`` only when the block ran all L periods.
+    Returns the number of periods before the first one whose end state meets a condition (L if
+    none does); the state is written back to ``x`` only when the block ran all L periods.
     """
     B = BLOCK
     nrc = int(gp[G_NRC])
@@ -125,13 +127,22 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
     xs = x[c0:c0 + m]
     cps = cp[c0:c0 + m]
     ta = tamb[c0:c0 + m]
-    jb = K._NFIX + K._NPER * nrc  # two-node thermal coefficients
+    base = K._NFIX + K._NPER * nrc
+    emf = w[base * B:(base + 1) * B]
+    r0v = w[(base + 1) * B:(base + 2) * B]
+    vs = w[(base + 2) * B:(base + 3) * B]
+    a11 = w[(base + 3) * B:(base + 4) * B]
+    a12 = w[(base + 4) * B:(base + 5) * B]
+    a21 = w[(base + 5) * B:(base + 6) * B]
+    a22 = w[(base + 6) * B:(base + 7) * B]
+    ic = w[_I * B:(_I + 1) * B]  # the cell currents (the look-ups' current too)
     for i in range(m):
         w[_Z * B + i] = xs[i, X_Z]
         w[_H * B + i] = xs[i, X_H]
         w[_S * B + i] = xs[i, X_S]
         w[_T * B + i] = xs[i, X_T]
         w[_TJ * B + i] = xs[i, X_TJ]
+        w[_DT * B + i] = dt
         for k in range(NCP):
             w[(_CP + k) * B + i] = cps[i, k]
     for j in range(nrc):
@@ -140,48 +151,48 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
             w[r * B + i] = xs[i, NX + j]
             w[(r + 1) * B + i] = cps[i, NCP + 2 * j]
             w[(r + 2) * B + i] = cps[i, NCP + 2 * j + 1]
-    # the thermal decay over one period is fixed for the chunk
+    # the thermal decay over one period is the same for the whole chunk
     if not hasjig:
         for i in range(m):
-            w[_KA * B + i] = -w[(_CP + C_GCOOL) * B + i] * dt / w[(_CP + C_CTH) * B + i]
-        K._vexp(w, _KA, _TE, 1, m)
+            w[K._S_TA * B + i] = -w[(_CP + C_GCOOL) * B + i] * dt / w[(_CP + C_CTH) * B + i]
+        K._vexp(w, K._S_TA, K._S_TE, 1, m)
     else:
         for i in range(m):
             C1 = w[(_CP + C_CTH) * B + i]
             G1 = w[(_CP + C_GCOOL) * B + i]
             C2 = w[(_CP + C_CJIG) * B + i]
             G2 = w[(_CP + C_GJIG) * B + i]
-            a11 = -G1 / C1
-            a12 = G1 / C1
-            a21 = G1 / C2
-            a22 = -(G1 + G2) / C2
-            half = 0.5 * (a11 + a22)
-            disc = math.sqrt(0.25 * (a11 - a22) ** 2 + a12 * a21)
+            m11 = -G1 / C1
+            m12 = G1 / C1
+            m21 = G1 / C2
+            m22 = -(G1 + G2) / C2
+            half = 0.5 * (m11 + m22)
+            disc = math.sqrt(0.25 * (m11 - m22) ** 2 + m12 * m21)
             ex = math.exp(half * dt)
             ch = math.cosh(disc * dt)
             sh = math.sinh(disc * dt) / disc
-            w[jb * B + i] = ex * (ch + sh * (a11 - half))
-            w[(jb + 1) * B + i] = ex * sh * a12
-            w[(jb + 2) * B + i] = ex * sh * a21
-            w[(jb + 3) * B + i] = ex * (ch + sh * (a22 - half))
+            a11[i] = ex * (ch + sh * (m11 - half))
+            a12[i] = ex * sh * m12
+            a21[i] = ex * sh * m21
+            a22[i] = ex * (ch + sh * (m22 - half))
     i_prev = cur[0]
     for i in range(m):
-        w[_I * B + i] = i_prev
+        ic[i] = i_prev
     _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
     for jp in range(L):
         ip = cur[jp]
-        if cur_dep and ip != i_prev:  # (one cell per group: the cell current is the pack current)
+        if cur_dep and ip != i_prev:  # (one cell per group here: the cell current is the pack current)
             for i in range(m):
-                w[_I * B + i] = ip
+                ic[i] = ip
             _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
         # Kirchhoff split of each parallel group (closed form for Thevenin cells)
         sv = 0.0
         svg = 0.0
         if npar == 1:
             for i in range(m):
-                v = w[_EMF * B + i] + ip * w[_R0 * B + i]
-                w[_IC * B + i] = ip
-                w[_VS * B + i] = v
+                v = emf[i] + ip * r0v[i]
+                ic[i] = ip
+                vs[i] = v
                 sv += ip * v
                 svg += v
         else:
@@ -189,18 +200,16 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
                 gs = 0.0
                 eg = 0.0
                 for i in range(g * npar, (g + 1) * npar):
-                    gs += 1.0 / w[_R0 * B + i]
-                    eg += w[_EMF * B + i] / w[_R0 * B + i]
+                    gs += 1.0 / r0v[i]
+                    eg += emf[i] / r0v[i]
                 vg = (ip + eg) / gs
                 for i in range(g * npar, (g + 1) * npar):
-                    e = w[_EMF * B + i]
-                    r0 = w[_R0 * B + i]
-                    ic = (vg - e) / r0
-                    v = e + ic * r0
-                    w[_IC * B + i] = ic
-                    w[_VS * B + i] = v
-                    sv += ic * v
-                svg += w[_VS * B + g * npar]
+                    c = (vg - emf[i]) / r0v[i]
+                    v = emf[i] + c * r0v[i]
+                    ic[i] = c
+                    vs[i] = v
+                    sv += c * v
+                svg += vs[g * npar]
         psv[b, jp] = sv
         psvg[b, jp] = svg
         row = row_of[jp]
@@ -211,106 +220,41 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
                 rec_x[row, c0 + i, X_S] = w[_S * B + i]
                 rec_x[row, c0 + i, X_T] = w[_T * B + i]
                 rec_x[row, c0 + i, X_TJ] = w[_TJ * B + i]
-                rec_i[row, c0 + i] = w[_IC * B + i]
-                rec_v[row, c0 + i] = w[_VS * B + i]
+                rec_i[row, c0 + i] = ic[i]
+                rec_v[row, c0 + i] = vs[i]
             for j in range(nrc):
                 r = K._NFIX + K._NPER * j
                 for i in range(m):
                     rec_x[row, c0 + i, NX + j] = w[r * B + i]
-        # one exact step (as K.step): hysteresis decay, RC pairs, coulomb counting, heat, thermal
+        # one exact step, by the stages of K.step (the tables and Arrhenius factors of the state are
+        # those of the last evaluation)
         for i in range(m):
-            Ii = w[_IC * B + i]
+            Ii = ic[i]
             eta = w[(_CP + C_ETA) * B + i] if Ii > 0.0 else 1.0
             kh = w[(_CP + C_GAMMA) * B + i] * abs(eta * Ii) / w[(_CP + C_CAP) * B + i]
-            w[_KH * B + i] = kh
-            w[_KA * B + i] = -kh * dt
-            w[_PRC * B + i] = 0.0
-        K._vexp(w, _KA, _KE, 1, m)
-        for j in range(nrc):
-            r = K._NFIX + K._NPER * j
-            v = w[r * B:(r + 1) * B]
-            sr = w[(r + 1) * B:(r + 2) * B]
-            sc = w[(r + 2) * B:(r + 3) * B]
-            rr = w[(r + 3) * B:(r + 4) * B]
-            tt = w[(r + 4) * B:(r + 5) * B]
-            arg = w[(r + 5) * B:(r + 6) * B]
-            aa = w[(r + 6) * B:(r + 7) * B]
-            for i in range(m):
-                R = rr[i] * sr[i] * w[_E1 * B + i]
-                tau = R * (tt[i] * sc[i])
-                rr[i] = R
-                tt[i] = tau
-                arg[i] = -dt / tau
-            K._vexp(w, r + 5, r + 6, 1, m)
-            for i in range(m):
-                R = rr[i]
-                tau = tt[i]
-                a = aa[i]
-                vinf = R * w[_IC * B + i]
-                d = v[i] - vinf
-                v[i] = vinf + d * a
-                iv2 = vinf * vinf * dt + 2.0 * vinf * d * tau * (1.0 - a) + d * d * 0.5 * tau * (1.0 - a * a)
-                w[_PRC * B + i] += iv2 / (R * dt)
-        for i in range(m):
-            Ii = w[_IC * B + i]
-            Ti = w[_T * B + i]
-            Q = w[(_CP + C_CAP) * B + i]
-            eta = w[(_CP + C_ETA) * B + i] if Ii > 0.0 else 1.0
-            isd = w[(_CP + C_ISD) * B + i]
-            r0 = w[_R0 * B + i]
-            uo = w[(_TAB + T_OCV) * B + i]
-            dudt = w[(_TAB + T_DUDT) * B + i]
-            u = uo + (Ti - tref_ocv) * dudt if entropic else uo
-            mm = w[(_TAB + T_HYST) * B + i] * w[(_CP + C_MS) * B + i]
-            sg = 1.0 if Ii > 0.0 else (-1.0 if Ii < 0.0 else 0.0)
-            si = sg if abs(Ii) > ith else w[_S * B + i]
-            kh = w[_KH * B + i]
-            hi_ = w[_H * B + i]
-            ah = w[_KE * B + i]
-            if kh > 0.0:
-                hmean = sg + (hi_ - sg) * (1.0 - ah) / (kh * dt)
-                hn = sg + (hi_ - sg) * ah
-            else:
-                hmean = hi_
-                hn = hi_
-            p_hys = Ii * (mm * hmean + w[(_CP + C_M0) * B + i] * si)
-            w[_Z * B + i] = w[_Z * B + i] + (eta * Ii - isd) * dt / Q
-            w[_H * B + i] = hn
-            w[_S * B + i] = si
-            p = Ii * Ii * r0 + w[_PRC * B + i] + p_hys + Ii * Ti * dudt + isd * u
-            if Ii > 0.0:
-                p += (1.0 - eta) * Ii * u
-            w[_P * B + i] = p + 0.0  # no external heat in a segment
+            w[K._S_K * B + i] = kh
+            w[K._S_KA * B + i] = -kh * dt
+        K._vexp(w, K._S_KA, K._S_KE, 1, m)
+        K._rc_stage(w, nrc, m)
+        K._cell_stage(w, ith, tref_ocv, entropic, m)  # no external heat in a segment: row _S_P only
         if not hasjig:
-            for i in range(m):
-                G1 = w[(_CP + C_GCOOL) * B + i]
-                Ti = w[_T * B + i]
-                pq = w[_P * B + i]
-                if G1 > 0.0:
-                    teq = ta[i] + pq / G1
-                    Ti = teq + (Ti - teq) * w[_TE * B + i]
-                else:
-                    Ti = Ti + pq * dt / w[(_CP + C_CTH) * B + i]
-                w[_T * B + i] = Ti
+            K._thermal1_stage(w, K._S_P, ta, m)
         else:
             for i in range(m):
-                pq = w[_P * B + i]
+                pq = w[K._S_P * B + i]
                 tj_ss = ta[i] + pq / w[(_CP + C_GJIG) * B + i]
                 t_ss = tj_ss + pq / w[(_CP + C_GCOOL) * B + i]
                 e1 = w[_T * B + i] - t_ss
                 e2 = w[_TJ * B + i] - tj_ss
-                w[_T * B + i] = t_ss + w[jb * B + i] * e1 + w[(jb + 1) * B + i] * e2
-                w[_TJ * B + i] = tj_ss + w[(jb + 2) * B + i] * e1 + w[(jb + 3) * B + i] * e2
-        # the end state: evaluated once, for the check and for the next period
-        if cur_dep:
-            for i in range(m):
-                w[_I * B + i] = w[_IC * B + i]
+                w[_T * B + i] = t_ss + a11[i] * e1 + a12[i] * e2
+                w[_TJ * B + i] = tj_ss + a21[i] * e1 + a22[i] * e2
+        # the end state, evaluated once: for the check and for the next period
         _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
         vmin = np.inf
         vmax = -np.inf
         tmax = -np.inf
         for i in range(m):
-            v = w[_EMF * B + i] + w[_IC * B + i] * w[_R0 * B + i]
+            v = emf[i] + ic[i] * r0v[i]
             vmin = min(vmin, v)
             vmax = max(vmax, v)
             tmax = max(tmax, w[_T * B + i])
