@@ -319,7 +319,7 @@ def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
                 out[i] = _lut_general(t, T[i], I[i], z[i], data, meta)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _rc_stage(w, nrc, m):
     """RC pairs over the step (rows of the step workspace): R and C tables -> R, tau, a = exp(-dt/tau);
     v advanced exactly (ZOH); _S_PRC = mean of v^2/R over the step (its exact integral / dt).
@@ -355,7 +355,7 @@ def _rc_stage(w, nrc, m):
             w[_S_PRC * B + i] += iv2 / (R * dti)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _cell_stage(w, ith, tref_ocv, entropic, m):
     """Hysteresis (exact for constant current), coulomb counting and the heat of the step (_S_P).
     Needs rows _S_I, _S_DT, _S_K / _S_KE (hysteresis rate and decay), _S_E0, _S_PRC, the tables and
@@ -396,7 +396,7 @@ def _cell_stage(w, ith, tref_ocv, entropic, m):
         w[_S_P * B + i] = p
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _thermal1_stage(w, rp, tamb, m):
     """One thermal node, exact for the heat in row rp held over the step (row _S_TE = exp(-G dt/C);
     without cooling the forward update, exact for a constant heat)."""
@@ -794,9 +794,6 @@ def _step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo):
     ``heat[c]`` receives the mean heat generated in the cell over the step [W] (excluding qext).
     """
     n = x.shape[0]
-    if n < SMALL_N:
-        _step_cells(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo)
-        return
     nb = (n + BLOCK - 1) // BLOCK
     nt = min(_NTASK, nb)
     for t in prange(nt):
@@ -815,9 +812,6 @@ def _emf_r0(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep):
     The last three are computed only when ``full`` is true.
     """
     n = x.shape[0]
-    if n < SMALL_N:
-        _emf_cells(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep)
-        return
     nb = (n + BLOCK - 1) // BLOCK
     nt = min(_NTASK, nb)
     for t in prange(nt):
@@ -846,13 +840,21 @@ step_serial = njit(cache=True)(_step)
 step_parallel = njit(cache=True, parallel=True)(_renamed(_step, "_step_parallel"))
 
 
+def _pick(n, cells, serial, parallel):
+    """The per-cell build for a few cells, the blocked ones otherwise (each compiled on first use, so
+    a run of one kind of pack compiles only what it needs)."""
+    if n < SMALL_N:
+        return cells
+    return parallel if n >= PARALLEL_THRESHOLD else serial
+
+
 def emf_r0(cp, gp, data, meta, x, cur, dt, emf, r0, docv, estep, rstep, full=True):
-    f = emf_r0_parallel if x.shape[0] >= PARALLEL_THRESHOLD else emf_r0_serial
+    f = _pick(x.shape[0], _emf_cells, emf_r0_serial, emf_r0_parallel)
     f(cp, gp, data, meta, x, cur, float(dt), bool(full), emf, r0, docv, estep, rstep)
 
 
 def step(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, out=None):
     """``dts`` is an array (n,) of step lengths [s] (0 = leave that cell as it is); in place unless
     ``out`` (same shape as x) is given."""
-    f = step_parallel if x.shape[0] >= PARALLEL_THRESHOLD else step_serial
+    f = _pick(x.shape[0], _step_cells, step_serial, step_parallel)
     f(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, x if out is None else out)

@@ -25,10 +25,11 @@ per chunk (the general loop and this segment agree to rounding: ``tests/sim/test
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..cell import kernels as K
 from ..cell.kernels import (
@@ -106,7 +107,7 @@ def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
             emf[i] += v[i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c0, m, w,
            row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b):
     """Run cells c0 .. c0+m-1 (whole parallel groups) for up to L periods of pack current cur[j].
@@ -178,13 +179,34 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
     i_prev = cur[0]
     for i in range(m):
         ic[i] = i_prev
-    _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
-    for jp in range(L):
-        ip = cur[jp]
-        if cur_dep and ip != i_prev:  # (one cell per group here: the cell current is the pack current)
-            for i in range(m):
-                ic[i] = ip
+    # Period jp starts with the evaluation of its state: the end state of period jp-1 (at that
+    # period's currents), which is also checked against the end conditions; with current-dependent
+    # tables a new current is evaluated again. One call site keeps the compiled code small.
+    for jp in range(L + 1):
+        for rep in range(2):
+            if rep == 1:
+                if not (cur_dep and jp < L and cur[jp] != i_prev):
+                    break
+                for i in range(m):  # (one cell per group here: the cell current is the pack current)
+                    ic[i] = cur[jp]
             _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
+            if rep == 0 and jp > 0:
+                vmin = np.inf
+                vmax = -np.inf
+                tmax = -np.inf
+                for i in range(m):
+                    v = emf[i] + ic[i] * r0v[i]
+                    vmin = min(vmin, v)
+                    vmax = max(vmax, v)
+                    tmax = max(tmax, w[_T * B + i])
+                pvmin[b, jp - 1] = vmin
+                pvmax[b, jp - 1] = vmax
+                ptmax[b, jp - 1] = tmax
+                if min(vmin - lo, hi - vmax, tl - tmax) <= 0.0:
+                    return jp - 1
+        if jp == L:
+            break
+        ip = cur[jp]
         # Kirchhoff split of each parallel group (closed form for Thevenin cells)
         sv = 0.0
         svg = 0.0
@@ -248,21 +270,6 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
                 e2 = w[_TJ * B + i] - tj_ss
                 w[_T * B + i] = t_ss + a11[i] * e1 + a12[i] * e2
                 w[_TJ * B + i] = tj_ss + a21[i] * e1 + a22[i] * e2
-        # the end state, evaluated once: for the check and for the next period
-        _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
-        vmin = np.inf
-        vmax = -np.inf
-        tmax = -np.inf
-        for i in range(m):
-            v = emf[i] + ic[i] * r0v[i]
-            vmin = min(vmin, v)
-            vmax = max(vmax, v)
-            tmax = max(tmax, w[_T * B + i])
-        pvmin[b, jp] = vmin
-        pvmax[b, jp] = vmax
-        ptmax[b, jp] = tmax
-        if min(vmin - lo, hi - vmax, tl - tmax) <= 0.0:
-            return jp
         i_prev = ip
     for i in range(m):
         xs[i, X_Z] = w[_Z * B + i]
@@ -276,16 +283,6 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
         for i in range(m):
             xs[i, NX + j] = w[r * B + i]
     return L
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, starts, sizes, nrows,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop):
-    nb = starts.shape[0]
-    for b in prange(nb):
-        w = np.empty(nrows * BLOCK)
-        stop[b] = _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, starts[b],
-                         sizes[b], w, row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b)
 
 
 def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -321,25 +318,45 @@ def run_segment(cells, x, cur, tamb, dt, lo, hi, tl, npar, cur_dep, r_ic, energy
     pvmin, pvmax, ptmax, psv, psvg = (np.empty((nb, CHUNK)) for _ in range(5))
     stop = np.empty(nb, dtype=np.int64)
     x_save = np.empty_like(x)
+    # the blocks on threads: _block releases the GIL; thread k takes blocks k, k + T, ...
+    nt = max(1, min(numba.get_num_threads(), nb))
+    work = [np.empty(nrows * BLOCK) for _ in range(nt)]
+
+    def run_blocks(k, L, cj, rj):
+        for b in range(k, nb, nt):
+            stop[b] = _block(*args, x, cj, L, tamb, dt, lo, hi, tl, npar, cur_dep, starts[b], sizes[b], work[k],
+                             rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b)
+
+    pool = ThreadPoolExecutor(max_workers=nt - 1) if nt > 1 else None
+
+    def run_chunk(L, cj, rj):
+        # the calling thread takes its share too (it releases the GIL inside _block)
+        futures = [pool.submit(run_blocks, k, L, cj, rj) for k in range(1, nt)] if pool is not None else []
+        run_blocks(0, L, cj, rj)
+        for f in futures:
+            f.result()
+
     done = 0
     total = cur.shape[0]
-    while done < total:
-        L = min(CHUNK, total - done)
-        cj = np.ascontiguousarray(cur[done:done + L])
-        rj = row_of[done:done + L]
-        np.copyto(x_save, x)
-        _chunk(*args, x, cj, L, tamb, dt, lo, hi, tl, npar, cur_dep, starts, sizes, nrows, rj, rec_x, rec_i,
-               rec_v, pvmin, pvmax, ptmax, psv, psvg, stop)
-        ok = int(stop.min())
-        if ok < L:
-            np.copyto(x, x_save)
-            if ok > 0:  # the periods before the stop, again, all blocks in step
-                _chunk(*args, x, cj, ok, tamb, dt, lo, hi, tl, npar, cur_dep, starts, sizes, nrows, rj, rec_x,
-                       rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop)
-        _energy(energy, cj[:ok], psv[:, :ok].sum(0), psvg[:, :ok].sum(0), r_ic, dt, rj[:ok], rec_e)
-        done += ok
-        if ok < L:
-            break
+    try:
+        while done < total:
+            L = min(CHUNK, total - done)
+            cj = np.ascontiguousarray(cur[done:done + L])
+            rj = row_of[done:done + L]
+            np.copyto(x_save, x)
+            run_chunk(L, cj, rj)
+            ok = int(stop.min())
+            if ok < L:
+                np.copyto(x, x_save)
+                if ok > 0:  # the periods before the stop, again, all blocks in step
+                    run_chunk(ok, cj, rj)
+            _energy(energy, cj[:ok], psv[:, :ok].sum(0), psvg[:, :ok].sum(0), r_ic, dt, rj[:ok], rec_e)
+            done += ok
+            if ok < L:
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return done
 
 
