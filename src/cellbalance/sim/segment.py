@@ -6,8 +6,10 @@ pack current, split among the cells of its parallel group by Kirchhoff's laws. A
 parallel groups can therefore run many periods on its own. This module does exactly that:
 
 * the cells are cut into blocks of whole groups (at most :data:`~cellbalance.cell.kernels.BLOCK`
-  cells), spread over numba's threads; each block keeps its state in a structure-of-arrays
-  workspace for a whole chunk of periods (no per-period copies, no per-period thread start);
+  cells), run on ``numba.get_num_threads()`` threads (the compiled block kernel releases the GIL;
+  a numba parallel region would re-type the block kernel, costing some 14 s of compilation on first
+  use); each block keeps its state in a structure-of-arrays workspace for a whole chunk of periods
+  (no per-period copies, no per-period thread hand-off);
 * per period and block: the Kirchhoff split (closed form for Thevenin cells), the right-limit row,
   one exact zero-order-hold step, and the model evaluated at the end state, which serves both the
   end-condition check and the next period (the table look-ups and Arrhenius factors are computed
