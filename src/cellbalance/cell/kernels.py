@@ -6,7 +6,8 @@ contiguous per-quantity rows, and the model runs as a few short branch-free loop
 LLVM turns into SIMD code (with a vectorisable ``exp`` within 1 ulp of libm's), the blocks
 spread over numba's threads for large n. The numbers are those of the plain per-cell formulation,
 operation for operation (``tests/cell/test_kernels_fast.py`` keeps that formulation as reference);
-10^5 cells at 1 s steps run some 3·10^7 cell-steps per second on two cores (``benchmarks/``).
+10^5 cells at 1 s steps run some 4·10^7 cell-steps per second (step + evaluation) on two cores
+(``benchmarks/results/cell.json``).
 
 Entry points: :func:`step` and :func:`emf_r0` (Python), and their compiled builds ``step_serial``,
 ``step_parallel``, ``emf_r0_serial``, ``emf_r0_parallel``, callable from numba code
