@@ -87,17 +87,17 @@ def test_segment_state_is_the_one_before_the_stopping_period():
     cells, layout, s0 = _blocks_stop_apart_case()
     n = layout.n_cells
     x = s0.x.copy()
-    cur = np.full(5000, -2.0 * cells.params.capacity_Ah)
+    cur = np.full((5000, 1), -2.0 * cells.params.capacity_Ah)
     lo = 3.0
-    energy = np.zeros(5)
-    rows = np.full(cur.size, -1, dtype=np.int64)
-    e = [np.empty((0, n, x.shape[1])), np.empty((0, n)), np.empty((0, n)), np.empty((0, 5))]
-    done = S.run_segment(cells, x, cur, np.full(n, 298.15), 1.0, lo, np.inf, np.inf, 1, False, 0.0, energy,
+    energy = np.zeros((1, 5))
+    rows = np.full(cur.shape[0], -1, dtype=np.int64)
+    e = [np.empty((0, n, x.shape[1])), np.empty((0, n)), np.empty((0, n)), np.empty((0, 1, 5))]
+    done = S.run_segment(cells, x, cur, np.full(n, 298.15), 1.0, [(lo, np.inf, np.inf)], 1, False, 0.0, energy,
                          rows, *e)
-    assert 0 < done < cur.size
+    assert 0 < done < cur.shape[0]
     args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta)
     bufs = [np.empty(n) for _ in range(5)]
-    ic = np.full(n, cur[0])
+    ic = np.full(n, cur[0, 0])
 
     def v_of(xx):
         K.emf_r0(*args, xx, ic, 1.0, *bufs, False)
@@ -108,4 +108,37 @@ def test_segment_state_is_the_one_before_the_stopping_period():
     K.step(*args, x1, ic, np.full(n, 298.15), np.zeros(n), np.full(n, 1.0), np.empty(n))
     assert v_of(x1).min() <= lo
     # the energy into the cells: sum over periods of I V dt, negative on discharge
-    assert energy[1] < 0 and energy[0] == pytest.approx(energy[1], rel=1e-12)
+    assert energy[0, 1] < 0 and energy[0, 0] == pytest.approx(energy[0, 1], rel=1e-12)
+
+
+@pytest.mark.parametrize("npar", [1, 3])
+def test_batch_of_packs_fast_path_equals_general_loop(monkeypatch, npar):
+    """A Monte Carlo batch: packs with their own variation end their steps at different times (each
+    pack's cut-off), run profile and constant-current steps side by side; the segments stop whenever
+    any pack's step ends and resume after the general loop has taken that period."""
+    from cellbalance.pack.variation import preset, sample
+
+    p = get_parameter_set("nmc_lg_m50")
+    layout = PackLayout(n_series=8, n_parallel=npar, n_packs=4)
+    pack = sample(preset("second_life"), p, layout, seed=3)
+    exp = Experiment(["Run US06 for 10 minutes", "Discharge at 1C until 3.2 V", "Rest for 10 minutes",
+                      "Charge at 0.5C for 10 minutes"], period_s=1.0)
+    opts = SimulationOptions(record_every=5)
+    calls = []
+    orig = L._try_segment
+    monkeypatch.setattr(L, "_try_segment", lambda *a: calls.append(orig(*a)) or calls[-1])
+    fast = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, ambient_K=pack.ambient_K,
+                    options=opts)
+    assert sum(calls) > 0.9 * fast.sizes["time"] * 5  # nearly all periods ran in segments
+    cut = fast.event_end_s.values[fast.event_step.values == 1]
+    assert cut.size == 4 and np.ptp(cut) > 10  # the packs' cut-offs differ
+    monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
+    slow = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, ambient_K=pack.ambient_K,
+                    options=opts)
+    assert fast.sizes == slow.sizes
+    # crossings are located to brentq's 1e-9 s; rounding differences move them within that
+    np.testing.assert_allclose(fast.event_end_s.values, slow.event_end_s.values, rtol=0, atol=1e-8)
+    for v in ("soc", "voltage_V", "current_A", "temperature_K", "pack_current_A", "energy_load_J",
+              "energy_cells_J"):
+        np.testing.assert_allclose(fast[v].values, slow[v].values, rtol=1e-11, atol=1e-9, err_msg=v)
+    np.testing.assert_array_equal(fast.step.values, slow.step.values)

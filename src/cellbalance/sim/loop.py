@@ -215,7 +215,6 @@ class _Run:
         self._valid_full = False
         self._valid_dt = 0.0
         self._valid_i = None
-        self._k_step = 0
         self.q_bal = np.zeros(self.n)
         self.i_cell = np.zeros(self.n)
         self.i_pack = np.zeros(self.B)
@@ -504,15 +503,15 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
 
     st = None
 
-    fast_ok = (B == 1 and (run.Np == 1 or not run.cur_dep) and controller is None and estimator is None
+    fast_ok = ((run.Np == 1 or not run.cur_dep) and controller is None and estimator is None
                and run.q_in is None)
     while not done.all() and t < run.opts.max_time_s:
-        if fast_ok and st is not None and not new_step[0] and not run.has_shunt:
-            adv = _try_segment(run, rec, st[0], x, x_try, t, k, t_in[0], dt)
+        if fast_ok and st is not None and not new_step.any() and not run.has_shunt:
+            adv = _try_segment(run, rec, st, x, x_try, t, k, t_in, dt, k_step)
             if adv:
                 t += adv * dt
                 k += adv
-                t_in[0] += adv * dt
+                t_in += adv * dt
                 if progress is not None and _time.monotonic() - last_progress > 0.5:
                     progress(t, t_est_total)
                     last_progress = _time.monotonic()
@@ -526,7 +525,6 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
             if st is None:
                 st = cur_steps()
                 run.refresh(st)
-                run._k_step = int(k_step[0])
             i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
             run.i_cell, run.i_pack = i_cell, i_p
             if new_step.any():
@@ -649,31 +647,41 @@ def _locate(run: _Run, b, s, x0, i_cell, q, t_in, tau, dt, x_out):
 ENERGY_TERMS = ("load", "cells", "bleed", "converter_loss", "interconnect")
 
 
-def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt) -> int:
-    """Advance whole periods in compiled code when the step allows it; returns periods advanced."""
-    if step.mode not in ("current", "c_rate", "rest", "profile") or run.opts.max_time_s - t < 3 * dt:
-        return 0
-    n_max = int(min((step.duration_s if step.duration_s is not None else np.inf) - t_in,
-                    run.opts.max_time_s - t) // dt) - 1
-    n_max = min(n_max, 100_000)
-    if n_max < 2:
-        return 0
+def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float):
+    """Pack current of each of the next n_max periods of a current-driven step, or None."""
+    if step.mode not in ("current", "c_rate", "rest", "profile"):
+        return None
     if step.mode == "profile":
         prof = run.profiles[step.profile]
         if prof.kind != "current_A" or np.any(np.abs(prof.time_s / dt - np.round(prof.time_s / dt)) > 1e-9) \
                 or abs(prof.duration_s / dt - round(prof.duration_s / dt)) > 1e-9:
-            return 0
+            return None
         tt = (t_in + dt * np.arange(n_max)) % prof.duration_s
         idx = np.searchsorted(prof.time_s, tt + 1e-9 * dt, side="right") - 1
-        cur = prof.values[idx] * step.profile_scale
-    else:
-        cur = np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
-    cur = cur + run.i_bal[0, 0] if np.all(run.i_bal == run.i_bal[0, 0]) else None
-    if cur is None:
+        return prof.values[idx] * step.profile_scale
+    return np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
+
+
+def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, x_try, t, k, t_in, dt, k_step) -> int:
+    """Advance whole periods of every pack in compiled code when all their steps allow it (current
+    driven, element currents equal within each pack, no current taper); returns periods advanced."""
+    if run.opts.max_time_s - t < 3 * dt:
         return 0
-    lo, hi, tl, ith = run.cond[0]
-    if np.isfinite(ith):
+    dur = np.array([np.inf if s.duration_s is None else s.duration_s for s in steps])
+    n_max = int(min(float((dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
+    n_max = min(n_max, 100_000)
+    if n_max < 2 or np.any(np.isfinite(run.cond[:, 3])):
         return 0
+    ib = run.i_bal
+    if not np.all(ib == ib[:, :1]):
+        return 0
+    B = run.B
+    cur = np.empty((n_max, B))
+    for b, step in enumerate(steps):
+        c_b = _segment_currents(run, step, float(t_in[b]), n_max, dt)
+        if c_b is None:
+            return 0
+        cur[:, b] = c_b + ib[b, 0]
     every = run.opts.record_every
     n = run.n
     if run.opts.record:
@@ -688,21 +696,25 @@ def _try_segment(run: _Run, rec: Recorder, step: Step, x, x_try, t, k, t_in, dt)
         row_of = np.full(n_max, -1, dtype=np.int64)
     rows = int((row_of >= 0).sum())
     bt, bx, bi, bv = np.empty(rows), np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
-    be = np.empty((rows, 5))
-    bp = np.empty(rows)
+    be = np.empty((rows, B, 5))
+    bp = np.empty((rows, B))
     c = run.cells
-    done = run_segment(c, x, np.ascontiguousarray(cur), run.amb, dt, lo, hi, tl, run.Np, run.cur_dep,
-                       run.layout.interconnect_ohm, run.energy[0], row_of, bx, bi, bv, be)
+    done = run_segment(c, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep, run.layout.interconnect_ohm,
+                       run.energy, row_of, bx, bi, bv, be)
     if done < 0:
-        done, nrow = _segment_scalar(run, x, x_try, cur, k, t, dt, lo, hi, tl, every, bt, bx, bi, bv, bp, be)
+        if B > 1:
+            return 0
+        lo, hi, tl, _ = run.cond[0]
+        done, nrow = _segment_scalar(run, x, x_try, cur[:, 0], k, t, dt, lo, hi, tl, every, bt, bx, bi, bv,
+                                     bp[:, 0], be[:, 0])
     else:
         nrow = int((row_of[:done] >= 0).sum())
         per = np.flatnonzero(row_of[:done] >= 0)
         bt[:nrow] = t + per * dt
         bp[:nrow] = cur[per]
     if nrow:
-        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], bp[:nrow, None],
-                         np.zeros((nrow, 1), np.int32) + run._k_step, be[:nrow, None, :])
+        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], bp[:nrow],
+                         np.broadcast_to(k_step, (nrow, B)), be[:nrow])
     if done:
         run.i_cell = bi[nrow - 1].copy() if nrow else run.i_cell
         run._valid_x = None

@@ -1,9 +1,10 @@
-"""Compiled segments: many whole periods of one current-driven pack, blocks of cells in parallel.
+"""Compiled segments: many whole periods of current-driven packs, blocks of cells in parallel.
 
-When a pack runs a current step (constant current, C-rate, rest or a current profile) with nothing
-switched in and no controller or estimator, its series elements do not interact: each carries the
-pack current, split among the cells of its parallel group by Kirchhoff's laws. A block of whole
-parallel groups can therefore run many periods on its own. This module does exactly that:
+When every pack of a batch runs a current step (constant current, C-rate, rest or a current
+profile) with nothing switched in and no controller or estimator, the packs do not interact, nor do
+the series elements of a pack: each carries its pack's current, split among the cells of its
+parallel group by Kirchhoff's laws. A block of whole parallel groups (never straddling two packs)
+can therefore run many periods on its own. This module does exactly that:
 
 * the cells are cut into blocks of whole groups (at most :data:`~cellbalance.cell.kernels.BLOCK`
   cells), run on ``numba.get_num_threads()`` threads (the compiled block kernel releases the GIL;
@@ -300,20 +301,29 @@ def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarra
     return starts, sizes
 
 
-def run_segment(cells, x, cur, tamb, dt, lo, hi, tl, npar, cur_dep, r_ic, energy, row_of, rec_x, rec_i,
-                rec_v, rec_e):
-    """Advance ``x`` in place through the periods of ``cur`` (pack current per period) until the end
-    state of a period would meet a condition (that period is not taken) or ``cur`` is used up.
+def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_of, rec_x, rec_i, rec_v, rec_e):
+    """Advance ``x`` in place through the periods of ``cur`` until the end state of a period would meet
+    a condition in any pack (that period is not taken) or ``cur`` is used up.
 
-    ``row_of[j]`` is the row of the record buffers that period j fills (-1: none); ``rec_e[row]``
-    receives the energy sums at the row's time. ``energy`` (5,) is updated in place.
-    Returns the number of periods advanced, or -1 when the segment cannot run here.
+    ``cur`` (periods, packs): the current of each pack (cells ordered pack by pack); ``cond``
+    (packs, 3): the (v_lo, v_hi, T_max) that end each pack's step; ``energy`` (packs, 5) is updated
+    in place. ``row_of[j]`` is the row of the record buffers that period j fills (-1: none);
+    ``rec_e[row]`` (packs, 5) receives the energy sums at the row's time.
+    Returns the number of periods advanced, or -1 when the segment cannot run here (a parallel group
+    larger than a block).
     """
     n = x.shape[0]
-    bb = block_bounds(n, npar, numba.get_num_threads())
+    B = cur.shape[1]
+    cpp = n // B
+    threads = numba.get_num_threads()
+    bb = block_bounds(cpp, npar, max(1, -(-threads // B)))
     if bb is None:
         return -1
-    starts, sizes = bb
+    starts = (bb[0][None, :] + cpp * np.arange(B)[:, None]).ravel()
+    sizes = np.tile(bb[1], B)
+    per_pack = bb[0].shape[0]
+    pack_of = np.repeat(np.arange(B), per_pack)
+    lims = np.asarray(cond, float)[pack_of]
     nb = starts.shape[0]
     nrows = _nrows(int(cells.gp[G_NRC]))
     args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta)
@@ -321,13 +331,14 @@ def run_segment(cells, x, cur, tamb, dt, lo, hi, tl, npar, cur_dep, r_ic, energy
     stop = np.empty(nb, dtype=np.int64)
     x_save = np.empty_like(x)
     # the blocks on threads: _block releases the GIL; thread k takes blocks k, k + T, ...
-    nt = max(1, min(numba.get_num_threads(), nb))
+    nt = max(1, min(threads, nb))
     work = [np.empty(nrows * BLOCK) for _ in range(nt)]
 
     def run_blocks(k, L, cj, rj):
         for b in range(k, nb, nt):
-            stop[b] = _block(*args, x, cj, L, tamb, dt, lo, hi, tl, npar, cur_dep, starts[b], sizes[b], work[k],
-                             rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b)
+            lo, hi, tl = lims[b]
+            stop[b] = _block(*args, x, cj[pack_of[b]], L, tamb, dt, lo, hi, tl, npar, cur_dep, starts[b], sizes[b],
+                             work[k], rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b)
 
     pool = ThreadPoolExecutor(max_workers=nt - 1) if nt > 1 else None
 
@@ -338,12 +349,13 @@ def run_segment(cells, x, cur, tamb, dt, lo, hi, tl, npar, cur_dep, r_ic, energy
         for f in futures:
             f.result()
 
+    first = np.arange(B) * per_pack  # each pack's first block
     done = 0
     total = cur.shape[0]
     try:
         while done < total:
             L = min(CHUNK, total - done)
-            cj = np.ascontiguousarray(cur[done:done + L])
+            cj = np.ascontiguousarray(cur[done:done + L].T)  # (packs, L): one contiguous row per pack
             rj = row_of[done:done + L]
             np.copyto(x_save, x)
             run_chunk(L, cj, rj)
@@ -352,7 +364,10 @@ def run_segment(cells, x, cur, tamb, dt, lo, hi, tl, npar, cur_dep, r_ic, energy
                 np.copyto(x, x_save)
                 if ok > 0:  # the periods before the stop, again, all blocks in step
                     run_chunk(ok, cj, rj)
-            _energy(energy, cj[:ok], psv[:, :ok].sum(0), psvg[:, :ok].sum(0), r_ic, dt, rj[:ok], rec_e)
+            if ok > 0:
+                sv = np.add.reduceat(psv[:, :ok], first, axis=0)  # (packs, ok)
+                svg = np.add.reduceat(psvg[:, :ok], first, axis=0)
+                _energy(energy, cj[:, :ok].T, sv.T, svg.T, r_ic, dt, rj[:ok], rec_e)
             done += ok
             if ok < L:
                 break
@@ -363,14 +378,17 @@ def run_segment(cells, x, cur, tamb, dt, lo, hi, tl, npar, cur_dep, r_ic, energy
 
 
 def _energy(energy, cur, sv, svg, r_ic, dt, row_of, rec_e):
-    """Energy sums period by period (load, cells, -, -, interconnect), rows at the start of periods."""
+    """Energy sums period by period (load, cells, -, -, interconnect) of each pack; all (periods, packs)
+    but ``energy`` (packs, 5) and ``rec_e`` (rows, packs, 5), which gets the sums at the start of each
+    recorded period."""
     p_ic = cur * cur * r_ic
-    inc = np.zeros((cur.shape[0], 5))
-    inc[:, 0] = (cur * svg + p_ic) * dt
-    inc[:, 1] = sv * dt
-    inc[:, 4] = p_ic * dt
-    before = energy + np.concatenate([np.zeros((1, 5)), np.cumsum(inc, 0)[:-1]]) if cur.shape[0] else None
-    if before is not None:
-        rows = row_of >= 0
+    inc = np.zeros((*cur.shape, 5))
+    inc[..., 0] = (cur * svg + p_ic) * dt
+    inc[..., 1] = sv * dt
+    inc[..., 4] = p_ic * dt
+    cum = np.cumsum(inc, 0)
+    rows = row_of >= 0
+    if rows.any():
+        before = energy[None] + np.concatenate([np.zeros((1, *energy.shape)), cum[:-1]])
         rec_e[row_of[rows]] = before[rows]
-        energy += inc.sum(0) if cur.shape[0] == 1 else np.cumsum(inc, 0)[-1]
+    energy += cum[-1]
