@@ -7,10 +7,10 @@ parallel group by Kirchhoff's laws. A block of whole parallel groups (never stra
 can therefore run many periods on its own. This module does exactly that:
 
 * the cells are cut into blocks of whole groups (at most :data:`~cellbalance.cell.kernels.BLOCK`
-  cells), run on ``numba.get_num_threads()`` threads (the compiled block kernel releases the GIL;
-  a numba parallel region would re-type the block kernel, costing some 14 s of compilation on first
-  use); each block keeps its state in a structure-of-arrays workspace for a whole chunk of periods
-  (no per-period copies, no per-period thread hand-off);
+  cells), spread over numba's threads in one parallel region per chunk (Python threads around a
+  GIL-free block kernel were tried: 1.5-2x slower here for small packs, though 6 s cheaper to
+  compile); each block keeps its state in a structure-of-arrays workspace for a whole chunk of
+  periods (no per-period copies, no per-period thread hand-off);
 * per period and block: the Kirchhoff split (closed form for Thevenin cells), the right-limit row,
   one exact zero-order-hold step, and the model evaluated at the end state, which serves both the
   end-condition check and the next period (the table look-ups and Arrhenius factors are computed
@@ -28,11 +28,10 @@ per chunk (the general loop and this segment agree to rounding: ``tests/sim/test
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..cell import kernels as K
 from ..cell.kernels import (
@@ -110,7 +109,7 @@ def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
             emf[i] += v[i]
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, error_model="numpy")
 def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c0, m, w,
            row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b):
     """Run cells c0 .. c0+m-1 (whole parallel groups) for up to L periods of pack current cur[j].
@@ -288,6 +287,20 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
     return L
 
 
+@njit(cache=True, parallel=True, error_model="numpy")
+def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, nrows, nt,
+           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop):
+    """All blocks for one chunk: task k takes blocks k, k + nt, ... on numba's threads."""
+    nb = starts.shape[0]
+    for k in prange(nt):
+        kk = np.int64(k)  # (prange's index is unsigned: cast, or _block is compiled a second time)
+        w = np.empty(nrows * BLOCK)
+        for b in range(kk, nb, nt):
+            stop[b] = _block(cp, gp, data, meta, x, cur[pack_of[b]], L, tamb, dt, lims[b, 0], lims[b, 1], lims[b, 2],
+                             npar, cur_dep, starts[b], sizes[b], w, row_of, rec_x, rec_i, rec_v, pvmin, pvmax,
+                             ptmax, psv, psvg, b)
+
+
 def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Blocks of whole parallel groups, at most BLOCK cells and at least one per thread where the
     groups allow; None when a group alone exceeds BLOCK (the caller then uses the general path)."""
@@ -330,50 +343,33 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
     pvmin, pvmax, ptmax, psv, psvg = (np.empty((nb, CHUNK)) for _ in range(5))
     stop = np.empty(nb, dtype=np.int64)
     x_save = np.empty_like(x)
-    # the blocks on threads: _block releases the GIL; thread k takes blocks k, k + T, ...
     nt = max(1, min(threads, nb))
-    work = [np.empty(nrows * BLOCK) for _ in range(nt)]
-
-    def run_blocks(k, L, cj, rj):
-        for b in range(k, nb, nt):
-            lo, hi, tl = lims[b]
-            stop[b] = _block(*args, x, cj[pack_of[b]], L, tamb, dt, lo, hi, tl, npar, cur_dep, starts[b], sizes[b],
-                             work[k], rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b)
-
-    pool = ThreadPoolExecutor(max_workers=nt - 1) if nt > 1 else None
 
     def run_chunk(L, cj, rj):
-        # the calling thread takes its share too (it releases the GIL inside _block)
-        futures = [pool.submit(run_blocks, k, L, cj, rj) for k in range(1, nt)] if pool is not None else []
-        run_blocks(0, L, cj, rj)
-        for f in futures:
-            f.result()
+        _chunk(*args, x, cj, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, nrows, nt, rj, rec_x, rec_i,
+               rec_v, pvmin, pvmax, ptmax, psv, psvg, stop)
 
     first = np.arange(B) * per_pack  # each pack's first block
     done = 0
     total = cur.shape[0]
-    try:
-        while done < total:
-            L = min(CHUNK, total - done)
-            cj = np.ascontiguousarray(cur[done:done + L].T)  # (packs, L): one contiguous row per pack
-            rj = row_of[done:done + L]
-            np.copyto(x_save, x)
-            run_chunk(L, cj, rj)
-            ok = int(stop.min())
-            if ok < L:
-                np.copyto(x, x_save)
-                if ok > 0:  # the periods before the stop, again, all blocks in step
-                    run_chunk(ok, cj, rj)
-            if ok > 0:
-                sv = np.add.reduceat(psv[:, :ok], first, axis=0)  # (packs, ok)
-                svg = np.add.reduceat(psvg[:, :ok], first, axis=0)
-                _energy(energy, cj[:, :ok].T, sv.T, svg.T, r_ic, dt, rj[:ok], rec_e)
-            done += ok
-            if ok < L:
-                break
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    while done < total:
+        L = min(CHUNK, total - done)
+        cj = np.ascontiguousarray(cur[done:done + L].T)  # (packs, L): one contiguous row per pack
+        rj = row_of[done:done + L]
+        np.copyto(x_save, x)
+        run_chunk(L, cj, rj)
+        ok = int(stop.min())
+        if ok < L:
+            np.copyto(x, x_save)
+            if ok > 0:  # the periods before the stop, again, all blocks in step
+                run_chunk(ok, cj, rj)
+        if ok > 0:
+            sv = np.add.reduceat(psv[:, :ok], first, axis=0)  # (packs, ok)
+            svg = np.add.reduceat(psvg[:, :ok], first, axis=0)
+            _energy(energy, cj[:, :ok].T, sv.T, svg.T, r_ic, dt, rj[:ok], rec_e)
+        done += ok
+        if ok < L:
+            break
     return done
 
 
