@@ -257,9 +257,10 @@ BLOCK = 256
 
 # step: rows of the workspace
 (_S_Z, _S_H, _S_S, _S_T, _S_TJ, _S_I, _S_DT, _S_F, _S_A0, _S_A1, _S_KA, _S_E0, _S_E1, _S_KE, _S_PRC, _S_K,
- _S_P, _S_PQ, _S_TEQ, _S_TA, _S_TE) = range(21)  # (_S_A0, _S_A1, _S_KA) -> exp -> (_S_E0, _S_E1, _S_KE)
-_S_TAB = 21  # tables T_OCV .. T_R0
-_S_CP = 25  # per-cell parameters C_* (NCP rows)
+ _S_P, _S_PQ, _S_TA, _S_TE, _S_J11, _S_J12, _S_J21, _S_J22) = range(24)
+# (_S_A0, _S_A1, _S_KA) -> exp -> (_S_E0, _S_E1, _S_KE); _S_J..: exp(A dt) of the two-node thermal model
+_S_TAB = 24  # tables T_OCV .. T_R0
+_S_CP = 28  # per-cell parameters C_* (NCP rows)
 # emf: rows of the workspace (the same memory)
 (_M_Z, _M_H, _M_S, _M_T, _M_I, _M_F, _M_FP, _M_FM, _M_ZP, _M_ZM, _M_A0, _M_E0, _M_A1, _M_E1, _M_OCVP,
  _M_DUDTP, _M_OCVM, _M_DUDTM, _M_EMF, _M_ES, _M_RS, _M_ETA, _M_CAP, _M_R0S, _M_M0, _M_MS) = range(26)
@@ -414,6 +415,68 @@ def _thermal1_stage(w, rp, tamb, m):
 
 
 @njit(cache=True, error_model="numpy")
+def _load_block(w, x, cp, nrc, m):
+    """State and parameters of m cells (views x, cp of the block) into the step workspace: rows _S_Z,
+    _S_H, _S_S, _S_T, _S_TJ, the NCP parameter rows and each RC pair's (v, R scale, C scale)."""
+    B = BLOCK
+    for i in range(m):
+        w[_S_Z * B + i] = x[i, X_Z]
+        w[_S_H * B + i] = x[i, X_H]
+        w[_S_S * B + i] = x[i, X_S]
+        w[_S_T * B + i] = x[i, X_T]
+        w[_S_TJ * B + i] = x[i, X_TJ]
+        for k in range(NCP):
+            w[(_S_CP + k) * B + i] = cp[i, k]
+    for j in range(nrc):
+        r = _NFIX + _NPER * j
+        for i in range(m):
+            w[r * B + i] = x[i, NX + j]
+            w[(r + 1) * B + i] = cp[i, NCP + 2 * j]
+            w[(r + 2) * B + i] = cp[i, NCP + 2 * j + 1]
+
+
+@njit(cache=True, error_model="numpy")
+def _jig_coefficients(w, m):
+    """Rows _S_J11.._S_J22 = exp(A dt) of the two-node model dT/dt = A (T - T_ss) (cell node and jig
+    node; rows _S_CP + C_CTH, C_GCOOL, C_CJIG, C_GJIG and _S_DT), in closed form: with h the mean and
+    d the half-difference of A's eigenvalues, exp(A dt) = e^{h dt} (cosh(d dt) I + sinh(d dt)/d (A - h I))."""
+    B = BLOCK
+    for i in range(m):
+        C1 = w[(_S_CP + C_CTH) * B + i]
+        G1 = w[(_S_CP + C_GCOOL) * B + i]
+        C2 = w[(_S_CP + C_CJIG) * B + i]
+        G2 = w[(_S_CP + C_GJIG) * B + i]
+        dti = w[_S_DT * B + i]
+        a11 = -G1 / C1
+        a12 = G1 / C1
+        a21 = G1 / C2
+        a22 = -(G1 + G2) / C2
+        half = 0.5 * (a11 + a22)
+        disc = math.sqrt(0.25 * (a11 - a22) ** 2 + a12 * a21)
+        ex = math.exp(half * dti)
+        ch = math.cosh(disc * dti)
+        sh = math.sinh(disc * dti) / disc
+        w[_S_J11 * B + i] = ex * (ch + sh * (a11 - half))
+        w[_S_J12 * B + i] = ex * sh * a12
+        w[_S_J21 * B + i] = ex * sh * a21
+        w[_S_J22 * B + i] = ex * (ch + sh * (a22 - half))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _jig_stage(w, rp, tamb, m):
+    """Two thermal nodes, exact for the heat in row rp held over the step (rows _S_J.. set)."""
+    B = BLOCK
+    for i in range(m):
+        pq = w[rp * B + i]
+        tj_ss = tamb[i] + pq / w[(_S_CP + C_GJIG) * B + i]
+        t_ss = tj_ss + pq / w[(_S_CP + C_GCOOL) * B + i]
+        e1 = w[_S_T * B + i] - t_ss
+        e2 = w[_S_TJ * B + i] - tj_ss
+        w[_S_T * B + i] = t_ss + w[_S_J11 * B + i] * e1 + w[_S_J12 * B + i] * e2
+        w[_S_TJ * B + i] = tj_ss + w[_S_J21 * B + i] * e1 + w[_S_J22 * B + i] * e2
+
+
+@njit(cache=True, error_model="numpy")
 def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w):
     B = BLOCK
     nrc = int(gp[G_NRC])
@@ -434,37 +497,10 @@ def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w)
     qext = qext[c0:c0 + m]
     dts = dts[c0:c0 + m]
     heat = heat[c0:c0 + m]
-    for i in range(m):
-        w[_S_Z * B + i] = x[i, X_Z]
-        w[_S_H * B + i] = x[i, X_H]
-        w[_S_S * B + i] = x[i, X_S]
-        w[_S_T * B + i] = x[i, X_T]
-        w[(_S_CP + C_CAP) * B + i] = cp[i, C_CAP]
-        w[(_S_CP + C_ETA) * B + i] = cp[i, C_ETA]
-        w[(_S_CP + C_ISD) * B + i] = cp[i, C_ISD]
-        w[(_S_CP + C_R0S) * B + i] = cp[i, C_R0S]
-        w[(_S_CP + C_GAMMA) * B + i] = cp[i, C_GAMMA]
-        w[(_S_CP + C_M0) * B + i] = cp[i, C_M0]
-        w[(_S_CP + C_MS) * B + i] = cp[i, C_MS]
-        w[(_S_CP + C_CTH) * B + i] = cp[i, C_CTH]
-        w[(_S_CP + C_GCOOL) * B + i] = cp[i, C_GCOOL]
-    if hasjig:
-        for i in range(m):
-            w[_S_TJ * B + i] = x[i, X_TJ]
-            w[(_S_CP + C_CJIG) * B + i] = cp[i, C_CJIG]
-            w[(_S_CP + C_GJIG) * B + i] = cp[i, C_GJIG]
+    _load_block(w, x, cp, nrc, m)
     for i in range(m):
         w[_S_I * B + i] = cur[i]
         w[_S_DT * B + i] = dts[i]
-    for j in range(nrc):
-        r = _NFIX + _NPER * j
-        v = w[r * B:(r + 1) * B]
-        sr = w[(r + 1) * B:(r + 2) * B]
-        sc = w[(r + 2) * B:(r + 3) * B]
-        for i in range(m):
-            v[i] = x[i, NX + j]
-            sr[i] = cp[i, NCP + 2 * j]
-            sc[i] = cp[i, NCP + 2 * j + 1]
     _lookups(data, meta, w, 0, NT_FIXED + 2 * nrc, _S_TAB, _S_T, _S_I, _S_Z, _S_F, -1, m)
     # arguments of the exponentials: Arrhenius factors, hysteresis decay over the step
     for i in range(m):
@@ -488,28 +524,8 @@ def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w)
         _vexp(w, _S_TA, _S_TE, 1, m)
         _thermal1_stage(w, _S_PQ, tamb, m)
     else:
-        for i in range(m):
-            p = w[_S_PQ * B + i]
-            dti = w[_S_DT * B + i]
-            C1 = w[(_S_CP + C_CTH) * B + i]
-            G1 = w[(_S_CP + C_GCOOL) * B + i]
-            C2 = w[(_S_CP + C_CJIG) * B + i]
-            G2 = w[(_S_CP + C_GJIG) * B + i]
-            tj_ss = tamb[i] + p / G2
-            t_ss = tj_ss + p / G1
-            e1 = w[_S_T * B + i] - t_ss
-            e2 = w[_S_TJ * B + i] - tj_ss
-            a11 = -G1 / C1
-            a12 = G1 / C1
-            a21 = G1 / C2
-            a22 = -(G1 + G2) / C2
-            half = 0.5 * (a11 + a22)
-            disc = math.sqrt(0.25 * (a11 - a22) ** 2 + a12 * a21)
-            ex = math.exp(half * dti)
-            ch = math.cosh(disc * dti)
-            sh = math.sinh(disc * dti) / disc
-            w[_S_T * B + i] = t_ss + ex * (ch * e1 + sh * ((a11 - half) * e1 + a12 * e2))
-            w[_S_TJ * B + i] = tj_ss + ex * (ch * e2 + sh * (a21 * e1 + (a22 - half) * e2))
+        _jig_coefficients(w, m)
+        _jig_stage(w, _S_PQ, tamb, m)
     # write back; cells with dt <= 0 are left as they were (copied when xo is not x)
     for i in range(m):
         if w[_S_DT * B + i] <= 0.0:

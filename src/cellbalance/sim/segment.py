@@ -21,13 +21,12 @@ can therefore run many periods on its own. This module does exactly that:
   state handed back is the one *before* that period, which the general loop then locates exactly.
 
 The arithmetic is that of :func:`cellbalance.cell.kernels.step` and :func:`~cellbalance.cell.kernels.emf_r0`
-operation for operation, except the two-node thermal update, whose matrix exponential is formed once
-per chunk (the general loop and this segment agree to rounding: ``tests/sim/test_fastpath.py``).
+(the same stage functions on the same workspace layout); the two-node thermal matrix exponential,
+fixed for a fixed period, is formed once per chunk. The general loop and this segment agree to
+rounding (``tests/sim/test_fastpath.py``).
 """
 
 from __future__ import annotations
-
-import math
 
 import numba
 import numpy as np
@@ -37,12 +36,10 @@ from ..cell import kernels as K
 from ..cell.kernels import (
     BLOCK,
     C_CAP,
-    C_CJIG,
     C_CTH,
     C_ETA,
     C_GAMMA,
     C_GCOOL,
-    C_GJIG,
     C_M0,
     C_MS,
     C_R0S,
@@ -54,7 +51,6 @@ from ..cell.kernels import (
     G_NRC,
     G_TREF_OCV,
     G_TREF_R,
-    NCP,
     NT_FIXED,
     NX,
     T_DUDT,
@@ -72,7 +68,7 @@ __all__ = ["CHUNK", "block_bounds", "run_segment"]
 
 # The block workspace is that of K.step (rows K._S_*, the RC rows at K._NFIX + K._NPER * j), so the
 # step's own stages (K._rc_stage, K._cell_stage, K._thermal1_stage) do the arithmetic; after the RC
-# rows come the emf, R0 and voltage of each cell and the two-node thermal coefficients.
+# rows come the emf, R0 and voltage of each cell.
 _Z, _H, _S, _T, _TJ, _I, _DT, _F = K._S_Z, K._S_H, K._S_S, K._S_T, K._S_TJ, K._S_I, K._S_DT, K._S_F
 _TAB, _CP = K._S_TAB, K._S_CP
 
@@ -80,7 +76,7 @@ CHUNK = 256  # periods per parallel region (a stop wastes at most one chunk, re-
 
 
 def _nrows(nrc: int) -> int:
-    return K._NFIX + K._NPER * nrc + 7
+    return K._NFIX + K._NPER * nrc + 3
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -134,50 +130,17 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
     emf = w[base * B:(base + 1) * B]
     r0v = w[(base + 1) * B:(base + 2) * B]
     vs = w[(base + 2) * B:(base + 3) * B]
-    a11 = w[(base + 3) * B:(base + 4) * B]
-    a12 = w[(base + 4) * B:(base + 5) * B]
-    a21 = w[(base + 5) * B:(base + 6) * B]
-    a22 = w[(base + 6) * B:(base + 7) * B]
     ic = w[_I * B:(_I + 1) * B]  # the cell currents (the look-ups' current too)
+    K._load_block(w, xs, cps, nrc, m)
     for i in range(m):
-        w[_Z * B + i] = xs[i, X_Z]
-        w[_H * B + i] = xs[i, X_H]
-        w[_S * B + i] = xs[i, X_S]
-        w[_T * B + i] = xs[i, X_T]
-        w[_TJ * B + i] = xs[i, X_TJ]
         w[_DT * B + i] = dt
-        for k in range(NCP):
-            w[(_CP + k) * B + i] = cps[i, k]
-    for j in range(nrc):
-        r = K._NFIX + K._NPER * j
-        for i in range(m):
-            w[r * B + i] = xs[i, NX + j]
-            w[(r + 1) * B + i] = cps[i, NCP + 2 * j]
-            w[(r + 2) * B + i] = cps[i, NCP + 2 * j + 1]
     # the thermal decay over one period is the same for the whole chunk
     if not hasjig:
         for i in range(m):
             w[K._S_TA * B + i] = -w[(_CP + C_GCOOL) * B + i] * dt / w[(_CP + C_CTH) * B + i]
         K._vexp(w, K._S_TA, K._S_TE, 1, m)
     else:
-        for i in range(m):
-            C1 = w[(_CP + C_CTH) * B + i]
-            G1 = w[(_CP + C_GCOOL) * B + i]
-            C2 = w[(_CP + C_CJIG) * B + i]
-            G2 = w[(_CP + C_GJIG) * B + i]
-            m11 = -G1 / C1
-            m12 = G1 / C1
-            m21 = G1 / C2
-            m22 = -(G1 + G2) / C2
-            half = 0.5 * (m11 + m22)
-            disc = math.sqrt(0.25 * (m11 - m22) ** 2 + m12 * m21)
-            ex = math.exp(half * dt)
-            ch = math.cosh(disc * dt)
-            sh = math.sinh(disc * dt) / disc
-            a11[i] = ex * (ch + sh * (m11 - half))
-            a12[i] = ex * sh * m12
-            a21[i] = ex * sh * m21
-            a22[i] = ex * (ch + sh * (m22 - half))
+        K._jig_coefficients(w, m)
     i_prev = cur[0]
     for i in range(m):
         ic[i] = i_prev
@@ -264,14 +227,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
         if not hasjig:
             K._thermal1_stage(w, K._S_P, ta, m)
         else:
-            for i in range(m):
-                pq = w[K._S_P * B + i]
-                tj_ss = ta[i] + pq / w[(_CP + C_GJIG) * B + i]
-                t_ss = tj_ss + pq / w[(_CP + C_GCOOL) * B + i]
-                e1 = w[_T * B + i] - t_ss
-                e2 = w[_TJ * B + i] - tj_ss
-                w[_T * B + i] = t_ss + a11[i] * e1 + a12[i] * e2
-                w[_TJ * B + i] = tj_ss + a21[i] * e1 + a22[i] * e2
+            K._jig_stage(w, K._S_P, ta, m)
         i_prev = ip
     for i in range(m):
         xs[i, X_Z] = w[_Z * B + i]
