@@ -150,6 +150,13 @@ def test_errors():
         edge_transfer([[0, 1]], [1.0, 2.0], [3.7, 3.6], ConverterModel())
 
 
+def _schedule(kind, times, cmds):
+    """Converters take edge currents; switched-capacitor links switch where the command is > 0."""
+    if kind == "switched_capacitor":
+        return OpenLoopSchedule(times_s=times, links_on=cmds > 0, period_s=60.0)
+    return OpenLoopSchedule(times_s=times, edge_current_A=cmds, period_s=60.0)
+
+
 @pytest.mark.parametrize("kind", available_topologies())
 def test_energy_bookkeeping_closes_in_the_simulation_loop(kind):
     """Over 1 h of drive, charge and rest: load = cells + bleed + converter loss + interconnect (1e-9)."""
@@ -164,12 +171,12 @@ def test_energy_bookkeeping_closes_in_the_simulation_loop(kind):
         params = {"capacitance_F": 1e-3, "f_sw_Hz": 2e3}
     ab = ActiveBalancer(get_topology(kind, ns, **params), ConverterModel(efficiency=0.85, max_current_A=1.0))
     cmds = np.random.default_rng(3).uniform(-0.5, 0.5, (4, 1, ab.n_edges))
-    sched = OpenLoopSchedule(times_s=np.arange(4) * 900.0, edge_current_A=cmds, active=ab, period_s=60.0)
+    sched = _schedule(kind, np.arange(4) * 900.0, cmds)
     cells = get_parameter_set("nmc_lg_m50").compile(ns)
     exp = Experiment(["Run UDDS x 0.5 for 30 minutes", "Charge at 0.5 A for 20 minutes", "Rest for 10 minutes"],
                      period_s=10.0)
     ds = simulate(cells, exp, layout=PackLayout(n_series=ns, interconnect_ohm=0.002),
-                  state=initial_state(cells, soc=np.linspace(0.45, 0.7, ns)), controller=sched)
+                  state=initial_state(cells, soc=np.linspace(0.45, 0.7, ns)), controller=sched, balancer=ab)
     assert ds.time.values[-1] == pytest.approx(3600.0)
     e = {k: float(ds[f"energy_{k}_J"].values[-1, 0]) for k in ("load", "cells", "bleed", "converter_loss", "interconnect")}
     assert e["converter_loss"] > 10.0  # the converters really ran (J)
@@ -195,12 +202,12 @@ def test_24h_energy_bookkeeping_closes_for_every_topology(kind):
     rng = np.random.default_rng(3)
     # commands that alternate in sign every 4 h keep every cell inside its window for the whole day
     cmds = rng.uniform(-0.05, 0.05, (1, 1, m)) * (8 / m) * np.array([1, -1, 1, -1, 1, -1])[:, None, None]
-    sched = OpenLoopSchedule(times_s=np.arange(6) * 4 * 3600.0, edge_current_A=cmds, active=ab, period_s=60.0)
+    sched = _schedule(kind, np.arange(6) * 4 * 3600.0, cmds)
     cells = get_parameter_set("nmc_lg_m50").compile(ns)
     exp = Experiment(["Repeat 4 times: Run UDDS x 0.4 for 2 hours; Rest for 1 hour; Charge at 0.25 A for 2 hours; "
                       "Rest for 1 hour"], period_s=10.0)
     ds = simulate(cells, exp, layout=PackLayout(n_series=ns, interconnect_ohm=0.002),
-                  state=initial_state(cells, soc=np.linspace(0.45, 0.7, ns)), controller=sched)
+                  state=initial_state(cells, soc=np.linspace(0.45, 0.7, ns)), controller=sched, balancer=ab)
     assert ds.time.values[-1] >= 24 * 3600 - 1
     e = {k: float(ds[f"energy_{k}_J"].values[-1, 0]) for k in ("load", "cells", "bleed", "converter_loss", "interconnect")}
     assert e["converter_loss"] > 50.0  # the converters really ran (J)

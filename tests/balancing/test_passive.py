@@ -22,7 +22,7 @@ def test_bleeding_a_cell_at_rest_matches_the_closed_form():
     """Q dz/dt = -V/R_b, V = (a + b z) R_b/(R_b + R0): a + b z decays with tau = Q (R_b + R0) / b."""
     p = linear_cell()
     hw = PassiveBalancer(r_bleed_ohm=10.0, v_max_V=4.2, max_channel_power_W=2.0, pause_to_measure=False)
-    sched = OpenLoopSchedule(times_s=[0.0], bleed_on=np.ones((1, 1, 1), bool), passive=hw, period_s=60.0)
+    sched = OpenLoopSchedule(times_s=[0.0], bleed=np.ones((1, 1, 1), bool), period_s=60.0)
     t_end = 2 * 3600.0
     a, b, q, rb, r0 = 3.0, 1.2, 7200.0, 10.0, 0.05
     tau = q * (rb + r0) / b
@@ -34,7 +34,7 @@ def test_bleeding_a_cell_at_rest_matches_the_closed_form():
     errors = []
     for dt in (1.0, 0.25):
         ds = simulate(p, Experiment([f"Rest for {t_end} s"], period_s=dt), controller=sched,
-                      state=initial_state(p.compile(1), soc=0.9))
+                      balancer=hw, state=initial_state(p.compile(1), soc=0.9))
         errors.append(abs(ds.soc.values[-1, 0, 0] - z_end))
         assert q * (0.9 - ds.soc.values[-1, 0, 0]) == pytest.approx(integral, rel=2e-5)
     # the bleed current is V(t_k)/R held over the step: first order in dt
@@ -80,9 +80,10 @@ def test_bleed_during_drive_closes_the_energy_books():
     on[1, 0, ::2] = True
     on[2, 0, 1::3] = True
     hw = PassiveBalancer(r_bleed_ohm=20.0, heat_to_cell_fraction=0.3)
-    sched = OpenLoopSchedule(times_s=[0.0, 600.0, 1500.0], bleed_on=on, passive=hw, period_s=10.0)
+    sched = OpenLoopSchedule(times_s=[0.0, 600.0, 1500.0], bleed=on, period_s=10.0)
     ds = simulate(cells, Experiment(["Discharge at 10 W for 20 minutes", "Charge at 3 A for 10 minutes",
-                                     "Rest for 10 minutes"], period_s=2.0), layout=lay, state=s0, controller=sched)
+                                     "Rest for 10 minutes"], period_s=2.0), layout=lay, state=s0, controller=sched,
+                  balancer=hw)
     e = {k: ds[f"energy_{k}_J"].values[-1, 0] for k in ("load", "cells", "bleed", "converter_loss", "interconnect")}
     assert e["bleed"] > 100.0
     assert e["load"] == pytest.approx(e["cells"] + e["bleed"] + e["converter_loss"] + e["interconnect"], rel=1e-9)

@@ -144,22 +144,21 @@ def test_batch_of_packs_fast_path_equals_general_loop(monkeypatch, npar):
     np.testing.assert_array_equal(fast.step.values, slow.step.values)
 
 
-def test_groups_larger_than_a_block_use_the_per_period_segment(monkeypatch):
-    """Parallel groups of more than BLOCK cells cannot be cut into blocks: the older per-period
-    compiled segment runs them, and gives what the general loop gives."""
+def test_groups_larger_than_a_block_run_in_the_general_loop(monkeypatch):
+    """Parallel groups of more than BLOCK cells cannot be cut into blocks: the segment declines
+    (-1) and the general loop runs them (the older per-period compiled segment, a second copy of
+    the Kirchhoff split and of the step sequence, is gone)."""
     from cellbalance.cell import kernels as K
+    from cellbalance.sim import segment as S
 
     p = get_parameter_set("nmc_lg_m50")
     layout = PackLayout(n_series=2, n_parallel=K.BLOCK + 44)
+    assert S.block_bounds(layout.n_cells, layout.n_parallel, 2) is None
     cells = p.compile(layout.n_cells)
     s0 = initial_state(cells, soc=np.linspace(0.5, 0.6, layout.n_cells))
     exp = Experiment(["Discharge at 1C for 5 minutes", "Rest for 2 minutes"], period_s=2.0)
     opts = SimulationOptions(record_every=3)
-    calls = []
-    orig = L._segment_scalar
-    monkeypatch.setattr(L, "_segment_scalar", lambda *a: calls.append(1) or orig(*a))
     fast = simulate(cells, exp, layout=layout, state=s0, options=opts)
-    assert calls
     monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
     slow = simulate(cells, exp, layout=layout, state=s0, options=opts)
     assert fast.sizes == slow.sizes

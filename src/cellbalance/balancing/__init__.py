@@ -4,13 +4,13 @@
 * :mod:`.topologies`: constructors and the registry :func:`get_topology`.
 * :mod:`.converter`: :class:`ConverterModel`, :func:`edge_transfer`, :class:`ActiveBalancer`.
 * :mod:`.switched`: the switched buck-boost between two cells, its cycle average, efficiency map.
-* :mod:`.passive` and :mod:`.openloop` (bleed resistors, commanded schedules) are loaded on first
-  use of their names (they pull in the simulation loop's interfaces).
+* :mod:`.passive`: bleed resistors with AFE limits; :mod:`.hardware`: both on one string, and
+  :func:`hold_command` (command -> per-step law); :mod:`.openloop`: commanded schedules.
+
+Hardware imports the slot types (:mod:`cellbalance.interfaces`) and never the simulation loop.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from .converter import (
     ActiveBalancer,
@@ -22,6 +22,9 @@ from .converter import (
     fit_loss_model,
 )
 from .graph import BalancingGraph, kron_reduce
+from .hardware import BalancingHardware, hold_command
+from .openloop import OpenLoopSchedule
+from .passive import PassiveBalancer, grant_channels, measured_voltage
 from .switched import (
     AveragedTransfer,
     BuckBoostParams,
@@ -45,13 +48,11 @@ from .topologies import (
     switched_capacitor_conductance,
 )
 
-_LAZY = {"PassiveBalancer": "passive", "grant_channels": "passive", "measured_voltage": "passive",
-         "OpenLoopSchedule": "openloop"}
-
 __all__ = [
     "ActiveBalancer",
     "AveragedTransfer",
     "BalancingGraph",
+    "BalancingHardware",
     "BuckBoostParams",
     "ConverterModel",
     "EdgeTransfer",
@@ -71,6 +72,7 @@ __all__ = [
     "fit_loss_model",
     "get_topology",
     "grant_channels",
+    "hold_command",
     "kron_reduce",
     "measured_voltage",
     "modular",
@@ -81,9 +83,3 @@ __all__ = [
     "switched_capacitor",
     "switched_capacitor_conductance",
 ]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

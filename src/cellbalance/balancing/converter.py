@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError, check_range
+from ..interfaces import Command, HeldAction, as_pack_array
+from ..pack.layout import PackLayout
 from .graph import HUB_KINDS, BalancingGraph, kron_reduce
 
 __all__ = [
@@ -469,9 +471,38 @@ class ActiveBalancer:
         t = self.transfer(edge_current_A, v_element)
         return t.node_current_A @ self._membership, t.loss_W.sum(-1)
 
-    def action(self, edge_current_A, v_element):
-        """The :class:`~cellbalance.sim.interfaces.BalancingAction` for the simulation loop."""
-        from ..sim.interfaces import BalancingAction
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        """The command field this hardware carries out: ``links_on`` for conductance graphs
+        (switched capacitors), ``edge_current_A`` for converters."""
+        return ("links_on",) if self._work.weight_unit == "S" else ("edge_current_A",)
 
-        el, loss = self.element_currents(edge_current_A, v_element)
-        return BalancingAction(element_current_A=el, losses_W=loss)
+    def link_laplacian(self, on) -> np.ndarray:
+        """(B, Ns, Ns) Laplacian over the series elements of the conductance links that are ``on``
+        (B, m): ``M^T B diag(g on) B^T M`` with ``M`` the node membership; the current into the
+        elements is ``-L v`` at element voltages ``v``."""
+        w = self._work
+        inc = w.incidence()  # (n_nodes, m)
+        inc_el = self._membership.T @ inc  # (Ns, m): each edge seen from the elements
+        gon = np.asarray(on, float) * w.weights
+        return np.einsum("im,bm,jm->bij", inc_el, gon, inc_el)
+
+    def hold(self, command: Command, v_element, layout: PackLayout) -> HeldAction:
+        """The per-step law of a command: converters hold the currents of their operating point at
+        the command instant (source current as commanded and limited, destination current from the
+        power balance at the element voltages ``v_element``); conductance links switched on are a
+        Laplacian solved with the pack at every step."""
+        shp = (layout.n_packs, layout.n_series)
+        if self.graph.n_cells != layout.n_series:
+            raise ParameterError(f"ActiveBalancer: the graph has {self.graph.n_cells} cells but the pack has "
+                                 f"{layout.n_series} series elements.")
+        if self._work.weight_unit == "S":
+            if command.links_on is None:
+                return HeldAction(np.zeros(shp), np.zeros(shp))
+            on = as_pack_array("Command", "links_on", command.links_on, (layout.n_packs, self.n_edges), bool)
+            return HeldAction(np.zeros(shp), np.zeros(shp), link_laplacian_S=self.link_laplacian(on))
+        if command.edge_current_A is None:
+            return HeldAction(np.zeros(shp), np.zeros(shp))
+        cmd = as_pack_array("Command", "edge_current_A", command.edge_current_A, (layout.n_packs, self.n_edges))
+        el, loss = self.element_currents(cmd, v_element)
+        return HeldAction(el, np.zeros(shp), converter_loss_W=loss)

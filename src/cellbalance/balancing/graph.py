@@ -480,12 +480,3 @@ class BalancingGraph:
         w = np.broadcast_to(np.asarray(weights, dtype=float), (b.shape[1],))
         return cls(edges, w, tuple(node_kinds), None if node_names is None else tuple(node_names), members, kind,
                    weight_unit)
-
-
-def __getattr__(name: str):
-    # The topology registry lives in .topologies; it stays reachable from here for existing callers.
-    if name in ("available_topologies", "get_topology"):
-        from . import topologies
-
-        return getattr(topologies, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError, check_range
-from ..sim.interfaces import BalancingAction
+from ..interfaces import Command, HeldAction, as_pack_array
+from ..pack.layout import PackLayout
 
 __all__ = ["PassiveBalancer", "grant_channels", "measured_voltage"]
 
@@ -94,18 +95,22 @@ class PassiveBalancer:
             return v.copy()
         return measured_voltage(v, np.where(np.asarray(on, bool), v / self.r_bleed_ohm, 0.0), self.sense_resistance_ohm)
 
-    def action(self, on, v_element, n_parallel: int = 1) -> BalancingAction:
-        """The :class:`BalancingAction` of channels ``on`` (B, Ns) at element voltages ``v_element``.
+    accepts = ("bleed",)
 
-        The heat share into cells is computed at ``v_element`` and held until the next call.
-        """
-        on = np.asarray(on, dtype=bool)
-        g = np.where(on, self.conductance_S, 0.0)
-        heat = None
-        if self.heat_to_cell_fraction > 0:
-            p = g * np.asarray(v_element, float) ** 2 * self.heat_to_cell_fraction / n_parallel
-            heat = np.repeat(p.reshape(-1), n_parallel)
-        return BalancingAction(element_current_A=0.0, element_shunt_S=g, cell_heat_W=heat)
+    def hold(self, command: Command, v_element, layout: PackLayout) -> HeldAction:
+        """The per-step law of a ``bleed`` command: requested channels (duty > 0) are granted after the
+        AFE limits (highest element voltage first), and a granted channel is the conductance
+        ``duty * conductance_S`` across its element, solved with the pack at every plant step."""
+        shp = (layout.n_packs, layout.n_series)
+        if command.bleed is None:
+            return HeldAction(np.zeros(shp), np.zeros(shp))
+        duty = as_pack_array("Command", "bleed", command.bleed, shp)
+        if np.any((duty < 0) | (duty > 1)):
+            bad = duty[(duty < 0) | (duty > 1)][:3]
+            raise ParameterError(f"Command.bleed is a duty in [0, 1]; got {bad.tolist()}.")
+        on = grant_channels(duty > 0, v_element, self)
+        g = np.where(on, duty * self.conductance_S, 0.0)
+        return HeldAction(np.zeros(shp), g, shunt_heat_to_cell=self.heat_to_cell_fraction)
 
 
 def grant_channels(request, v_element, hw: PassiveBalancer, priority=None) -> np.ndarray:

@@ -163,7 +163,7 @@ def topology(cells: int = typer.Option(96, "--cells", help="series elements in t
              plot: Path | None = typer.Option(None, "--plot", help="write a picture of the graph (PNG)")):
     """Graph analysis of balancing topologies: edges, lambda_2, predicted balancing time, parts count."""
     from ..analysis.graph import compare_topologies, plot_graph
-    from ..balancing.graph import available_topologies, get_topology
+    from ..balancing.topologies import available_topologies, get_topology
 
     try:
         kinds = available_topologies() if kind == "all" else [kind]

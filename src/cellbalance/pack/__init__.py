@@ -1,5 +1,6 @@
-"""Packs: layout of series/parallel cells, the Kirchhoff solve, cell-to-cell variation."""
+"""Packs: layout of series/parallel cells, the electrical (Kirchhoff) solve, cell-to-cell variation."""
 
-from .layout import PackLayout, split_group_current
+from .electrical import element_affine, element_currents, group_thevenin, split_group_current
+from .layout import PackLayout
 
-__all__ = ["PackLayout", "split_group_current"]
+__all__ = ["PackLayout", "element_affine", "element_currents", "group_thevenin", "split_group_current"]

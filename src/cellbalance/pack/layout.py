@@ -1,4 +1,4 @@
-"""Pack layout (packs x series elements x parallel cells) and the parallel-group Kirchhoff solve."""
+"""Pack layout: packs x series elements x parallel cells (the electrical solve is in :mod:`.electrical`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ParameterError, check_range
 
-__all__ = ["PackLayout", "split_group_current"]
+__all__ = ["PackLayout"]
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,3 @@ class PackLayout:
     @property
     def cells_per_pack(self) -> int:
         return self.n_series * self.n_parallel
-
-
-def split_group_current(i_group, emf, r0) -> tuple[np.ndarray, np.ndarray]:
-    """Currents of the cells of each parallel group, so all share one terminal voltage.
-
-    Each cell is ``V = E_i + I_i R_i``; with ``sum_i I_i = I_g``:
-    ``V_g = (I_g + sum E_i/R_i) / sum 1/R_i`` and ``I_i = (V_g - E_i) / R_i`` (closed form).
-
-    Parameters
-    ----------
-    i_group : array (B, Ns)   group current [A], positive = charging
-    emf, r0 : arrays (B, Ns, Np)
-
-    Returns
-    -------
-    i_cell : (B, Ns, Np), v_group : (B, Ns)
-    """
-    g = 1.0 / r0
-    gsum = g.sum(axis=-1)
-    v = (i_group + (emf * g).sum(axis=-1)) / gsum
-    return (v[..., None] - emf) * g, v

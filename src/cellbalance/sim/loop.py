@@ -17,136 +17,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
-from numba import njit, prange
 from scipy.optimize import brentq
 
 from ..cell import kernels as K
 from ..cell.model import CellState, initial_state
 from ..cell.params import CellParameters, CompiledCells
-from ..errors import ConfigError, ParameterError
-from ..pack.layout import PackLayout, split_group_current
+from ..errors import ParameterError
+from ..interfaces import HeldAction, LoopContext, NominalModel, TrueSignals
+from ..pack.electrical import element_affine, element_currents, group_thevenin, split_group_current
+from ..pack.layout import PackLayout
 from ..scenarios.experiment import Experiment, Step
-from .interfaces import BalancingAction, Controller, Estimator, LoopContext, Measurement
 from .results import Recorder
 from .segment import run_segment
+from .slots import Slots
 
 __all__ = ["SimulationOptions", "simulate"]
-
-
-def _split_groups(emf, r0, i, npar, ic, vs):
-    """Kirchhoff split of every parallel group at pack current i; fills cell currents and voltages."""
-    ns = emf.shape[0] // npar
-    for g in prange(ns):
-        gs = 0.0
-        eg = 0.0
-        for k in range(g * npar, (g + 1) * npar):
-            gs += 1.0 / r0[k]
-            eg += emf[k] / r0[k]
-        vg = (i + eg) / gs
-        for k in range(g * npar, (g + 1) * npar):
-            ic[k] = (vg - emf[k]) / r0[k]
-            vs[k] = emf[k] + ic[k] * r0[k]
-
-
-_split_serial = njit(cache=True)(_split_groups)
-_split_parallel = njit(cache=True, parallel=True)(K._renamed(_split_groups, "_split_groups_parallel"))
-
-
-@njit(cache=True)
-def _segment(cp, gp, data, meta, x, x_try, cur_seq, tamb, dt, lo, hi, tl, r_ic, rec_every, k0, t0,
-             rec_t, rec_x, rec_i, rec_v, rec_ip, rec_e, energy, use_par, npar, cur_dep):
-    """Whole periods of one current-driven pack (1 pack, nothing switched in, no controller).
-
-    Runs the same sequence as the general loop (Kirchhoff split of each parallel group, right-limit
-    row, one exact step, end-condition check) in compiled code; the end-of-step evaluation serves as
-    the next period's start when the resistances do not depend on current. Stops *before* the period
-    in which a condition is met (the general loop then locates it) or when the row buffers are full.
-    Returns (periods done, rows written).
-    """
-    n = x.shape[0]
-    ns = n // npar
-    x_home = x  # the caller's array: the final state must end up there
-    flips = 0
-    emf = np.empty(n)
-    r0 = np.empty(n)
-    d1 = np.empty(n)
-    d2 = np.empty(n)
-    d3 = np.empty(n)
-    heat = np.empty(n)
-    ic = np.empty(n)
-    vs = np.empty(n)
-    dts = np.full(n, dt)
-    q = np.zeros(n)
-    nrow = 0
-    have = False
-    i_prev = 0.0
-    for j in range(cur_seq.shape[0]):
-        i = cur_seq[j]
-        if not (have and (not cur_dep or i == i_prev)):
-            ic[:] = i
-            if use_par:
-                K.emf_r0_parallel(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
-            else:
-                K.emf_r0_serial(cp, gp, data, meta, x, ic, dt, False, emf, r0, d1, d2, d3)
-        if npar == 1:
-            ic[:] = i
-            for c in range(n):
-                vs[c] = emf[c] + i * r0[c]
-        elif use_par:
-            _split_parallel(emf, r0, i, npar, ic, vs)
-        else:
-            _split_serial(emf, r0, i, npar, ic, vs)
-        sv = 0.0
-        svg = 0.0
-        for c in range(n):
-            sv += ic[c] * vs[c]
-        for g in range(ns):
-            svg += vs[g * npar]
-        if (k0 + j) % rec_every == 0:
-            if nrow == rec_t.shape[0]:
-                if flips % 2 == 1:
-                    x_home[:] = x
-                return j, nrow
-            rec_t[nrow] = t0 + j * dt
-            rec_x[nrow] = x
-            rec_i[nrow] = ic
-            rec_v[nrow] = vs
-            rec_ip[nrow] = i
-            rec_e[nrow] = energy
-            nrow += 1
-        if use_par:
-            K.step_parallel(cp, gp, data, meta, x, ic, tamb, q, dts, heat, x_try)
-            K.emf_r0_parallel(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
-        else:
-            K.step_serial(cp, gp, data, meta, x, ic, tamb, q, dts, heat, x_try)
-            K.emf_r0_serial(cp, gp, data, meta, x_try, ic, dt, False, emf, r0, d1, d2, d3)
-        have = True  # x_try's evaluation serves the next period (parallel groups: only without R0(I))
-        i_prev = i
-        vmin = np.inf
-        vmax = -np.inf
-        tmax = -np.inf
-        for c in range(n):
-            v = emf[c] + ic[c] * r0[c]
-            vmin = min(vmin, v)
-            vmax = max(vmax, v)
-            tmax = max(tmax, x_try[c, K.X_T])
-        if min(vmin - lo, hi - vmax, tl - tmax) <= 0.0:
-            if (k0 + j) % rec_every == 0:
-                nrow -= 1  # the general loop records this period's row again
-            if flips % 2 == 1:
-                x_home[:] = x
-            return j, nrow
-        p_ic = i * i * r_ic
-        energy[0] += (i * svg + p_ic) * dt
-        energy[1] += sv * dt
-        energy[4] += p_ic * dt
-        x, x_try = x_try, x
-        flips += 1
-    if flips % 2 == 1:
-        x_home[:] = x
-    return cur_seq.shape[0], nrow
 
 
 @dataclass(frozen=True)
@@ -206,16 +92,13 @@ class _Run:
         self.cpp = layout.cells_per_pack
         self.n = cells.n
         self.buf = _Buffers(self.n)
-        self.i_bal = np.zeros((self.B, self.Ns))
-        self.g_sh = np.zeros((self.B, self.Ns))
-        self.has_shunt = False
-        self.has_bal = False
+        self.apply(HeldAction.off(layout))
         self.energy = np.zeros((self.B, 5))
+        self.charge = np.zeros(self.B)  # integral of each pack's current since the start [C]
         self._valid_x = None  # the state the evaluation buffers hold (reused when nothing changed)
         self._valid_full = False
         self._valid_dt = 0.0
         self._valid_i = None
-        self.q_bal = np.zeros(self.n)
         self.i_cell = np.zeros(self.n)
         self.i_pack = np.zeros(self.B)
         self.cur_dep = _current_dependent(cells)
@@ -226,9 +109,23 @@ class _Run:
         self.profiles = {}
         for s in experiment.steps:
             if s.mode == "profile" and s.profile not in self.profiles:
-                from ..scenarios.profiles import load_drive_cycle
+                cycle = getattr(s, "cycle", None)
+                if cycle is None:
+                    from ..scenarios.profiles import load_drive_cycle
 
-                self.profiles[s.profile] = load_drive_cycle(s.profile)
+                    cycle = load_drive_cycle(s.profile)
+                self.profiles[s.profile] = cycle
+
+    def apply(self, held: HeldAction) -> None:
+        """Hold the balancing hardware's action from now on (solved with the pack at every step)."""
+        self.held = held
+        self.i_bal = held.element_current_A
+        self.g_sh = held.element_shunt_S
+        self.lap = held.link_laplacian_S if held.has_links else None
+        self.has_shunt = held.has_shunt
+        self.has_bal = held.has_current
+        self.shunt_heat = held.shunt_heat_to_cell if self.has_shunt else 0.0
+        self._valid_x = None
 
     # -- per-pack views ---------------------------------------------------------------------------
     def pack_slice(self, b: int) -> slice:
@@ -292,28 +189,16 @@ class _Run:
                 code[b] = 2
         return code, val
 
-    def _groups(self, emf, r0, B):
-        """Thevenin equivalent (E_g, R_g) of every parallel group, shapes (B, Ns)."""
-        shp = (B, self.Ns, self.Np)
-        if self.Np == 1:
-            return emf.reshape(B, self.Ns), r0.reshape(B, self.Ns)
-        g = 1.0 / r0.reshape(shp)
-        r_g = 1.0 / g.sum(-1)
-        return (emf.reshape(shp) * g).sum(-1) * r_g, r_g
-
-    def pack_currents(self, code, val, emf, r0, estep, rstep, i_bal, g_sh):
-        """Pack current of each pack for its control mode (vectorised over packs).
-
-        ``g_sh`` (B, Ns) is a shunt conductance across each element (passive bleed resistors):
-        the element seen from the string is then (E_g, R_g) / (1 + g_sh R_g).
-        """
+    def pack_currents(self, code, val, emf, r0, estep, rstep, i_bal, g_sh, lap):
+        """Pack current of each pack for its control mode (vectorised over packs), from the element
+        voltages as an affine function of the pack current (:func:`element_affine`)."""
         B = code.shape[0]
+        shp = (B, self.Ns, self.Np)
         i_p = np.where(code == 0, val, 0.0)
         if np.any(code == 1):
-            e_g, r_g = self._groups(emf, r0, B)
-            k = 1.0 / (1.0 + g_sh * r_g)
-            e_p = (e_g * k).sum(-1) + (r_g * k * i_bal).sum(-1)
-            r_p = (r_g * k).sum(-1) + self.layout.interconnect_ohm
+            a, b = element_affine(*group_thevenin(emf, r0, shp), i_bal, g_sh, lap)
+            e_p = a.sum(-1)
+            r_p = b.sum(-1) + self.layout.interconnect_ohm
             disc = e_p * e_p + 4.0 * r_p * val
             with np.errstate(invalid="ignore"):
                 ip_pow = 2.0 * val / (e_p + np.sqrt(disc))
@@ -321,43 +206,43 @@ class _Run:
             i_p = np.where(code == 1, ip_pow, i_p)
         if np.any(code == 2):
             # implicit: the highest (charging) or lowest (discharging) element ends the step at V_hold
-            es_g, rs_g = self._groups(estep, rstep, B)
-            k = 1.0 / (1.0 + g_sh * rs_g)
-            i_each = (val[:, None] - es_g * k) / (rs_g * k) - i_bal
+            a, b = element_affine(*group_thevenin(estep, rstep, shp), i_bal, g_sh, lap)
+            i_each = (val[:, None] - a) / b
             ip_v = np.where(i_each.mean(-1) >= 0, i_each.min(-1), i_each.max(-1))
             i_p = np.where(code == 2, ip_v, i_p)
         return i_p
 
+    def _bal(self, b=None):
+        if b is None:
+            return self.i_bal, self.g_sh, self.lap
+        return self.i_bal[b : b + 1], self.g_sh[b : b + 1], None if self.lap is None else self.lap[b : b + 1]
+
     def solve_currents(self, x, steps, t_in, dt, i_guess, b=None):
         """Pack currents, cell currents and cell voltages for state x (all packs, or pack b only)."""
-        if b is None:
-            i_bal, g_sh, sl, B = self.i_bal, self.g_sh, None, self.B
-        else:
-            i_bal, g_sh, sl, B = self.i_bal[b : b + 1], self.g_sh[b : b + 1], self.pack_slice(b), 1
+        i_bal, g_sh, lap = self._bal(b)
+        sl, B = (None, self.B) if b is None else (self.pack_slice(b), 1)
         code, val = self.modes(steps, t_in)
-        shunt = self.has_shunt
-        if not code.any() and not shunt and self.Np == 1:
-            # current control, no shunts, one cell per element: the cell current is known at once
+        if not code.any() and not self.has_shunt and lap is None and self.Np == 1:
+            # current control, no shunts or links, one cell per element: the cell current is known at once
             i_cell = (val[:, None] + i_bal).reshape(-1)
             emf, r0, _, _ = self.evaluate(x, i_cell, dt, sl)
             return val, i_cell, emf + i_cell * r0
         i_cell = i_guess
         passes = self.opts.current_iterations if self.cur_dep else 1
         full = bool(np.any(code == 2))
+        shp = (B, self.Ns, self.Np)
         for _ in range(passes):
             emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, full)
-            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal, g_sh)
-            i_ext = (np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p)[:, None] + i_bal
-            if shunt:
-                e_g, r_g = self._groups(emf, r0, B)
-                v_g = (e_g + i_ext * r_g) / (1.0 + g_sh * r_g)
-                i_g = i_ext - g_sh * v_g
+            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal, g_sh, lap)
+            i_pz = np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p
+            if self.has_shunt or lap is not None:
+                a, bb = element_affine(*group_thevenin(emf, r0, shp), i_bal, g_sh, lap)
+                i_g = element_currents(a + bb * i_pz[:, None], i_pz, i_bal, g_sh, lap)
             else:
-                i_g = i_ext
+                i_g = i_pz[:, None] + i_bal
             if self.Np == 1:
                 i_cell = i_g.reshape(-1)
             else:
-                shp = (B, self.Ns, self.Np)
                 ic, _ = split_group_current(i_g, emf.reshape(shp), r0.reshape(shp))
                 i_cell = ic.reshape(-1)
         if self.cur_dep:
@@ -402,9 +287,7 @@ class _Run:
         m = np.minimum(m, cond[:, 2] - T.max(-1))
         if np.any(np.isfinite(cond[:, 3])):
             code, val = self.modes(steps, t_in)
-            i_bal = self.i_bal if b is None else self.i_bal[b : b + 1]
-            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal,
-                                     self.g_sh if b is None else self.g_sh[b : b + 1])
+            i_p = self.pack_currents(code, val, emf, r0, estep, rstep, *self._bal(b))
             m = np.where(np.isfinite(cond[:, 3]), np.minimum(m, np.abs(i_p) - cond[:, 3]), m)
         return m
 
@@ -417,8 +300,10 @@ def simulate(
     state: CellState | None = None,
     ambient_K=None,
     heat_in_W=None,
-    estimator: Estimator | None = None,
-    controller: Controller | None = None,
+    sensors=None,
+    estimator=None,
+    controller=None,
+    balancer=None,
     options: SimulationOptions | None = None,
     progress: Callable[[float, float], None] | None = None,
     recorder: Recorder | None = None,
@@ -434,15 +319,20 @@ def simulate(
     state : CellState, optional; default rested cells at the parameter set's initial SOC/ambient
     ambient_K : float or array (n_cells,), coolant/ambient temperature [K]
     heat_in_W : callable (t_s, x) -> array (n_cells,) or None; extra heat into each cell node [W]
-    estimator, controller : components run at their own ``period_s`` (see ``sim/interfaces.py``);
-        the controller's :class:`BalancingAction` is applied until its next call.
+    sensors, estimator, controller : the loop's slots (:mod:`cellbalance.interfaces`), each run at
+        its own ``period_s`` (sensors default: perfect, read whenever a consumer runs). They get the
+        *nominal* model (``cells.params`` and the layout), never the plant's per-cell values.
+    balancer : the balancing hardware that carries out the controller's commands (a
+        ``PassiveBalancer``, ``ActiveBalancer`` or ``BalancingHardware``); its held action is
+        solved with the pack at every plant step until the next command.
     options : SimulationOptions
     progress : callable (t_s, t_estimate_s), called about once a second of wall time at most
     recorder : Recorder, optional (e.g. streaming to NetCDF); default keeps rows in memory
 
     Returns
     -------
-    xarray.Dataset with dims (time, pack, cell[, rc]) and (event,); see ``sim/results.py``.
+    xarray.Dataset with dims (time, pack, cell[, rc]) and (event,), and what each slot did on its
+    own time axis (``measurement_time``, ``estimate_time``, ``control_time``); see ``sim/results.py``.
     """
     layout = layout or PackLayout()
     opts = options or SimulationOptions()
@@ -458,15 +348,33 @@ def simulate(
     amb = np.ascontiguousarray(np.broadcast_to(
         np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
     run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts)
+    ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout), plant_period_s=experiment.period_s,
+                      balancer=balancer)
+    slots = Slots(ctx, sensors, estimator, controller, balancer)
     rec = recorder or Recorder(cells, layout)
     try:
-        return _loop(run, rec, estimator, controller, progress)
+        return _loop(run, rec, slots, progress)
     except KeyboardInterrupt:
         rec.abort()  # a streaming recorder keeps every row written so far
         raise
 
 
-def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
+def _truth(run: _Run, t, x, i_p, v_cell) -> TrueSignals:
+    shp = run.layout.shape
+    ip = np.where(np.isnan(i_p), 0.0, i_p)
+    v = v_cell.reshape(shp)
+    return TrueSignals(
+        t_s=t,
+        cell_voltage_V=v.copy(),
+        cell_temperature_K=x[:, K.X_T].reshape(shp).copy(),
+        cell_soc=x[:, K.X_Z].reshape(shp).copy(),
+        pack_current_A=ip.copy(),
+        pack_voltage_V=v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm,
+        pack_charge_C=run.charge.copy(),
+    )
+
+
+def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     import time as _time
 
     exp = run.exp
@@ -486,14 +394,6 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
     dts = np.zeros(n)
     t = 0.0
     k = 0
-    est_state = ctl_state = None
-    estimate = None
-    next_est = next_ctl = 0.0
-    ctx = LoopContext(cells=c, layout=run.layout, period_s=dt)
-    if estimator is not None:
-        est_state = estimator.init(ctx)
-    if controller is not None:
-        ctl_state = controller.init(ctx)
     t_est_total = _estimate_duration(run)
     last_progress = _time.monotonic()
     new_step = np.ones(B, dtype=bool)
@@ -502,12 +402,20 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
         return [rest if done[b] else steps[k_step[b]] for b in range(B)]
 
     st = None
-
-    fast_ok = ((run.Np == 1 or not run.cur_dep) and controller is None and estimator is None
-               and run.q_in is None)
+    fast_ok = (run.Np == 1 or not run.cur_dep) and run.q_in is None
     while not done.all() and t < run.opts.max_time_s:
-        if fast_ok and st is not None and not new_step.any() and not run.has_shunt:
-            adv = _try_segment(run, rec, st, x, x_try, t, k, t_in, dt, k_step)
+        if slots.due(t):
+            # the slots run at the start of this period, on the plant's state at t (right limits)
+            if st is None:
+                st = cur_steps()
+                run.refresh(st)
+            i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
+            held = slots.run(t, _truth(run, t, x, i_p, v_cell))
+            if held is not None:
+                run.apply(held)
+        if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
+            n_slot = int(np.ceil((slots.next_due() - t) / dt - 1e-9)) if slots.active else 1 << 40
+            adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot)
             if adv:
                 t += adv * dt
                 k += adv
@@ -531,19 +439,8 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
                 for b in np.flatnonzero(new_step):
                     run.set_conditions(b, st[b], i_p[b], v_cell[run.pack_slice(b)])
                 new_step[:] = False
-            if first:
-                if controller is not None and t >= next_ctl - 1e-9:
-                    meas = _measure(run, t, x, v_cell, i_p)
-                    if estimator is not None and t >= next_est - 1e-9:
-                        estimate, est_state = estimator.step(t, meas, est_state)
-                        next_est = t + estimator.period_s
-                    action, ctl_state = controller.step(t, meas, estimate, ctl_state)
-                    _apply_action(run, action)
-                    next_ctl = t + controller.period_s
-                    i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
-                    run.i_cell, run.i_pack = i_cell, i_p
-                if run.opts.record and k % run.opts.record_every == 0:
-                    rec.append(t, x, i_cell, v_cell, i_p, k_step, run.energy)
+            if first and run.opts.record and k % run.opts.record_every == 0:
+                rec.append(t, x, i_cell, v_cell, i_p, k_step, run.energy)
             # how far each pack may go: its remaining period, its step's remaining duration
             tau = np.minimum(rem, run._dur - t_in)
             nan_packs = np.isnan(i_p)
@@ -558,7 +455,7 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
             dts[:] = np.repeat(tau, cpp)
             if run.q_in is not None:
                 q[:] = run.q_in(t + (dt - rem.min()), x)
-            qq = q + run.q_bal
+            qq = q + _shunt_heat(run, v_cell) if run.shunt_heat > 0 else q
             K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, run.amb, qq, dts, run.buf.heat, out=x_try)
             ended = np.zeros(B, dtype=bool)
             reason = [""] * B
@@ -607,6 +504,8 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
         if progress is not None and _time.monotonic() - last_progress > 0.5:
             progress(t, t_est_total)
             last_progress = _time.monotonic()
+    if x is not run.x:
+        run.x[:] = x
     st = cur_steps()
     run.refresh(st)
     i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
@@ -615,7 +514,24 @@ def _loop(run: _Run, rec: Recorder, estimator, controller, progress):
     if progress is not None:
         progress(t, t)
     truncated = not done.all()
-    return rec.finish(events, run, truncated=truncated, final_state=CellState(x.copy()))
+    return rec.finish(events, run, truncated=truncated, final_state=CellState(x.copy()), extra=slots.to_dataset())
+
+
+def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
+    """Heat of the bleed shunts that reaches the cells, at this step's element voltages [W per cell]."""
+    v_g = v_cell.reshape(run.B, run.Ns, run.Np)[..., 0]
+    p = run.g_sh * v_g * v_g * run.shunt_heat / run.Np
+    return np.repeat(p.reshape(-1), run.Np)
+
+
+def _segment_allowed(run: _Run) -> bool:
+    """Held actions the compiled segments solve: currents and shunts (no links; no shunt heat into
+    the cells; no shunt with current-dependent tables, whose fixed point the general loop iterates)."""
+    if run.lap is not None:
+        return False
+    if run.has_shunt and (run.shunt_heat > 0 or run.cur_dep):
+        return False
+    return True
 
 
 def _locate(run: _Run, b, s, x0, i_cell, q, t_in, tau, dt, x_out):
@@ -662,18 +578,16 @@ def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float)
     return np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
 
 
-def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, x_try, t, k, t_in, dt, k_step) -> int:
+def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt, k_step, n_slot: int) -> int:
     """Advance whole periods of every pack in compiled code when all their steps allow it (current
-    driven, element currents equal within each pack, no current taper); returns periods advanced."""
+    driven, no current taper) up to the next slot call (``n_slot`` periods at most), with the held
+    balancing currents and shunts; returns periods advanced."""
     if run.opts.max_time_s - t < 3 * dt:
         return 0
     dur = np.array([np.inf if s.duration_s is None else s.duration_s for s in steps])
     n_max = int(min(float((dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
-    n_max = min(n_max, 100_000)
+    n_max = min(n_max, 100_000, n_slot)
     if n_max < 2 or np.any(np.isfinite(run.cond[:, 3])):
-        return 0
-    ib = run.i_bal
-    if not np.all(ib == ib[:, :1]):
         return 0
     B = run.B
     cur = np.empty((n_max, B))
@@ -681,7 +595,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, x_try, t, k, t_
         c_b = _segment_currents(run, step, float(t_in[b]), n_max, dt)
         if c_b is None:
             return 0
-        cur[:, b] = c_b + ib[b, 0]
+        cur[:, b] = c_b
     every = run.opts.record_every
     n = run.n
     if run.opts.record:
@@ -695,57 +609,33 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, x_try, t, k, t_
     else:
         row_of = np.full(n_max, -1, dtype=np.int64)
     rows = int((row_of >= 0).sum())
-    bt, bx, bi, bv = np.empty(rows), np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
+    bx, bi, bv = np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
     be = np.empty((rows, B, 5))
-    bp = np.empty((rows, B))
-    c = run.cells
-    done = run_segment(c, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep, run.layout.interconnect_ohm,
-                       run.energy, row_of, bx, bi, bv, be)
-    if done < 0:
-        if B > 1:
-            return 0
-        lo, hi, tl, _ = run.cond[0]
-        done, nrow = _segment_scalar(run, x, x_try, cur[:, 0], k, t, dt, lo, hi, tl, every, bt, bx, bi, bv,
-                                     bp[:, 0], be[:, 0])
-    else:
-        nrow = int((row_of[:done] >= 0).sum())
-        per = np.flatnonzero(row_of[:done] >= 0)
-        bt[:nrow] = t + per * dt
-        bp[:nrow] = cur[per]
+    bal = run.has_bal or run.has_shunt
+    done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
+                       run.layout.interconnect_ohm, run.energy, row_of, bx, bi, bv, be,
+                       run.i_bal if bal else None, run.g_sh if bal else None)
+    if done <= 0:
+        return 0  # (-1: a parallel group larger than a block: the general loop runs it)
+    nrow = int((row_of[:done] >= 0).sum())
+    per = np.flatnonzero(row_of[:done] >= 0)
     if nrow:
-        rec.append_block(bt[:nrow], bx[:nrow], bi[:nrow], bv[:nrow], bp[:nrow],
+        rec.append_block(t + per * dt, bx[:nrow], bi[:nrow], bv[:nrow], cur[per],
                          np.broadcast_to(k_step, (nrow, B)), be[:nrow])
-    if done:
-        run.i_cell = bi[nrow - 1].copy() if nrow else run.i_cell
-        run._valid_x = None
+        run.i_cell = bi[nrow - 1].copy()
+    run.charge += cur[:done].sum(0) * dt
+    run._valid_x = None
     return int(done)
-
-
-def _segment_scalar(run, x, x_try, cur, k, t, dt, lo, hi, tl, every, bt, bx, bi, bv, bp, be):
-    """The per-period compiled segment (groups larger than a block)."""
-    c = run.cells
-    n = run.n
-    # numba's parallel build compiles this loop better even on one thread; below a few dozen cells the
-    # cost of entering a parallel region outweighs that
-    use_par = n >= 32
-    threads = numba.get_num_threads()
-    if use_par and n < K.PARALLEL_THRESHOLD:
-        numba.set_num_threads(1)
-    try:
-        return _segment(c.cp, c.gp, c.bank.data, c.bank.meta, x, x_try, np.ascontiguousarray(cur), run.amb,
-                        dt, lo, hi, tl, run.layout.interconnect_ohm, every if run.opts.record else 1 << 62, k,
-                        t, bt, bx, bi, bv, bp, be, run.energy[0], use_par, run.Np, run.cur_dep)
-    finally:
-        numba.set_num_threads(threads)
 
 
 def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
     """Energy bookkeeping per pack over the sub-step (rectangle rule on the right-limit values).
 
     load = what the pack terminals receive (i_p * V_pack); cells = sum of I*V into every cell;
-    bleed = g V^2 in the shunts; converter_loss = the balancer's reported losses; interconnect = i_p^2 R.
-    By Kirchhoff, load = cells + bleed + converter_loss + interconnect when the balancer's element
-    currents draw exactly its losses (sum V_g i_bal = -losses).
+    bleed = g V^2 in the shunts; converter_loss = what the balancing network draws from the elements
+    (held converter currents, ``-sum V i_b``, plus the links' ``v^T L v``); interconnect = i_p^2 R.
+    Kirchhoff makes load = cells + bleed + converter_loss + interconnect; whether the converters'
+    draw matches their own loss model is checked independently (tests/balancing).
     """
     B = run.B
     ip = np.where(np.isnan(i_p), 0.0, i_p)
@@ -757,39 +647,11 @@ def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
     if run.has_shunt:
         e[:, 2] += (run.g_sh * v_g * v_g).sum(-1) * tau
     if run.has_bal:
-        # what the converter network takes from the elements at the actual voltages is its loss
         e[:, 3] += -(run.i_bal * v_g).sum(-1) * tau
+    if run.lap is not None:
+        e[:, 3] += np.einsum("bi,bij,bj->b", v_g, run.lap, v_g) * tau
     e[:, 4] += p_ic * tau
-
-
-def _measure(run: _Run, t, x, v_cell, i_p) -> Measurement:
-    shp = run.layout.shape
-    return Measurement(
-        t_s=t,
-        cell_voltage_V=v_cell.reshape(shp).copy(),
-        cell_temperature_K=x[:, K.X_T].reshape(shp).copy(),
-        pack_current_A=i_p.copy(),
-        element_current_A=(i_p[:, None] + run.i_bal).copy(),
-    )
-
-
-def _apply_action(run: _Run, action: BalancingAction) -> None:
-    ib = np.asarray(action.element_current_A, float)
-    try:
-        run.i_bal = np.broadcast_to(ib, (run.B, run.Ns)).copy()
-    except ValueError:
-        raise ConfigError(
-            f"controller returned element_current_A of shape {ib.shape}; expected {(run.B, run.Ns)}."
-        ) from None
-    run.has_bal = bool(np.any(run.i_bal != 0))
-    if action.cell_heat_W is not None:
-        run.q_bal = np.broadcast_to(np.asarray(action.cell_heat_W, float), (run.n,)).copy()
-    if action.element_shunt_S is not None:
-        g = np.asarray(action.element_shunt_S, float)
-        if np.any(g < 0):
-            raise ConfigError("controller returned a negative element_shunt_S (bleed conductance must be >= 0).")
-        run.g_sh = np.broadcast_to(g, (run.B, run.Ns)).copy()
-        run.has_shunt = bool(np.any(run.g_sh > 0))
+    run.charge += ip * tau
 
 
 def _estimate_duration(run: _Run) -> float:

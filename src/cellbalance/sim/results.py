@@ -111,13 +111,15 @@ class Recorder:
     def abort(self) -> None:
         """Called when the run is interrupted: keep what can be kept."""
 
-    def finish(self, events, run, *, truncated: bool, final_state) -> xr.Dataset:
+    def finish(self, events, run, *, truncated: bool, final_state, extra: xr.Dataset | None = None) -> xr.Dataset:
         parts = self._chunks + ([self._tail()] if self._row else [])
         if parts:
             ch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
             ds = self.chunk_to_dataset(ch)
         else:
             ds = xr.Dataset()
+        if extra is not None:
+            ds = ds.merge(extra)
         return attach_events(ds, events, run, truncated=truncated, final_state=final_state)
 
 
@@ -209,11 +211,13 @@ class NetCDFRecorder(Recorder):
             self._nc.close()
             self._nc = None
 
-    def finish(self, events, run, *, truncated: bool, final_state) -> xr.Dataset:
+    def finish(self, events, run, *, truncated: bool, final_state, extra: xr.Dataset | None = None) -> xr.Dataset:
         self.abort()  # write the last rows and close; the attrs below then mark the run complete
-        meta = attach_events(xr.Dataset(), events, run, truncated=truncated, final_state=final_state)
+        meta = attach_events(xr.Dataset() if extra is None else extra, events, run, truncated=truncated,
+                             final_state=final_state)
         attrs = {k: v for k, v in meta.attrs.items() if not k.startswith("_")}
-        xr.Dataset({k: v for k, v in meta.data_vars.items()}, attrs=attrs).to_netcdf(self.path, mode="a")
+        xr.Dataset({k: v for k, v in meta.data_vars.items()}, coords={k: v for k, v in meta.coords.items()},
+                   attrs=attrs).to_netcdf(self.path, mode="a")
         ds = xr.open_dataset(self.path)
         ds.attrs.update(attrs)
         ds.attrs["_final_state"] = final_state

@@ -1,9 +1,10 @@
 """Compiled segments: many whole periods of current-driven packs, blocks of cells in parallel.
 
 When every pack of a batch runs a current step (constant current, C-rate, rest or a current
-profile) with nothing switched in and no controller or estimator, the packs do not interact, nor do
-the series elements of a pack: each carries its pack's current, split among the cells of its
-parallel group by Kirchhoff's laws. A block of whole parallel groups (never straddling two packs)
+profile) and the balancing hardware holds currents and shunts (no conductance links) between two
+calls of the loop's slots, the packs do not interact, nor do the series elements of a pack: each
+carries its pack's current plus its held balancing current, less what its shunt draws, split among
+the cells of its parallel group by Kirchhoff's laws. A block of whole parallel groups (never straddling two packs)
 can therefore run many periods on its own. This module does exactly that:
 
 * the cells are cut into blocks of whole groups (at most :data:`~cellbalance.cell.kernels.BLOCK`
@@ -107,8 +108,12 @@ def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
 
 @njit(cache=True, error_model="numpy")
 def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c0, m, w,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b):
+           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv):
     """Run cells c0 .. c0+m-1 (whole parallel groups) for up to L periods of pack current cur[j].
+
+    With ``bal``, each element also carries a held balancing current ``ibc`` and a shunt
+    conductance ``gsc`` (per cell: its element's values), solved with the element at every period
+    (KCL at the element node, as :func:`cellbalance.pack.electrical.element_affine`).
 
     Returns the number of periods before the first one whose end state meets a condition (L if
     none does); the state is written back to ``x`` only when the block ran all L periods.
@@ -143,7 +148,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
         K._jig_coefficients(w, m)
     i_prev = cur[0]
     for i in range(m):
-        ic[i] = i_prev
+        ic[i] = i_prev + ibc[c0 + i] if bal else i_prev
     # Period jp starts with the evaluation of its state: the end state of period jp-1 (at that
     # period's currents), which is also checked against the end conditions; with current-dependent
     # tables a new current is evaluated again. One call site keeps the compiled code small.
@@ -152,8 +157,8 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
             if rep == 1:
                 if not (cur_dep and jp < L and cur[jp] != i_prev):
                     break
-                for i in range(m):  # (one cell per group here: the cell current is the pack current)
-                    ic[i] = cur[jp]
+                for i in range(m):  # (one cell per group, no shunt here: the cell current is known)
+                    ic[i] = cur[jp] + ibc[c0 + i] if bal else cur[jp]
             _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
             if rep == 0 and jp > 0:
                 vmin = np.inf
@@ -175,7 +180,30 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
         # Kirchhoff split of each parallel group (closed form for Thevenin cells)
         sv = 0.0
         svg = 0.0
-        if npar == 1:
+        sbl = 0.0
+        scv = 0.0
+        if bal:
+            # element node: ip + ib = g v + sum (v - E_k) / R_k
+            for g in range(ng):
+                k0 = c0 + g * npar
+                ib = ibc[k0]
+                gg = gsc[k0]
+                gs = gg
+                eg = ip + ib
+                for i in range(g * npar, (g + 1) * npar):
+                    gs += 1.0 / r0v[i]
+                    eg += emf[i] / r0v[i]
+                vg = eg / gs
+                for i in range(g * npar, (g + 1) * npar):
+                    c = (vg - emf[i]) / r0v[i]
+                    v = emf[i] + c * r0v[i]
+                    ic[i] = c
+                    vs[i] = v
+                    sv += c * v
+                svg += vs[g * npar]
+                sbl += gg * vs[g * npar] * vs[g * npar]
+                scv -= ib * vs[g * npar]
+        elif npar == 1:
             for i in range(m):
                 v = emf[i] + ip * r0v[i]
                 ic[i] = ip
@@ -199,6 +227,8 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
                 svg += vs[g * npar]
         psv[b, jp] = sv
         psvg[b, jp] = svg
+        pbl[b, jp] = sbl
+        pcv[b, jp] = scv
         row = row_of[jp]
         if row >= 0:
             for i in range(m):
@@ -245,7 +275,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, nrows, nt,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop):
+           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv):
     """All blocks for one chunk: task k takes blocks k, k + nt, ... on numba's threads."""
     nb = starts.shape[0]
     for k in prange(nt):
@@ -254,7 +284,7 @@ def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep
         for b in range(kk, nb, nt):
             stop[b] = _block(cp, gp, data, meta, x, cur[pack_of[b]], L, tamb, dt, lims[b, 0], lims[b, 1], lims[b, 2],
                              npar, cur_dep, starts[b], sizes[b], w, row_of, rec_x, rec_i, rec_v, pvmin, pvmax,
-                             ptmax, psv, psvg, b)
+                             ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv)
 
 
 def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -270,14 +300,17 @@ def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarra
     return starts, sizes
 
 
-def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_of, rec_x, rec_i, rec_v, rec_e):
+def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_of, rec_x, rec_i, rec_v, rec_e,
+                i_bal=None, g_shunt=None):
     """Advance ``x`` in place through the periods of ``cur`` until the end state of a period would meet
     a condition in any pack (that period is not taken) or ``cur`` is used up.
 
     ``cur`` (periods, packs): the current of each pack (cells ordered pack by pack); ``cond``
     (packs, 3): the (v_lo, v_hi, T_max) that end each pack's step; ``energy`` (packs, 5) is updated
     in place. ``row_of[j]`` is the row of the record buffers that period j fills (-1: none);
-    ``rec_e[row]`` (packs, 5) receives the energy sums at the row's time.
+    ``rec_e[row]`` (packs, 5) receives the energy sums at the row's time. ``i_bal`` and
+    ``g_shunt`` (packs, n_series), optional: held balancing currents and shunt conductances of the
+    elements (None = none).
     Returns the number of periods advanced, or -1 when the segment cannot run here (a parallel group
     larger than a block).
     """
@@ -296,14 +329,18 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
     nb = starts.shape[0]
     nrows = _nrows(int(cells.gp[G_NRC]))
     args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta)
-    pvmin, pvmax, ptmax, psv, psvg = (np.empty((nb, CHUNK)) for _ in range(5))
+    pvmin, pvmax, ptmax, psv, psvg, pbl, pcv = (np.empty((nb, CHUNK)) for _ in range(7))
+    bal = i_bal is not None or g_shunt is not None
+    ns = cpp // npar
+    ibc = np.repeat(np.broadcast_to(0.0 if i_bal is None else i_bal, (B, ns)).ravel(), npar) if bal else np.zeros(1)
+    gsc = np.repeat(np.broadcast_to(0.0 if g_shunt is None else g_shunt, (B, ns)).ravel(), npar) if bal else np.zeros(1)
     stop = np.empty(nb, dtype=np.int64)
     x_save = np.empty_like(x)
     nt = max(1, min(threads, nb))
 
     def run_chunk(L, cj, rj):
         _chunk(*args, x, cj, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, nrows, nt, rj, rec_x, rec_i,
-               rec_v, pvmin, pvmax, ptmax, psv, psvg, stop)
+               rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv)
 
     first = np.arange(B) * per_pack  # each pack's first block
     done = 0
@@ -322,21 +359,29 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
         if ok > 0:
             sv = np.add.reduceat(psv[:, :ok], first, axis=0)  # (packs, ok)
             svg = np.add.reduceat(psvg[:, :ok], first, axis=0)
-            _energy(energy, cj[:, :ok].T, sv.T, svg.T, r_ic, dt, rj[:ok], rec_e)
+            if bal:
+                bl = np.add.reduceat(pbl[:, :ok], first, axis=0).T
+                cv = np.add.reduceat(pcv[:, :ok], first, axis=0).T
+            else:
+                bl = cv = None
+            _energy(energy, cj[:, :ok].T, sv.T, svg.T, r_ic, dt, rj[:ok], rec_e, bl, cv)
         done += ok
         if ok < L:
             break
     return done
 
 
-def _energy(energy, cur, sv, svg, r_ic, dt, row_of, rec_e):
-    """Energy sums period by period (load, cells, -, -, interconnect) of each pack; all (periods, packs)
-    but ``energy`` (packs, 5) and ``rec_e`` (rows, packs, 5), which gets the sums at the start of each
-    recorded period."""
+def _energy(energy, cur, sv, svg, r_ic, dt, row_of, rec_e, bleed=None, conv=None):
+    """Energy sums period by period (load, cells, bleed, converters, interconnect) of each pack; all
+    (periods, packs) but ``energy`` (packs, 5) and ``rec_e`` (rows, packs, 5), which gets the sums at
+    the start of each recorded period."""
     p_ic = cur * cur * r_ic
     inc = np.zeros((*cur.shape, 5))
     inc[..., 0] = (cur * svg + p_ic) * dt
     inc[..., 1] = sv * dt
+    if bleed is not None:
+        inc[..., 2] = bleed * dt
+        inc[..., 3] = conv * dt
     inc[..., 4] = p_ic * dt
     cum = np.cumsum(inc, 0)
     rows = row_of >= 0

@@ -1,0 +1,177 @@
+"""The loop's slots at their own periods: sensors -> estimator -> controller -> balancer.
+
+:class:`Slots` owns the components' states, decides which of them run at a plant grid time, and
+keeps what each produced (measurements, estimates, commands, held actions) for the results. The
+timing rules (``docs/architecture.md``):
+
+* the estimator and the controller each run at ``t = 0, P, 2P, ...`` of their own period ``P``
+  (at the first plant grid time at or after each of those instants), independently of each other;
+  when both are due at one instant the estimator runs first and the controller sees its estimate;
+* sensors with ``period_s = None`` are read whenever a consumer runs; with a period they are
+  sampled on their own clock and consumers get the latest sample;
+* a component with ``uses_truth = True`` also receives the plant's true signals
+  (``Measurement.truth``); others never do;
+* the controller's :class:`~cellbalance.interfaces.Command` becomes a
+  :class:`~cellbalance.interfaces.HeldAction` (``balancing.hold_command``) held until its next call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import xarray as xr
+
+from ..balancing.hardware import hold_command
+from ..errors import ConfigError
+from ..estimation.perfect import PerfectSensors
+from ..interfaces import Command, Estimate, HeldAction, LoopContext, Measurement, TrueSignals
+
+__all__ = ["Slots"]
+
+_EPS = 1e-9
+
+
+def _check_component(kind: str, comp, methods: tuple[str, ...]) -> None:
+    missing = [m for m in ("init", *methods) if not callable(getattr(comp, m, None))]
+    period = getattr(comp, "period_s", "missing")
+    if missing:
+        raise ConfigError(f"the {kind} {type(comp).__name__} has no {', '.join(missing)}() method; a {kind} needs "
+                          "init(context) and step(...), see cellbalance.interfaces.")
+    if kind != "sensors" and not (isinstance(period, int | float) and period > 0):
+        raise ConfigError(f"the {kind} {type(comp).__name__} needs period_s > 0; got {period!r}.")
+
+
+class Slots:
+    """Sensors, estimator, controller and balancer of one run, with their states and logs."""
+
+    def __init__(self, ctx: LoopContext, sensors, estimator, controller, balancer):
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.sensors = sensors if sensors is not None else PerfectSensors()
+        self.estimator = estimator
+        self.controller = controller
+        self.balancer = balancer
+        _check_component("sensors", self.sensors, ("step",))
+        if estimator is not None:
+            _check_component("estimator", estimator, ("step",))
+        if controller is not None:
+            _check_component("controller", controller, ("step",))
+        if balancer is not None and not hasattr(balancer, "hold"):
+            raise ConfigError(f"the balancer {type(balancer).__name__} has no hold() method (see "
+                              "cellbalance.interfaces.Balancer).")
+        self.sensor_state = self.sensors.init(ctx)
+        self.est_state = estimator.init(ctx) if estimator is not None else None
+        self.ctl_state = controller.init(ctx) if controller is not None else None
+        sp = getattr(self.sensors, "period_s", None)
+        self.next_sensor = 0.0 if (sp is not None and (estimator or controller)) else np.inf
+        self.next_est = 0.0 if estimator is not None else np.inf
+        self.next_ctl = 0.0 if controller is not None else np.inf
+        self.measurement: Measurement | None = None
+        self.estimate: Estimate | None = None
+        self.command: Command | None = None
+        self.held = HeldAction.off(self.layout)
+        self.log_meas: list[Measurement] = []
+        self.log_est: list[tuple[float, Estimate]] = []
+        self.log_ctl: list[tuple[float, Command, HeldAction]] = []
+
+    @property
+    def active(self) -> bool:
+        return self.estimator is not None or self.controller is not None
+
+    def next_due(self) -> float:
+        """The earliest instant at which a slot runs next [s] (inf: never)."""
+        return min(self.next_sensor, self.next_est, self.next_ctl)
+
+    def due(self, t: float) -> bool:
+        return t >= self.next_due() - _EPS
+
+    def _for(self, comp, meas: Measurement, truth: TrueSignals) -> Measurement:
+        return dataclasses.replace(meas, truth=truth) if getattr(comp, "uses_truth", False) else meas
+
+    def run(self, t: float, truth: TrueSignals) -> HeldAction | None:
+        """Run every slot due at ``t``; returns the new held action if the controller ran."""
+        est_due = t >= self.next_est - _EPS
+        ctl_due = t >= self.next_ctl - _EPS
+        sp = getattr(self.sensors, "period_s", None)
+        if (sp is not None and t >= self.next_sensor - _EPS) or (sp is None and (est_due or ctl_due)):
+            self.measurement, self.sensor_state = self.sensors.step(t, truth, self.sensor_state)
+            self.log_meas.append(self.measurement)
+            if sp is not None:
+                self.next_sensor += sp * max(1, np.floor((t - self.next_sensor) / sp + _EPS) + 1)
+        held = None
+        if est_due:
+            est, self.est_state = self.estimator.step(t, self._for(self.estimator, self.measurement, truth),
+                                                      self.command, self.est_state)
+            if not isinstance(est, Estimate):
+                raise ConfigError(f"the estimator {type(self.estimator).__name__} must return a "
+                                  f"cellbalance.interfaces.Estimate; got {type(est).__name__}.")
+            self.estimate = est
+            self.log_est.append((t, est))
+            p = self.estimator.period_s
+            self.next_est += p * max(1, np.floor((t - self.next_est) / p + _EPS) + 1)
+        if ctl_due:
+            cmd, self.ctl_state = self.controller.step(t, self._for(self.controller, self.measurement, truth),
+                                                       self.estimate, self.ctl_state)
+            held = hold_command(self.balancer, cmd, truth.element_voltage_V, self.layout)
+            self.command, self.held = cmd, held
+            self.log_ctl.append((t, cmd, held))
+            p = self.controller.period_s
+            self.next_ctl += p * max(1, np.floor((t - self.next_ctl) / p + _EPS) + 1)
+        return held
+
+    # -- results ----------------------------------------------------------------------------------
+    def to_dataset(self) -> xr.Dataset:
+        """What each layer did when: measurements, estimates, commands and held actions, each on
+        its own time axis (``measurement_time``, ``estimate_time``, ``control_time``)."""
+        B, Ns, Np = self.layout.shape
+        el = ("pack", "element")
+        data: dict = {}
+        coords: dict = {}
+        if self.log_meas:
+            m = self.log_meas
+            coords["measurement_time"] = ("measurement_time", np.array([x.t_s for x in m]),
+                                          {"units": "s", "long_name": "Sensor sample time"})
+            d = ("measurement_time",)
+            data["measured_element_voltage_V"] = (d + el, np.stack([x.element_voltage_V for x in m]),
+                                                  {"units": "V", "long_name": "Measured element voltage"})
+            data["measured_temperature_K"] = ((*d, "pack", "cell"),
+                                              np.stack([x.temperature_K.reshape(B, Ns * Np) for x in m]),
+                                              {"units": "K", "long_name": "Measured cell temperature"})
+            data["measured_pack_current_A"] = ((*d, "pack"), np.stack([x.pack_current_A for x in m]),
+                                               {"units": "A", "long_name": "Measured pack current"})
+            data["measured_pack_charge_C"] = ((*d, "pack"), np.stack([x.pack_charge_C for x in m]),
+                                              {"units": "C", "long_name": "Pack charge since start (current sensor)"})
+        if self.log_est:
+            coords["estimate_time"] = ("estimate_time", np.array([t for t, _ in self.log_est]),
+                                       {"units": "s", "long_name": "Estimator call time"})
+            d = ("estimate_time",)
+            data["estimated_soc"] = (d + el, np.stack([np.broadcast_to(e.soc, (B, Ns)) for _, e in self.log_est]),
+                                     {"units": "1", "long_name": "Estimated element SOC"})
+            if all(e.soc_std is not None for _, e in self.log_est):
+                data["estimated_soc_std"] = (d + el, np.stack([np.broadcast_to(e.soc_std, (B, Ns))
+                                                               for _, e in self.log_est]),
+                                             {"units": "1", "long_name": "Estimated element SOC standard deviation"})
+        if self.log_ctl:
+            coords["control_time"] = ("control_time", np.array([t for t, _, _ in self.log_ctl]),
+                                      {"units": "s", "long_name": "Controller call time"})
+            d = ("control_time",)
+            data["balancer_element_current_A"] = (d + el, np.stack([h.element_current_A for _, _, h in self.log_ctl]),
+                                                  {"units": "A", "long_name": "Held balancing current into each element"})
+            data["balancer_shunt_S"] = (d + el, np.stack([h.element_shunt_S for _, _, h in self.log_ctl]),
+                                        {"units": "S", "long_name": "Held shunt (bleed) conductance per element"})
+            cmds = [c for _, c, _ in self.log_ctl]
+            if any(c.bleed is not None for c in cmds):
+                data["command_bleed"] = (d + el, np.stack([np.zeros((B, Ns)) if c.bleed is None else
+                                                           np.broadcast_to(np.asarray(c.bleed, float), (B, Ns))
+                                                           for c in cmds]),
+                                         {"units": "1", "long_name": "Commanded bleed duty"})
+            for name, unit in (("edge_current_A", "A"), ("links_on", "1")):
+                given = [np.asarray(getattr(c, name), float) for c in cmds if getattr(c, name) is not None]
+                if given:
+                    m_e = given[0].shape[-1]
+                    rows = [np.zeros((B, m_e)) if getattr(c, name) is None else
+                            np.broadcast_to(np.asarray(getattr(c, name), float), (B, m_e)) for c in cmds]
+                    data[f"command_{name}"] = ((*d, "pack", "edge"), np.stack(rows),
+                                               {"units": unit, "long_name": f"Commanded {name}"})
+        return xr.Dataset(data, coords=coords)
