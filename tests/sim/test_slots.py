@@ -196,10 +196,10 @@ def test_passive_after_active_and_active_after_passive_leave_no_stale_action():
         if k % 2 == 0:  # bleeding only: -V/R on the bleeding element, nothing elsewhere
             on = bleed[k, 0] > 0
             np.testing.assert_allclose(i_bal[rows][:, on], -v[rows][:, on] / 20.0, rtol=1e-12)
-            np.testing.assert_array_equal(i_bal[rows][:, ~on], 0.0)
+            np.testing.assert_allclose(i_bal[rows][:, ~on], 0.0, rtol=0, atol=1e-12)
         else:  # converters only: no bleed current left
             held = ds.balancer_element_current_A.values[k, 0]
-            np.testing.assert_allclose(i_bal[rows], np.broadcast_to(held, i_bal[rows].shape), rtol=0, atol=1e-15)
+            np.testing.assert_allclose(i_bal[rows], np.broadcast_to(held, i_bal[rows].shape), rtol=0, atol=1e-12)
             assert ds.balancer_shunt_S.values[k].max() == 0.0
             assert np.count_nonzero(held) == 2
     assert ds.energy_bleed_J.values[-1, 0] > 0 and ds.energy_converter_loss_J.values[-1, 0] > 0
@@ -239,10 +239,10 @@ def test_balanced_runs_in_compiled_segments_equal_the_per_period_loop(monkeypatc
     opts = SimulationOptions(record_every=every)
     calls = []
     orig = L._try_segment
-    monkeypatch.setattr(L, "_try_segment", lambda *a: calls.append(1) or orig(*a))
+    monkeypatch.setattr(L, "_try_segment", lambda *a: calls.append(orig(*a)) or calls[-1])
     fast = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, controller=ctl, balancer=hw,
                     options=opts)
-    assert len(calls) >= 20  # the segments ran between the controller calls
+    assert sum(calls) > 0.9 * 25 * 60  # the compiled segments ran almost every period between controller calls
     monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
     slow = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, controller=ctl, balancer=hw,
                     options=opts)
