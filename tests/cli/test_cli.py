@@ -148,3 +148,14 @@ def test_simulate_honours_every_initial_field(tmp_path, stream):
             got = first_row(ds)
         assert got.shape[-1] == 6
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9, err_msg=field)
+
+
+def test_pack_config_profiles_stay_in_the_experiment(tmp_path):
+    """[profiles] cycles travel inside the Experiment; loading a config registers nothing globally."""
+    from cellbalance.io.config import load_pack_config
+    from cellbalance.scenarios.profiles import available_drive_cycles
+
+    cfg = load_pack_config(_write(tmp_path))
+    step = cfg.build_experiment().steps[0]
+    assert step.profile == "mycycle" and list(step.cycle.values) == [-5, -10, 3]
+    assert "mycycle" not in available_drive_cycles()

@@ -223,12 +223,7 @@ class _Run:
         p = cells.params
         self.v_min, self.v_max, self.t_max = p.v_min, p.v_max, p.t_max_K
         self.cond = np.zeros((self.B, 4))
-        self.profiles = {}
-        for s in experiment.steps:
-            if s.mode == "profile" and s.profile not in self.profiles:
-                from ..scenarios.profiles import load_drive_cycle
-
-                self.profiles[s.profile] = load_drive_cycle(s.profile)
+        self.profiles = {s.profile: s.cycle for s in experiment.steps if s.mode == "profile"}  # resolved when built
 
     # -- per-pack views ---------------------------------------------------------------------------
     def pack_slice(self, b: int) -> slice:
