@@ -102,3 +102,60 @@ def test_topology_table_and_plot(tmp_path):
     assert (tmp_path / "g.png").exists()
     r = runner.invoke(app, ["topology", "--kind", "rign"])
     assert r.exit_code == 2 and "Did you mean 'ring'" in r.output
+
+
+# Every field of [initial], a non-default value and what the first recorded row must show.
+# A new [initial] field fails test_simulate_honours_every_initial_field until it is listed here.
+INITIAL_CHECKS = {
+    "soc": (0.37, lambda ds: ds.soc.isel(time=0).values, 0.37),
+    "temperature_C": (10.0, lambda ds: ds.temperature_K.isel(time=0).values, 283.15),
+    "hysteresis": (-0.6, lambda ds: ds.hysteresis.isel(time=0).values, -0.6),
+}
+
+SMALL_PACK = """
+[cell]
+parameter_set = "nmc_lg_m50"
+[pack]
+n_series = 3
+n_parallel = 2
+[experiment]
+period_s = 10.0
+steps = ["Rest for 1 minute"]
+[output]
+name = "p"
+plot = false
+stream = {stream}
+[initial]
+{field} = {value}
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_simulate_honours_every_initial_field(tmp_path, stream):
+    import numpy as np
+
+    from cellbalance.io.config import InitialSection
+
+    assert set(INITIAL_CHECKS) == set(InitialSection.model_fields)
+    for field, (value, first_row, expected) in INITIAL_CHECKS.items():
+        assert value != InitialSection.model_fields[field].default
+        f = tmp_path / f"{field}.toml"
+        f.write_text(SMALL_PACK.format(field=field, value=value, stream=str(stream).lower()))
+        out = tmp_path / field
+        r = runner.invoke(app, ["simulate", str(f), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        with xr.open_dataset(out / "p.nc") as ds:
+            got = first_row(ds)
+        assert got.shape[-1] == 6
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9, err_msg=field)
+
+
+def test_pack_config_profiles_stay_in_the_experiment(tmp_path):
+    """[profiles] cycles travel inside the Experiment; loading a config registers nothing globally."""
+    from cellbalance.io.config import load_pack_config
+    from cellbalance.scenarios.profiles import available_drive_cycles
+
+    cfg = load_pack_config(_write(tmp_path))
+    step = cfg.build_experiment().steps[0]
+    assert step.profile == "mycycle" and list(step.cycle.values) == [-5, -10, 3]
+    assert "mycycle" not in available_drive_cycles()

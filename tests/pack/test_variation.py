@@ -135,3 +135,21 @@ def test_out_of_range_draws_are_refused_with_advice():
     neg = Variation(capacity=Distribution(mean=1.0, sigma=0.5))  # no 'low' bound: negative capacities
     with pytest.raises(ParameterError, match=r"capacity_Ah must be > 0.*give the distribution a 'low' bound"):
         sample(neg, P, PackLayout(n_series=200), seed=0)
+
+
+def test_initial_temperature_and_mean_hysteresis():
+    lay = PackLayout(n_series=40, n_parallel=2)
+    v = Variation(initial_hysteresis=Distribution(mean=0.0, sigma=0.3, low=-1, high=1), coolant_gradient_K=4.0)
+    base = sample(v, P, lay, seed=5, ambient_K=300.0)
+    s = sample(v, P, lay, seed=5, ambient_K=300.0, temperature_K=283.15, mean_hysteresis=0.8)
+    x0, x = base.initial_state.x, s.initial_state.x
+    np.testing.assert_array_equal(x[:, K.X_T], 283.15)
+    np.testing.assert_array_equal(x[:, K.X_TJ], 283.15)
+    np.testing.assert_array_equal(s.ambient_K, base.ambient_K)  # the coolant keeps its own temperature
+    np.testing.assert_allclose(x[:, K.X_H], np.clip(0.8 + s.draws["initial_hysteresis"], -1, 1))
+    np.testing.assert_array_equal(x0[:, K.X_H], base.draws["initial_hysteresis"])  # default mean 0: as before
+    assert s.clipped["initial_hysteresis"] == np.count_nonzero(0.8 + s.draws["initial_hysteresis"] > 1) > 0
+    with pytest.raises(ParameterError, match="mean_hysteresis"):
+        sample(v, P, lay, mean_hysteresis=1.5)
+    with pytest.raises(ParameterError, match="temperature_K"):
+        sample(v, P, lay, temperature_K=-3.0)

@@ -157,3 +157,67 @@ def test_from_csv_missing_or_empty_file(tmp_path):
     e.write_text("")
     with pytest.raises(ConfigError, match="empty"):
         DriveCycle.from_csv(e, "current_A")
+
+
+def _custom_cycle(name: str) -> DriveCycle:
+    return DriveCycle(np.array([0.0, 20.0, 40.0, 60.0]), np.array([-3.0, 1.5, -6.0, 0.0]), "current_A", name)
+
+
+def test_experiment_carries_its_drive_cycles():
+    """Profiles are resolved when the Experiment is built: a run does not need the registry any more."""
+    import dataclasses
+
+    from cellbalance.cell import get_parameter_set
+    from cellbalance.errors import ConfigError
+    from cellbalance.pack import PackLayout
+    from cellbalance.scenarios import profiles
+    from cellbalance.scenarios.experiment import Experiment
+    from cellbalance.sim import simulate
+
+    cyc = _custom_cycle("test_resolved_cycle")
+    profiles.register_drive_cycle(cyc)
+    try:
+        exp = Experiment(["Run test_resolved_cycle for 2 minutes", "Run US06 x 2 for 30 s"], period_s=5.0)
+    finally:
+        del profiles._REGISTERED["test_resolved_cycle"]
+    assert exp.steps[0].cycle is cyc and exp.steps[1].cycle.name == "US06"
+    with pytest.raises(UnknownNameError):
+        load_drive_cycle("test_resolved_cycle")
+    ds = simulate(get_parameter_set("nmc_lg_m50"), exp, layout=PackLayout(n_series=2))
+    t = ds.time.values
+    first = t < 120  # the row at t holds the current applied from t on; the 80 s cycle repeats
+    np.testing.assert_array_equal(ds.pack_current_A.isel(pack=0).values[first], [cyc.value_at(s % 80.0)
+                                                                                 for s in t[first]])
+    # a step built by hand carries its cycle too; one name cannot stand for two different cycles
+    other = _custom_cycle("test_resolved_cycle")
+    step = dataclasses.replace(exp.steps[0], cycle=other)
+    assert Experiment([step]).steps[0].cycle is other
+    with pytest.raises(ConfigError, match="two different drive cycles"):
+        Experiment([exp.steps[0], step])
+    with pytest.raises(UnknownNameError, match="test_resolved_cycle"):
+        Experiment(["Run test_resolved_cycle for 1 minute"])  # unknown names fail when built, not when run
+
+
+def test_experiment_runs_in_a_spawned_worker():
+    """A pickled Experiment with a user cycle runs in a fresh process that never registered it."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cellbalance.cell import get_parameter_set
+    from cellbalance.pack import PackLayout
+    from cellbalance.scenarios import profiles
+    from cellbalance.scenarios.experiment import Experiment
+    from cellbalance.sim import simulate
+
+    profiles.register_drive_cycle(_custom_cycle("test_spawned_cycle"))
+    try:
+        exp = Experiment(["Run test_spawned_cycle for 100 s", "Rest for 20 s"], period_s=5.0)
+    finally:
+        del profiles._REGISTERED["test_spawned_cycle"]
+    cells = get_parameter_set("nmc_lg_m50").compile(3)
+    kw = {"layout": PackLayout(n_series=3)}
+    here = simulate(cells, exp, **kw)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        there = pool.submit(simulate, cells, exp, **kw).result(timeout=600)
+    for name in ("pack_current_A", "voltage_V", "soc", "temperature_K"):
+        np.testing.assert_array_equal(there[name].values, here[name].values)

@@ -44,3 +44,43 @@ def test_interrupted_run_keeps_written_rows(tmp_path):
     assert ds.attrs["truncated"] == 1
     assert ds.sizes["time"] >= 1000  # every row up to the interruption is on disk
     assert np.all(np.diff(ds.time.values) > 0)
+
+
+def _assert_state_equal(a, b):
+    assert type(a) is type(b)
+    np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_dataset_writes_to_netcdf_as_returned(tmp_path):
+    """simulate(...).to_netcdf(path) round-trips every variable and attribute, and the final state."""
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=3, n_parallel=2, n_packs=2)
+    ds = simulate(p.compile(lay.n_cells), ["Run US06 for 2 minutes", "Rest for 1 minute"], layout=lay,
+                  options=SimulationOptions(record_every=10))
+    ds.to_netcdf(tmp_path / "run.nc")
+    with xr.open_dataset(tmp_path / "run.nc") as back:
+        back.load()
+    xr.testing.assert_identical(back, ds)
+    assert back.attrs == ds.attrs
+    from cellbalance.sim.results import final_state
+
+    s = final_state(ds)
+    assert s.x.shape == (lay.n_cells, 5 + p.n_rc)
+    _assert_state_equal(final_state(back), s)
+    np.testing.assert_array_equal(s.soc.reshape(2, 6), ds.soc.isel(time=-1).values)  # the last row is the end
+
+
+def test_streamed_run_keeps_the_final_state(tmp_path):
+    from cellbalance.sim.results import final_state
+
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=2, n_parallel=2)
+    cells = p.compile(lay.n_cells)
+    opts = SimulationOptions(record_every=60)
+    mem = simulate(cells, EXP, layout=lay, options=opts)
+    disk = simulate(cells, EXP, layout=lay, options=opts,
+                    recorder=NetCDFRecorder(tmp_path / "s.nc", cells, lay, chunk_rows=7))
+    with xr.open_dataset(tmp_path / "s.nc") as again:
+        _assert_state_equal(final_state(again), final_state(mem))
+    _assert_state_equal(final_state(disk), final_state(mem))
+    disk.close()

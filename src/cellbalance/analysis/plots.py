@@ -1,14 +1,11 @@
-"""Standard figures (matplotlib, Agg backend: no display needed)."""
+"""Standard figures (matplotlib object-oriented API: no pyplot state, no backend switch, no display needed)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import xarray as xr
+from matplotlib.figure import Figure
 
 __all__ = ["plot_cell_run"]
 
@@ -16,7 +13,8 @@ __all__ = ["plot_cell_run"]
 def plot_cell_run(ds: xr.Dataset, path: str | Path, pack: int = 0) -> Path:
     """Voltage, current, SOC, temperature and hysteresis state of every cell of one pack over time."""
     t_h = ds.time.values / 3600.0
-    fig, axes = plt.subplots(5, 1, figsize=(8, 10), sharex=True)
+    fig = Figure(figsize=(8, 10))
+    axes = fig.subplots(5, 1, sharex=True)
     rows = [
         ("voltage_V", "Voltage [V]", 1.0, 0.0),
         ("current_A", "Current [A] (+ charge)", 1.0, 0.0),
@@ -36,7 +34,6 @@ def plot_cell_run(ds: xr.Dataset, path: str | Path, pack: int = 0) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return p
 
 
@@ -51,7 +48,8 @@ def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0)
     soc = d.soc.values
     files = []
 
-    fig, ax = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    fig = Figure(figsize=(8, 6))
+    ax = fig.subplots(2, 1, sharex=True)
     ax[0].fill_between(t_h, soc.min(1) * 100, soc.max(1) * 100, alpha=0.3, label="min-max")
     ax[0].plot(t_h, soc.mean(1) * 100, lw=1, label="mean")
     ax[0].set_ylabel("SOC [%]")
@@ -66,10 +64,10 @@ def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0)
     fig.tight_layout()
     files.append(out / f"{name}_soc_spread.png")
     fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
 
     v = d.voltage_V.values
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     n = v.shape[1]
     idx = np.linspace(0, n - 1, min(n, 200)).astype(int)
     ax.plot(t_h, v[:, idx], lw=0.4, color="tab:blue", alpha=0.4)
@@ -82,10 +80,10 @@ def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0)
     fig.tight_layout()
     files.append(out / f"{name}_voltage_fan.png")
     fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
 
     temp = d.temperature_K.values - 273.15
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     im = ax.imshow(temp.T, aspect="auto", origin="lower", cmap="inferno",
                    extent=(t_h[0], t_h[-1] if t_h[-1] > t_h[0] else t_h[0] + 1e-6, 0, temp.shape[1]))
     fig.colorbar(im, ax=ax, label="Temperature [°C]")
@@ -94,5 +92,4 @@ def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0)
     fig.tight_layout()
     files.append(out / f"{name}_temperature_map.png")
     fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
     return files

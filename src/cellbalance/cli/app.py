@@ -83,7 +83,7 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
 def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack], [variation], [experiment], [output]"),
              out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
-    from ..io.config import load_pack_config
+    from ..io.config import KELVIN, load_pack_config
     from ..io.output import to_netcdf
     from ..pack import PackLayout
     from ..pack.variation import Variation, sample
@@ -96,8 +96,10 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         p = cfg.parameters(config.parent)
         lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
         var = Variation.from_dict(cfg.variation)
-        sp = sample(var, p, lay, seed=cfg.seed,
-                    mean_soc=cfg.initial.soc if cfg.initial.soc is not None else p.initial_soc)
+        ini = cfg.initial
+        sp = sample(var, p, lay, seed=cfg.seed, mean_soc=ini.soc,
+                    temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
+                    mean_hysteresis=ini.hysteresis)
         out_dir = out or Path(cfg.output.dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         nc_path = out_dir / f"{cfg.output.name}.nc"

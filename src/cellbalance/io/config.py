@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ..cell import CellParameters, get_parameter_set
 from ..errors import CellBalanceError, ConfigError
@@ -94,11 +94,14 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{p}: not valid TOML ({e}).") from None
 
 
-def _load(path: str | Path, model):
+def _validate(path: str | Path, model):
     try:
-        cfg = model.model_validate(read_toml(path))
+        return model.model_validate(read_toml(path))
     except ValidationError as e:
         raise ConfigError(validation_message(e, str(path))) from None
+
+
+def _check_experiment(cfg, path: str | Path):
     try:
         cfg.build_experiment()
     except CellBalanceError as e:
@@ -107,7 +110,7 @@ def _load(path: str | Path, model):
 
 
 def load_cell_config(path: str | Path) -> CellRunConfig:
-    return _load(path, CellRunConfig)
+    return _check_experiment(_validate(path, CellRunConfig), path)
 
 
 class PackSection(_Strict):
@@ -143,23 +146,28 @@ class PackRunConfig(_Strict):
     initial: InitialSection = InitialSection()
     ambient_C: float | None = Field(None, gt=-60, lt=100)
     output: PackOutputSection = PackOutputSection()
+    _cycles: dict = PrivateAttr(default_factory=dict)  # the [profiles] read by load_pack_config
 
     _one_source = field_validator("cell")(CellRunConfig._one_source.__func__)
 
     def parameters(self, base_dir: Path) -> CellParameters:
         return CellRunConfig.parameters(self, base_dir)  # type: ignore[arg-type]
 
+    def read_profiles(self, base_dir: Path) -> None:
+        """Read the ``[profiles]`` files (relative to ``base_dir``) for :meth:`build_experiment`."""
+        from ..scenarios.profiles import DriveCycle
+
+        self._cycles = {name: DriveCycle.from_csv(
+            base_dir / spec.file, spec.kind, name=name, time_column=spec.time_column,  # type: ignore[arg-type]
+            value_column=spec.value_column, discharge_positive=spec.discharge_positive, scale=spec.scale)
+            for name, spec in self.profiles.items()}
+
     def build_experiment(self) -> Experiment:
-        return Experiment(self.experiment.steps, period_s=self.experiment.period_s)
+        """The experiment, its "Run NAME" steps carrying the ``[profiles]`` cycles (no global registry)."""
+        return Experiment(self.experiment.steps, period_s=self.experiment.period_s, cycles=self._cycles)
 
 
 def load_pack_config(path: str | Path) -> PackRunConfig:
-    from ..scenarios.profiles import DriveCycle, register_drive_cycle
-
-    cfg = _load(path, PackRunConfig)
-
-    for name, spec in cfg.profiles.items():
-        register_drive_cycle(DriveCycle.from_csv(
-            Path(path).parent / spec.file, spec.kind, name=name, time_column=spec.time_column,  # type: ignore[arg-type]
-            value_column=spec.value_column, discharge_positive=spec.discharge_positive, scale=spec.scale))
-    return cfg
+    cfg = _validate(path, PackRunConfig)
+    cfg.read_profiles(Path(path).parent)
+    return _check_experiment(cfg, path)

@@ -9,16 +9,10 @@ import xarray as xr
 __all__ = ["to_csv", "to_netcdf", "write_results"]
 
 
-def _clean(ds: xr.Dataset) -> xr.Dataset:
-    ds = ds.copy()
-    ds.attrs = {k: v for k, v in ds.attrs.items() if not k.startswith("_")}
-    return ds
-
-
 def to_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    _clean(ds).to_netcdf(p)
+    ds.to_netcdf(p)
     return p
 
 

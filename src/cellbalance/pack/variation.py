@@ -13,7 +13,8 @@ What is varied, and how a draw ``d`` enters the model
 ``self_discharge``       relative: ``i_sd,i = d_i * i_sd`` (nothing varies if the set's i_sd is 0)
 ``coulombic_efficiency`` relative on the deficit: ``1 - eta_i = d_i * (1 - eta)``
 ``initial_soc``          absolute offset from the mean SOC: ``z_i = z_mean + d_i`` (clipped to [0, 1])
-``initial_hysteresis``   absolute: ``h_i = d_i`` (in [-1, 1])
+``initial_hysteresis``   absolute offset from the mean hysteresis: ``h_i = h_mean + d_i`` (clipped to
+                         [-1, 1]; ``h_mean`` is 0 unless :func:`sample` is given one)
 ``cooling``              relative: ``G_i = d_i * G`` (cell-to-coolant conductance)
 ``coolant_gradient_K``   ambient of series element ``s``: ``T_amb + gradient * s / (Ns - 1)``
                          (a linear coolant temperature rise from the inlet, element 0, to the
@@ -285,7 +286,8 @@ class SampledPack:
     """What :func:`sample` drew.
 
     cells : the compiled cells with their per-cell values (pass to :func:`cellbalance.sim.simulate`)
-    initial_state : rested cells at the drawn SOC and hysteresis, at their ambient temperature
+    initial_state : rested cells at the drawn SOC and hysteresis, at their ambient temperature (or the
+        ``temperature_K`` given to :func:`sample`)
     ambient_K : (n_cells,) coolant temperature of each cell [K] (pass as ``ambient_K``)
     capacity_Ah : (n_cells,) drawn capacities [Ah]
     draws : the raw draw of each quantity, (n_cells,) arrays keyed as in :data:`QUANTITIES`
@@ -316,7 +318,8 @@ class SampledPack:
 
 
 def sample(variation: Variation, params: CellParameters, layout: PackLayout, seed: int = 0,
-           mean_soc: float | None = None, ambient_K: float | None = None) -> SampledPack:
+           mean_soc: float | None = None, ambient_K: float | None = None, *,
+           temperature_K: float | None = None, mean_hysteresis: float = 0.0) -> SampledPack:
     """Draw every cell of ``layout`` (reproducible: the same seed gives the same pack).
 
     Parameters
@@ -327,6 +330,9 @@ def sample(variation: Variation, params: CellParameters, layout: PackLayout, see
     seed : seed of :class:`numpy.random.SeedSequence`; each quantity gets its own spawned stream
     mean_soc : mean initial SOC (default ``params.initial_soc``)
     ambient_K : coolant temperature at the inlet (element 0) [K] (default ``params.ambient_K``)
+    temperature_K : initial temperature of every cell [K] (default: each cell's ambient)
+    mean_hysteresis : mean initial hysteresis state in [-1, 1]; each cell adds its
+        ``initial_hysteresis`` draw and is clipped to [-1, 1] (counted in ``clipped``)
     """
     if not isinstance(variation, Variation):
         raise ParameterError(f"sample(): variation must be a Variation (see preset()); got {type(variation).__name__}.")
@@ -372,6 +378,12 @@ def sample(variation: Variation, params: CellParameters, layout: PackLayout, see
     ramp = np.linspace(0.0, 1.0, layout.n_series) if layout.n_series > 1 else np.zeros(1)
     amb = t_in + variation.coolant_gradient_K * np.broadcast_to(ramp[None, :, None], layout.shape).reshape(-1)
     check_range("sample", "ambient_K (with the coolant gradient)", amb, gt=0)
-    state = initial_state(cells, soc=soc, temperature_K=amb, hysteresis=draws["initial_hysteresis"])
+    h = float(mean_hysteresis) + draws["initial_hysteresis"]
+    check_range("sample", "mean_hysteresis", float(mean_hysteresis), ge=-1, le=1)
+    clipped["initial_hysteresis"] += int(np.count_nonzero((h < -1) | (h > 1)))
+    if temperature_K is not None:
+        check_range("sample", "temperature_K", float(temperature_K), gt=0)
+    state = initial_state(cells, soc=soc, temperature_K=amb if temperature_K is None else float(temperature_K),
+                          hysteresis=np.clip(h, -1.0, 1.0))
     return SampledPack(cells, state, np.ascontiguousarray(amb), cap, draws, clipped, layout,
                        None if seed is None else int(seed))

@@ -204,13 +204,11 @@ def run_drift(params: CellParameters, layout: PackLayout, variation: Variation |
 
 def plot_drift(result: DriftResult, path: str | Path) -> Path:
     """SOC spread at the end of each charge (with the closed-form growth), usable capacity and loss."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     df = result.per_cycle
-    fig, ax = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
+    fig = Figure(figsize=(7, 8))
+    ax = fig.subplots(3, 1, sharex=True)
     packs = sorted(df.pack.unique())
     for b in packs:
         d = df[df.pack == b]
@@ -239,5 +237,4 @@ def plot_drift(result: DriftResult, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return p

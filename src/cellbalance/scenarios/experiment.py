@@ -13,15 +13,22 @@ Examples::
 
 Current, power and C-rates are given as magnitudes; "Charge" and "Discharge" set the sign
 (cellbalance convention: positive = charging).
+
+Drive cycles are resolved by name (packaged or :func:`~cellbalance.scenarios.profiles.register_drive_cycle`)
+when the :class:`Experiment` is built: each profile step carries its :class:`DriveCycle` (``Step.cycle``),
+so a run needs no registry and an Experiment can be pickled to another process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import ConfigError
+from .profiles import DriveCycle, load_drive_cycle
 
 __all__ = ["Experiment", "Step", "parse_step"]
 
@@ -42,7 +49,9 @@ class Step:
 
     ``value`` is signed (positive = charge) and in A, W, V or C-rate depending on ``mode``.
     A step ends at the first of: its duration, its voltage/current/temperature condition, or a
-    safety limit of the cells (v_min, v_max, t_max).
+    safety limit of the cells (v_min, v_max, t_max). A profile step names its drive cycle
+    (``profile``) and, once in an :class:`Experiment`, carries it (``cycle``; give it directly to use
+    a cycle that is not registered; ``profile`` then defaults to the cycle's name).
     """
 
     mode: Mode
@@ -55,8 +64,17 @@ class Step:
     profile: str | None = None
     profile_scale: float = 1.0
     description: str = ""
+    cycle: DriveCycle | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.cycle is not None:
+            if not isinstance(self.cycle, DriveCycle):
+                raise ConfigError(f"step {self.description!r}: cycle must be a DriveCycle; got "
+                                  f"{type(self.cycle).__name__}.")
+            if self.mode != "profile":
+                raise ConfigError(f"step {self.description!r}: only a profile step takes a drive cycle.")
+            if self.profile is None:
+                object.__setattr__(self, "profile", self.cycle.name)
         if self.duration_s is not None and not self.duration_s > 0:
             raise ConfigError(f"step {self.description!r}: duration must be > 0 s; got {self.duration_s:g}.")
         if self.mode == "rest" and self.duration_s is None:
@@ -172,6 +190,23 @@ def _expand(items: list[str]) -> list[Step]:
     return steps
 
 
+def _resolve_cycles(steps: list[Step], given: Mapping[str, DriveCycle]) -> tuple[Step, ...]:
+    """The steps with every profile step carrying its DriveCycle: its own, else ``given[name]``, else the
+    packaged or registered one (looked up once per name)."""
+    cycles: dict[str, DriveCycle] = {}
+    out = []
+    for s in steps:
+        if s.mode == "profile":
+            cyc = s.cycle or cycles.get(s.profile) or given.get(s.profile) or load_drive_cycle(s.profile)
+            if cycles.setdefault(s.profile, cyc) is not cyc:
+                raise ConfigError(f"step {s.description!r}: the experiment has two different drive cycles named "
+                                  f"{s.profile!r}; give them different names.")
+            if s.cycle is None:
+                s = dataclasses.replace(s, cycle=cyc)
+        out.append(s)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A protocol: steps and the time step (period) of the simulation.
@@ -181,13 +216,15 @@ class Experiment:
     steps : list of str or Step
     period_s : float
         Simulation step [s]; a step's end (duration or condition) is located inside a period.
+    cycles : mapping of name -> DriveCycle, optional
+        Drive cycles for "Run NAME" steps, used before the packaged and registered ones.
     """
 
     steps: tuple[Step, ...]
     period_s: float = 1.0
     source: tuple[str, ...] = field(default=(), compare=False)
 
-    def __init__(self, steps, period_s: float = 1.0):
+    def __init__(self, steps, period_s: float = 1.0, *, cycles: Mapping[str, DriveCycle] | None = None):
         if isinstance(steps, str):
             steps = [steps]
         texts = [s for s in steps if isinstance(s, str)]
@@ -203,6 +240,6 @@ class Experiment:
             raise ConfigError("an experiment needs at least one step.")
         if not (period_s > 0 and period_s <= 3600):
             raise ConfigError(f"experiment period_s must be in (0, 3600] s; got {period_s!r}.")
-        object.__setattr__(self, "steps", tuple(parsed))
+        object.__setattr__(self, "steps", _resolve_cycles(parsed, cycles or {}))
         object.__setattr__(self, "period_s", float(period_s))
         object.__setattr__(self, "source", tuple(texts))

@@ -8,6 +8,7 @@ A current profile is the current through the string; a power profile is the pack
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -132,7 +133,9 @@ class DriveCycle:
             raise ConfigError(f"profile file {p}: {e}") from None
 
 
+@functools.cache
 def _load_packaged(name: str) -> DriveCycle:
+    """Read once: cycles are immutable, so every experiment shares one object per packaged cycle."""
     fname, kind, unit, source = _PACKAGED[name]
     with resources.files("cellbalance").joinpath("data", "drive_cycles", fname).open() as f:
         d = np.loadtxt(f, delimiter=",", comments="#")

@@ -106,15 +106,7 @@ class _Run:
         p = cells.params
         self.v_min, self.v_max, self.t_max = p.v_min, p.v_max, p.t_max_K
         self.cond = np.zeros((self.B, 4))
-        self.profiles = {}
-        for s in experiment.steps:
-            if s.mode == "profile" and s.profile not in self.profiles:
-                cycle = getattr(s, "cycle", None)
-                if cycle is None:
-                    from ..scenarios.profiles import load_drive_cycle
-
-                    cycle = load_drive_cycle(s.profile)
-                self.profiles[s.profile] = cycle
+        self.profiles = {s.profile: s.cycle for s in experiment.steps if s.mode == "profile"}  # resolved when built
 
     def apply(self, held: HeldAction) -> None:
         """Hold the balancing hardware's action from now on (solved with the pack at every step)."""

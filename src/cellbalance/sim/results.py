@@ -1,13 +1,22 @@
-"""Recording simulation rows and turning them into an xarray Dataset (time x pack x cell)."""
+"""Recording simulation rows and turning them into an xarray Dataset (time x pack x cell).
+
+The state at the end of the run is the data variable ``final_state`` over (pack, cell, state), its
+``state`` coordinate naming the columns of :class:`~cellbalance.cell.CellState` (``soc``,
+``hysteresis``, ``last_sign``, ``temperature_K``, ``jig_temperature_K``, ``v_rc_<k>_V``);
+:func:`final_state` rebuilds the CellState (from the returned Dataset or from a file), so the Dataset
+holds plain arrays only and writes to NetCDF as returned.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
+from ..cell import CellState
 from ..cell import kernels as K
+from ..errors import ParameterError
 
-__all__ = ["NetCDFRecorder", "Recorder"]
+__all__ = ["NetCDFRecorder", "Recorder", "final_state", "state_names"]
 
 SIGN_NOTE = "current positive = charging"
 
@@ -145,8 +154,38 @@ def attach_events(ds: xr.Dataset, events, run, *, truncated: bool, final_state) 
             "truncated": int(truncated),
         }
     )
-    ds.attrs["_final_state"] = final_state  # removed before writing to disk
-    return ds
+    return _attach_final_state(ds, final_state, run.layout)
+
+
+def state_names(n_rc: int) -> list[str]:
+    """Names of the columns of a CellState with ``n_rc`` RC pairs (the ``state`` coordinate)."""
+    names = [""] * K.NX
+    for k, name in ((K.X_Z, "soc"), (K.X_H, "hysteresis"), (K.X_S, "last_sign"), (K.X_T, "temperature_K"),
+                    (K.X_TJ, "jig_temperature_K")):
+        names[k] = name
+    return names + [f"v_rc_{k}_V" for k in range(n_rc)]
+
+
+def _attach_final_state(ds: xr.Dataset, state, layout) -> xr.Dataset:
+    x = np.asarray(state.x, float)
+    x = x.reshape(layout.n_packs, layout.cells_per_pack, x.shape[1])
+    return ds.assign(final_state=(("pack", "cell", "state"), x,
+                                  {"long_name": "Cell state at the end of the run",
+                                   "note": "rebuild with cellbalance.sim.results.final_state(ds)"})
+                     ).assign_coords(state=("state", state_names(x.shape[2] - K.NX)))
+
+
+def final_state(ds: xr.Dataset) -> CellState:
+    """The cells' state at the end of the run, from a Dataset of :func:`~cellbalance.sim.simulate` (in
+    memory or read back from NetCDF): pass it as ``state=`` to continue the run."""
+    if "final_state" not in ds:
+        raise ParameterError("final_state(): the Dataset has no 'final_state' variable; is it the result of "
+                             "cellbalance.sim.simulate?")
+    da = ds["final_state"].transpose("pack", "cell", "state")
+    names = [str(v) for v in da["state"].values]
+    if names != state_names(len(names) - K.NX):
+        raise ParameterError(f"final_state(): unexpected state columns {names}.")
+    return CellState(np.array(da.values, dtype=float).reshape(-1, len(names)))
 
 
 class NetCDFRecorder(Recorder):
@@ -215,10 +254,7 @@ class NetCDFRecorder(Recorder):
         self.abort()  # write the last rows and close; the attrs below then mark the run complete
         meta = attach_events(xr.Dataset() if extra is None else extra, events, run, truncated=truncated,
                              final_state=final_state)
-        attrs = {k: v for k, v in meta.attrs.items() if not k.startswith("_")}
-        xr.Dataset({k: v for k, v in meta.data_vars.items()}, coords={k: v for k, v in meta.coords.items()},
-                   attrs=attrs).to_netcdf(self.path, mode="a")
+        meta.to_netcdf(self.path, mode="a")
         ds = xr.open_dataset(self.path)
-        ds.attrs.update(attrs)
-        ds.attrs["_final_state"] = final_state
+        ds.attrs.update(meta.attrs)
         return ds
