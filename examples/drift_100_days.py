@@ -10,7 +10,7 @@ from pathlib import Path
 from cellbalance.cell import get_parameter_set
 from cellbalance.pack import PackLayout
 from cellbalance.pack.variation import Distribution, preset
-from cellbalance.scenarios.drift import plot_drift, run_drift
+from cellbalance.studies.drift import plot_drift, run_drift
 
 if __name__ == "__main__":
     out = Path("out/drift")

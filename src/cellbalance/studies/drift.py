@@ -37,8 +37,8 @@ from ..cell import kernels as K
 from ..errors import ParameterError
 from ..pack.layout import PackLayout
 from ..pack.variation import SampledPack, Variation, sample
+from ..scenarios.experiment import Experiment, Step
 from ..sim import SimulationOptions, simulate
-from .experiment import Experiment, Step
 
 __all__ = ["DriftResult", "charge_end_index", "daily_cycle", "plot_drift", "run_drift"]
 

@@ -9,8 +9,8 @@ from cellbalance.cell import get_parameter_set
 from cellbalance.errors import ParameterError
 from cellbalance.pack import PackLayout
 from cellbalance.pack.variation import Distribution, Variation, preset
-from cellbalance.scenarios.drift import charge_end_index, daily_cycle, plot_drift, run_drift
 from cellbalance.scenarios.experiment import Experiment
+from cellbalance.studies.drift import charge_end_index, daily_cycle, plot_drift, run_drift
 
 MONTH_3PCT_A = 5.0 * 0.03 / (30 * 24)  # 3 % of 5 Ah per month [A]
 
