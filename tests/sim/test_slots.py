@@ -14,6 +14,7 @@ from cellbalance.balancing import (
     get_topology,
 )
 from cellbalance.cell import get_parameter_set, initial_state
+from cellbalance.control import BleedAboveMinimum, VoltageDifferenceTransfer
 from cellbalance.errors import ConfigError
 from cellbalance.estimation import PerfectEstimator
 from cellbalance.interfaces import Command, Estimate
@@ -44,38 +45,6 @@ class CallLog:
             return Estimate(soc=np.full(ns, 0.5)), state + 1
         self.estimates.append(third)
         return Command(), state + 1
-
-
-class BleedHighest:
-    """A simple rule: bleed every element more than 5 mV above the lowest measured element."""
-
-    def __init__(self, period_s=60.0, threshold_V=0.005):
-        self.period_s = period_s
-        self.threshold_V = threshold_V
-
-    def init(self, context):
-        return None
-
-    def step(self, t, m, estimate, state):
-        v = m.element_voltage_V
-        return Command(bleed=v > v.min(-1, keepdims=True) + self.threshold_V), state
-
-
-class RingConsensus:
-    """Edge currents proportional to the voltage difference along each edge, saturated."""
-
-    def __init__(self, edges, gain_A_per_V=20.0, period_s=60.0):
-        self.edges = np.asarray(edges)
-        self.gain = gain_A_per_V
-        self.period_s = period_s
-
-    def init(self, context):
-        return None
-
-    def step(self, t, m, estimate, state):
-        v = m.element_voltage_V
-        dv = v[:, self.edges[:, 0]] - v[:, self.edges[:, 1]]
-        return Command(edge_current_A=np.clip(self.gain * dv, -1.0, 1.0)), state
 
 
 def test_estimator_without_controller_runs_at_its_own_period():
@@ -220,9 +189,9 @@ def test_a_command_the_hardware_cannot_carry_out_is_refused():
 def _balanced_case(kind, layout, p):
     pack = sample(preset("typical"), p, layout, seed=11)
     if kind == "passive":
-        return pack, BleedHighest(), PassiveBalancer(r_bleed_ohm=22.0)
+        return pack, BleedAboveMinimum(threshold_V=0.002), PassiveBalancer(r_bleed_ohm=22.0)
     ab = ActiveBalancer(get_topology("ring", layout.n_series), ConverterModel(efficiency=0.88, max_current_A=1.0))
-    return pack, RingConsensus(ab.edges), ab
+    return pack, VoltageDifferenceTransfer(ab.edges), ab
 
 
 @pytest.mark.parametrize("kind,layout,every", [

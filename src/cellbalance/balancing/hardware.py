@@ -80,4 +80,4 @@ def hold_command(balancer, command: Command, v_element, layout: PackLayout) -> H
         parts.append(HeldAction(ideal, np.zeros(shp)))
     if not parts:
         return HeldAction.off(layout)
-    return _combine(parts, layout)
+    return parts[0] if len(parts) == 1 else _combine(parts, layout)

@@ -64,10 +64,17 @@ class DriveCycle:
         for name, a in (("time_s", t), ("values", v)):
             a.setflags(write=False)
             object.__setattr__(self, name, a)
+        object.__setattr__(self, "_duration_s", float(t[-1] + np.median(np.diff(t))))
 
     @property
     def duration_s(self) -> float:
-        return float(self.time_s[-1] + np.median(np.diff(self.time_s)))
+        return self._duration_s
+
+    def on_grid(self, period_s: float) -> bool:
+        """Whether every sample time and the duration are multiples of ``period_s``."""
+        r = self.time_s / period_s
+        d = self._duration_s / period_s
+        return bool(np.all(np.abs(r - np.round(r)) <= 1e-9) and abs(d - round(d)) <= 1e-9)
 
     def value_at(self, t_s: float) -> float:
         """Value held at time ``t_s`` (zero-order hold: the sample at or before t).

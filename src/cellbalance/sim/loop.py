@@ -29,7 +29,7 @@ from ..pack.electrical import element_affine, element_currents, group_thevenin, 
 from ..pack.layout import PackLayout
 from ..scenarios.experiment import Experiment, Step
 from .results import Recorder
-from .segment import run_segment
+from .segment import run_segment, segment_plan
 from .slots import Slots
 
 __all__ = ["SimulationOptions", "simulate"]
@@ -107,6 +107,8 @@ class _Run:
         self.v_min, self.v_max, self.t_max = p.v_min, p.v_max, p.t_max_K
         self.cond = np.zeros((self.B, 4))
         self.profiles = {s.profile: s.cycle for s in experiment.steps if s.mode == "profile"}  # resolved when built
+        self.grid_ok: dict = {}  # (profile, period) -> can the compiled segments run it
+        self.seg_plan = False  # made on first use (None: the segments cannot run this layout)
 
     def apply(self, held: HeldAction) -> None:
         """Hold the balancing hardware's action from now on (solved with the pack at every step)."""
@@ -561,8 +563,10 @@ def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float)
         return None
     if step.mode == "profile":
         prof = run.profiles[step.profile]
-        if prof.kind != "current_A" or np.any(np.abs(prof.time_s / dt - np.round(prof.time_s / dt)) > 1e-9) \
-                or abs(prof.duration_s / dt - round(prof.duration_s / dt)) > 1e-9:
+        key = (step.profile, dt)
+        if key not in run.grid_ok:
+            run.grid_ok[key] = prof.kind == "current_A" and prof.on_grid(dt)
+        if not run.grid_ok[key]:
             return None
         tt = (t_in + dt * np.arange(n_max)) % prof.duration_s
         idx = np.searchsorted(prof.time_s, tt + 1e-9 * dt, side="right") - 1
@@ -576,8 +580,11 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     balancing currents and shunts; returns periods advanced."""
     if run.opts.max_time_s - t < 3 * dt:
         return 0
-    dur = np.array([np.inf if s.duration_s is None else s.duration_s for s in steps])
-    n_max = int(min(float((dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
+    if run.seg_plan is False:
+        run.seg_plan = segment_plan(run.cells, run.B, run.Np)
+    if run.seg_plan is None:
+        return 0  # a parallel group larger than a block: the general loop runs it
+    n_max = int(min(float((run._dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
     n_max = min(n_max, 100_000, n_slot)
     if n_max < 2 or np.any(np.isfinite(run.cond[:, 3])):
         return 0
@@ -606,9 +613,9 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     bal = run.has_bal or run.has_shunt
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
                        run.layout.interconnect_ohm, run.energy, row_of, bx, bi, bv, be,
-                       run.i_bal if bal else None, run.g_sh if bal else None)
+                       run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
-        return 0  # (-1: a parallel group larger than a block: the general loop runs it)
+        return 0
     nrow = int((row_of[:done] >= 0).sum())
     per = np.flatnonzero(row_of[:done] >= 0)
     if nrow:

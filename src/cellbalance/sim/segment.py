@@ -65,7 +65,7 @@ from ..cell.kernels import (
     X_Z,
 )
 
-__all__ = ["CHUNK", "block_bounds", "run_segment"]
+__all__ = ["CHUNK", "SegmentPlan", "block_bounds", "run_segment", "segment_plan"]
 
 # The block workspace is that of K.step (rows K._S_*, the RC rows at K._NFIX + K._NPER * j), so the
 # step's own stages (K._rc_stage, K._cell_stage, K._thermal1_stage) do the arithmetic; after the RC
@@ -300,8 +300,40 @@ def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarra
     return starts, sizes
 
 
+class SegmentPlan:
+    """The blocks of a batch of packs and the work arrays of :func:`run_segment`, made once per run."""
+
+    def __init__(self, cells, n_packs: int, npar: int, bb):
+        n = cells.n
+        B = n_packs
+        cpp = n // B
+        self.starts = (bb[0][None, :] + cpp * np.arange(B)[:, None]).ravel()
+        self.sizes = np.tile(bb[1], B)
+        per_pack = bb[0].shape[0]
+        self.pack_of = np.repeat(np.arange(B), per_pack)
+        self.first = np.arange(B) * per_pack  # each pack's first block
+        nb = self.starts.shape[0]
+        self.nrows = _nrows(int(cells.gp[G_NRC]))
+        self.work = tuple(np.empty((nb, CHUNK)) for _ in range(7))  # pvmin, pvmax, ptmax, psv, psvg, pbl, pcv
+        self.stop = np.empty(nb, dtype=np.int64)
+        self.x_save = np.empty((n, K.NX + int(cells.gp[G_NRC])))
+        self.nt = max(1, min(numba.get_num_threads(), nb))
+        self.ns = cpp // npar
+        self.npar = npar
+        self.B = B
+
+
+def segment_plan(cells, n_packs: int, npar: int) -> SegmentPlan | None:
+    """The plan of :func:`run_segment` for these cells, or None when a parallel group is larger
+    than a block (the general loop then runs the periods)."""
+    cpp = cells.n // n_packs
+    threads = numba.get_num_threads()
+    bb = block_bounds(cpp, npar, max(1, -(-threads // n_packs)))
+    return None if bb is None else SegmentPlan(cells, n_packs, npar, bb)
+
+
 def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_of, rec_x, rec_i, rec_v, rec_e,
-                i_bal=None, g_shunt=None):
+                i_bal=None, g_shunt=None, plan: SegmentPlan | None = None):
     """Advance ``x`` in place through the periods of ``cur`` until the end state of a period would meet
     a condition in any pack (that period is not taken) or ``cur`` is used up.
 
@@ -310,39 +342,30 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
     in place. ``row_of[j]`` is the row of the record buffers that period j fills (-1: none);
     ``rec_e[row]`` (packs, 5) receives the energy sums at the row's time. ``i_bal`` and
     ``g_shunt`` (packs, n_series), optional: held balancing currents and shunt conductances of the
-    elements (None = none).
+    elements (None = none). ``plan``: from :func:`segment_plan` (made here if not given).
     Returns the number of periods advanced, or -1 when the segment cannot run here (a parallel group
     larger than a block).
     """
-    n = x.shape[0]
     B = cur.shape[1]
-    cpp = n // B
-    threads = numba.get_num_threads()
-    bb = block_bounds(cpp, npar, max(1, -(-threads // B)))
-    if bb is None:
-        return -1
-    starts = (bb[0][None, :] + cpp * np.arange(B)[:, None]).ravel()
-    sizes = np.tile(bb[1], B)
-    per_pack = bb[0].shape[0]
-    pack_of = np.repeat(np.arange(B), per_pack)
-    lims = np.asarray(cond, float)[pack_of]
-    nb = starts.shape[0]
-    nrows = _nrows(int(cells.gp[G_NRC]))
+    if plan is None:
+        plan = segment_plan(cells, B, npar)
+        if plan is None:
+            return -1
+    lims = np.asarray(cond, float)[plan.pack_of]
     args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta)
-    pvmin, pvmax, ptmax, psv, psvg, pbl, pcv = (np.empty((nb, CHUNK)) for _ in range(7))
+    pvmin, pvmax, ptmax, psv, psvg, pbl, pcv = plan.work
     bal = i_bal is not None or g_shunt is not None
-    ns = cpp // npar
+    ns = plan.ns
     ibc = np.repeat(np.broadcast_to(0.0 if i_bal is None else i_bal, (B, ns)).ravel(), npar) if bal else np.zeros(1)
     gsc = np.repeat(np.broadcast_to(0.0 if g_shunt is None else g_shunt, (B, ns)).ravel(), npar) if bal else np.zeros(1)
-    stop = np.empty(nb, dtype=np.int64)
-    x_save = np.empty_like(x)
-    nt = max(1, min(threads, nb))
+    stop = plan.stop
+    x_save = plan.x_save
+    first = plan.first
 
     def run_chunk(L, cj, rj):
-        _chunk(*args, x, cj, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, nrows, nt, rj, rec_x, rec_i,
-               rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv)
+        _chunk(*args, x, cj, L, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.nrows,
+               plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv)
 
-    first = np.arange(B) * per_pack  # each pack's first block
     done = 0
     total = cur.shape[0]
     while done < total:
@@ -375,17 +398,24 @@ def _energy(energy, cur, sv, svg, r_ic, dt, row_of, rec_e, bleed=None, conv=None
     """Energy sums period by period (load, cells, bleed, converters, interconnect) of each pack; all
     (periods, packs) but ``energy`` (packs, 5) and ``rec_e`` (rows, packs, 5), which gets the sums at
     the start of each recorded period."""
-    p_ic = cur * cur * r_ic
-    inc = np.zeros((*cur.shape, 5))
-    inc[..., 0] = (cur * svg + p_ic) * dt
-    inc[..., 1] = sv * dt
+    inc = np.empty((cur.shape[0], 5, cur.shape[1]))  # (periods, term, packs)
+    p_ic = inc[:, 4]
+    np.multiply(cur, cur, out=p_ic)
+    p_ic *= r_ic
+    np.multiply(cur, svg, out=inc[:, 0])
+    inc[:, 0] += p_ic
+    inc[:, 1] = sv
     if bleed is not None:
-        inc[..., 2] = bleed * dt
-        inc[..., 3] = conv * dt
-    inc[..., 4] = p_ic * dt
+        inc[:, 2] = bleed
+        inc[:, 3] = conv
+    else:
+        inc[:, 2:4] = 0.0
+    inc *= dt
     cum = np.cumsum(inc, 0)
-    rows = row_of >= 0
-    if rows.any():
-        before = energy[None] + np.concatenate([np.zeros((1, *energy.shape)), cum[:-1]])
-        rec_e[row_of[rows]] = before[rows]
-    energy += cum[-1]
+    rows = np.flatnonzero(row_of >= 0)
+    if rows.size:
+        before = cum[rows - 1].transpose(0, 2, 1) + energy[None]
+        if rows[0] == 0:
+            before[0] = energy
+        rec_e[row_of[rows]] = before
+    energy += cum[-1].T
