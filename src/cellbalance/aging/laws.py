@@ -70,9 +70,7 @@ def sigmoid_step(y0, dx, y_inf, k, p, s=1.0, scheme: str = "blast") -> np.ndarra
     Virtual time ``x_v = ln(2 y_inf/(y_inf - y) - 1)^(1/p) / k``. Where the state has reached the
     asymptote of the current rate (``y >= y_inf``, which BLAST-Lite turns into NaN) the increment is 0.
     """
-    y0, dx, y_inf, k, p, s = np.broadcast_arrays(
-        *(np.asarray(a, dtype=float) for a in (y0, dx, y_inf, k, p, s))
-    )
+    y0, dx, y_inf, k, p, s = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (y0, dx, y_inf, k, p, s)))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if scheme == "exact":
             amp = s * y_inf
