@@ -419,7 +419,7 @@ class Nmc811_GrSi_LGM50_5Ah_2021(AgingModel):
             + self.q1_b3 * np.exp(1.0 / tn**2 * z**0.5)
             + self.q1_b4 * np.exp(z**3)
         )
-        c = np.asarray(cdis, dtype=float)[:, None] if np.ndim(cdis) else cdis
+        c = np.asarray(cdis, dtype=float)[:, None]
         k_cyc = self.q3_b0 * np.exp(self.q3_b1 * c**3) * np.exp(self.q3_b2 * tn**3 * c**0.5)
         return {"k_cal": st.time_average(k_cal), "k_cyc": st.time_average(k_cyc)}
 

@@ -131,9 +131,9 @@ class Stressors:
         abs_inst = np.abs(inst)
         # BLAST-Lite integrates the interval C-rates against the interval end times t[1:]
         crate = _trapz_rows(abs_inst, np.diff(t_days[:, 1:], axis=-1)) / delta_t_days
-        crate = np.where(np.isnan(crate), 0.0, crate)
-        cdis = _discharge_crate(inst, dt)
-        cdis = np.where(np.isnan(crate), 0.0, np.abs(cdis))
+        undefined = np.isnan(crate)  # repeated time stamps (0/0): BLAST-Lite then sets both rates to 0
+        crate = np.where(undefined, 0.0, crate)
+        cdis = np.where(undefined, 0.0, np.abs(_discharge_crate(inst, dt)))
         return cls(
             soc=z,
             temperature_K=T,
