@@ -72,3 +72,22 @@ def test_every_duty_equals_blast_lite(name):
         run = REF["models"][name]["runs"][duty]
         np.testing.assert_allclose(q[run["day"], i], run["q"], rtol=RTOL, atol=0, err_msg=duty)
         np.testing.assert_allclose(r[run["day"], i], run["r"], rtol=RTOL, atol=0, err_msg=duty)
+
+
+@pytest.mark.parametrize("name", sorted(REF["models"]))
+def test_summary_stressors_reproduce_the_calendar_run(name):
+    """Storage at constant SOC and temperature through ``Stressors.constant`` (one sample a day) = BLAST-Lite."""
+    run = REF["models"][name]["runs"]["calendar_30C_soc80"]
+    _, soc, temp = _series("calendar_30C_soc80")
+    assert np.ptp(soc) == 0 and np.ptp(temp) == 0
+    model = get_aging_model(name)
+    state = model.initial_state(1)
+    st = Stressors.constant(days=1.0, temperature_K=temp[0], soc=soc[0])
+    q = [state.q[0]]
+    r = [state.r[0]]
+    for _ in range(run["day"][-1]):
+        state = model.advance(state, st)
+        q.append(state.q[0])
+        r.append(state.r[0])
+    np.testing.assert_allclose(np.array(q)[run["day"]], run["q"], rtol=RTOL, atol=0)
+    np.testing.assert_allclose(np.array(r)[run["day"]], run["r"], rtol=RTOL, atol=0)
