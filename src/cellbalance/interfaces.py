@@ -183,11 +183,11 @@ def as_pack_array(owner: str, name: str, value, shape: tuple[int, ...], dtype=fl
     """``value`` broadcast to ``shape`` as a new array, or a ParameterError naming the field."""
     a = np.asarray(value, dtype=dtype)
     try:
-        out = np.broadcast_to(a, shape).copy()
+        out = a.copy() if a.shape == shape else np.broadcast_to(a, shape).copy()
     except ValueError:
         raise ParameterError(f"{owner}.{name} has shape {a.shape}; expected {shape} (or one that broadcasts "
                              "to it).") from None
-    if out.dtype.kind == "f" and not np.all(np.isfinite(out)):
+    if out.dtype.kind == "f" and not np.isfinite(out.sum()) and not np.all(np.isfinite(out)):
         raise ParameterError(f"{owner}.{name} must be finite; got {a.ravel()[~np.isfinite(a.ravel())][:3]}.")
     return out
 

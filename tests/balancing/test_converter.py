@@ -213,3 +213,24 @@ def test_24h_energy_bookkeeping_closes_for_every_topology(kind):
     assert e["converter_loss"] > 50.0  # the converters really ran (J)
     total = abs(e["load"]) + e["converter_loss"]
     assert abs(e["load"] - (e["cells"] + e["bleed"] + e["converter_loss"] + e["interconnect"])) <= 1e-6 * total
+
+
+@pytest.mark.parametrize("model", [ConverterModel(efficiency=0.85, max_current_A=1.0),
+                                   ConverterModel(p0_W=0.05, v_drop_V=0.2, k_ohm=0.3, max_current_A=2.0,
+                                                  dead_band_A=0.05)])
+def test_held_converter_currents_equal_the_edge_transfer(model):
+    """ActiveBalancer.hold's cell-graph shortcut gives what edge_transfer + membership give."""
+    from cellbalance.interfaces import Command
+    from cellbalance.pack import PackLayout
+
+    rng = np.random.default_rng(7)
+    ab = ActiveBalancer(get_topology("ring", 9), model)
+    lay = PackLayout(n_series=9, n_packs=3)
+    v = rng.uniform(3.3, 4.1, (3, 9))
+    cmd = rng.uniform(-1.5, 1.5, (3, ab.n_edges))
+    held = ab.hold(Command(edge_current_A=cmd), v, lay)
+    t = edge_transfer(ab.edges, cmd, v, model)
+    np.testing.assert_allclose(held.element_current_A, t.node_current_A, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(held.converter_loss_W, t.loss_W.sum(-1), rtol=1e-13)
+    # power balance per pack: what the elements give = what they receive + loss
+    np.testing.assert_allclose(-(held.element_current_A * v).sum(-1), held.converter_loss_W, rtol=1e-12)

@@ -419,6 +419,8 @@ class ActiveBalancer:
         object.__setattr__(self, "_work", work)
         object.__setattr__(self, "_conv", conv)
         object.__setattr__(self, "_membership", work.membership())
+        object.__setattr__(self, "_cells_only", all(k == "cell" for k in work.node_kinds)
+                           and work.n_nodes == g.n_cells and np.array_equal(self._membership, np.eye(g.n_cells)))
 
     @property
     def edges(self) -> np.ndarray:
@@ -504,5 +506,22 @@ class ActiveBalancer:
         if command.edge_current_A is None:
             return HeldAction(np.zeros(shp), np.zeros(shp))
         cmd = as_pack_array("Command", "edge_current_A", command.edge_current_A, (layout.n_packs, self.n_edges))
-        el, loss = self.element_currents(cmd, v_element)
-        return HeldAction(el, np.zeros(shp), converter_loss_W=loss)
+        if not self._cells_only:
+            el, loss = self.element_currents(cmd, v_element)
+            return HeldAction(el, np.zeros(shp), converter_loss_W=loss)
+        # every node is a series element: the arithmetic of edge_transfer, without its generality
+        v = np.asarray(v_element, dtype=float).reshape(shp)
+        e = self._work.edges
+        current = self._conv.limit(cmd)
+        i_src = np.abs(current)
+        fwd = current >= 0
+        src = np.where(fwd, e[:, 0], e[:, 1])
+        dst = np.where(fwd, e[:, 1], e[:, 0])
+        v_src = np.take_along_axis(v, src, -1)
+        p_src = v_src * i_src
+        loss = np.minimum(self._conv.loss_W(i_src, v_src), p_src)
+        i_dst = (p_src - loss) / np.take_along_axis(v, dst, -1)
+        off = (np.arange(shp[0]) * shp[1])[:, None]
+        n = shp[0] * shp[1]
+        el = (np.bincount((dst + off).ravel(), i_dst.ravel(), n) - np.bincount((src + off).ravel(), i_src.ravel(), n))
+        return HeldAction(el.reshape(shp), np.zeros(shp), converter_loss_W=loss.sum(-1))

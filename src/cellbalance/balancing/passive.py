@@ -105,11 +105,13 @@ class PassiveBalancer:
         if command.bleed is None:
             return HeldAction(np.zeros(shp), np.zeros(shp))
         duty = as_pack_array("Command", "bleed", command.bleed, shp)
-        if np.any((duty < 0) | (duty > 1)):
+        if duty.min() < 0 or duty.max() > 1:
             bad = duty[(duty < 0) | (duty > 1)][:3]
             raise ParameterError(f"Command.bleed is a duty in [0, 1]; got {bad.tolist()}.")
-        on = grant_channels(duty > 0, v_element, self)
-        g = np.where(on, duty * self.conductance_S, 0.0)
+        if self.max_channels is None and not self.forbid_adjacent and self.max_pack_power_W is None:
+            g = duty * self.conductance_S  # no AFE limit: every requested channel is granted
+        else:
+            g = np.where(grant_channels(duty > 0, v_element, self), duty * self.conductance_S, 0.0)
         return HeldAction(np.zeros(shp), g, shunt_heat_to_cell=self.heat_to_cell_fraction)
 
 

@@ -508,7 +508,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     if progress is not None:
         progress(t, t)
     truncated = not done.all()
-    return rec.finish(events, run, truncated=truncated, final_state=CellState(x.copy()), extra=slots.to_dataset())
+    return rec.finish(events, run, truncated=truncated, final_state=CellState(x.copy()), extra=slots.variables())
 
 
 def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
@@ -623,7 +623,13 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
                          np.broadcast_to(k_step, (nrow, B)), be[:nrow])
         run.i_cell = bi[nrow - 1].copy()
     run.charge += cur[:done].sum(0) * dt
-    run._valid_x = None
+    plan = run.seg_plan
+    if plan.evaluated:  # the segment's evaluation of its end state serves the next solve
+        run.buf.emf[:] = plan.emf
+        run.buf.r0[:] = plan.r0
+        run._valid_x, run._valid_full, run._valid_dt = x, False, dt
+    else:
+        run._valid_x = None
     return int(done)
 
 

@@ -79,6 +79,11 @@ class Recorder:
         return {key: a[: self._row] for key, a in self._cur.items()}
 
     def chunk_to_dataset(self, ch: dict[str, np.ndarray]) -> xr.Dataset:
+        data, coords = self.chunk_variables(ch)
+        return xr.Dataset(data, coords=coords)
+
+    def chunk_variables(self, ch: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        """The variables and coordinates of rows ``ch`` (for one Dataset constructor)."""
         B, Ns, Np = self.B, self.Ns, self.Np
         cpp = Ns * Np
         rows = ch["time"].shape[0]
@@ -115,46 +120,65 @@ class Recorder:
             "series_index": ("cell", np.repeat(np.arange(Ns), Np)),
             "parallel_index": ("cell", np.tile(np.arange(Np), Ns)),
         }
-        return xr.Dataset(data, coords=coords)
+        return data, coords
 
     def abort(self) -> None:
         """Called when the run is interrupted: keep what can be kept."""
 
-    def finish(self, events, run, *, truncated: bool, final_state, extra: xr.Dataset | None = None) -> xr.Dataset:
+    def finish(self, events, run, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
+        """The Dataset of the whole run, built by one constructor: rows, events, metadata, the final
+        state and ``extra`` (variables and coordinates of the loop's slots)."""
         parts = self._chunks + ([self._tail()] if self._row else [])
+        data, coords = {}, {}
         if parts:
             ch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-            ds = self.chunk_to_dataset(ch)
-        else:
-            ds = xr.Dataset()
+            data, coords = self.chunk_variables(ch)
+        mdata, mcoords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
+        data.update(mdata)
+        coords.update(mcoords)
         if extra is not None:
-            ds = ds.merge(extra)
-        return attach_events(ds, events, run, truncated=truncated, final_state=final_state)
+            data.update(extra[0])
+            coords.update(extra[1])
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def run_metadata(events, run, *, truncated: bool, final_state) -> tuple[dict, dict, dict]:
+    """Event table, final state (variables, coordinates) and the run's attributes."""
+    ev = np.array(events, dtype=object).reshape(-1, 5)
+    steps = run.exp.steps
+    data = {
+        "event_pack": ("event", ev[:, 0].astype(int)),
+        "event_step": ("event", ev[:, 1].astype(int)),
+        "event_start_s": ("event", ev[:, 2].astype(float)),
+        "event_end_s": ("event", ev[:, 3].astype(float)),
+        "event_reason": ("event", ev[:, 4].astype(str)),
+        "event_description": ("event", np.array([steps[int(k)].description for k in ev[:, 1]], dtype=str)),
+    }
+    attrs = {
+        "parameter_set": run.cells.params.name,
+        "parameter_source": run.cells.params.source,
+        "layout": f"{run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p",
+        "period_s": run.exp.period_s,
+        "experiment": " | ".join(s.description for s in steps),
+        "sign_convention": SIGN_NOTE,
+        "truncated": int(truncated),
+    }
+    layout = run.layout
+    x = np.asarray(final_state.x, float)
+    x = x.reshape(layout.n_packs, layout.cells_per_pack, x.shape[1])
+    data["final_state"] = (("pack", "cell", "state"), x,
+                           {"long_name": "Cell state at the end of the run",
+                            "note": "rebuild with cellbalance.sim.results.final_state(ds)"})
+    coords = {"state": ("state", state_names(x.shape[2] - K.NX))}
+    return data, coords, attrs
 
 
 def attach_events(ds: xr.Dataset, events, run, *, truncated: bool, final_state) -> xr.Dataset:
-    ev = np.array(events, dtype=object).reshape(-1, 5)
-    steps = run.exp.steps
-    ds = ds.assign(
-        event_pack=("event", ev[:, 0].astype(int)),
-        event_step=("event", ev[:, 1].astype(int)),
-        event_start_s=("event", ev[:, 2].astype(float)),
-        event_end_s=("event", ev[:, 3].astype(float)),
-        event_reason=("event", ev[:, 4].astype(str)),
-        event_description=("event", np.array([steps[int(k)].description for k in ev[:, 1]], dtype=str)),
-    )
-    ds.attrs.update(
-        {
-            "parameter_set": run.cells.params.name,
-            "parameter_source": run.cells.params.source,
-            "layout": f"{run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p",
-            "period_s": run.exp.period_s,
-            "experiment": " | ".join(s.description for s in steps),
-            "sign_convention": SIGN_NOTE,
-            "truncated": int(truncated),
-        }
-    )
-    return _attach_final_state(ds, final_state, run.layout)
+    """``ds`` with the event table, final state and run attributes added."""
+    data, coords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
+    out = ds.assign(data).assign_coords(coords)
+    out.attrs.update(attrs)
+    return out
 
 
 def state_names(n_rc: int) -> list[str]:
@@ -164,15 +188,6 @@ def state_names(n_rc: int) -> list[str]:
                     (K.X_TJ, "jig_temperature_K")):
         names[k] = name
     return names + [f"v_rc_{k}_V" for k in range(n_rc)]
-
-
-def _attach_final_state(ds: xr.Dataset, state, layout) -> xr.Dataset:
-    x = np.asarray(state.x, float)
-    x = x.reshape(layout.n_packs, layout.cells_per_pack, x.shape[1])
-    return ds.assign(final_state=(("pack", "cell", "state"), x,
-                                  {"long_name": "Cell state at the end of the run",
-                                   "note": "rebuild with cellbalance.sim.results.final_state(ds)"})
-                     ).assign_coords(state=("state", state_names(x.shape[2] - K.NX)))
 
 
 def final_state(ds: xr.Dataset) -> CellState:
@@ -250,10 +265,13 @@ class NetCDFRecorder(Recorder):
             self._nc.close()
             self._nc = None
 
-    def finish(self, events, run, *, truncated: bool, final_state, extra: xr.Dataset | None = None) -> xr.Dataset:
+    def finish(self, events, run, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
         self.abort()  # write the last rows and close; the attrs below then mark the run complete
-        meta = attach_events(xr.Dataset() if extra is None else extra, events, run, truncated=truncated,
-                             final_state=final_state)
+        data, coords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
+        if extra is not None:
+            data.update(extra[0])
+            coords.update(extra[1])
+        meta = xr.Dataset(data, coords=coords, attrs=attrs)
         meta.to_netcdf(self.path, mode="a")
         ds = xr.open_dataset(self.path)
         ds.attrs.update(meta.attrs)

@@ -108,7 +108,7 @@ def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
 
 @njit(cache=True, error_model="numpy")
 def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c0, m, w,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv):
+           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out):
     """Run cells c0 .. c0+m-1 (whole parallel groups) for up to L periods of pack current cur[j].
 
     With ``bal``, each element also carries a held balancing current ``ibc`` and a shunt
@@ -175,6 +175,9 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
                 if min(vmin - lo, hi - vmax, tl - tmax) <= 0.0:
                     return jp - 1
         if jp == L:
+            for i in range(m):  # the evaluation of the final state, for the caller (R0 not current-dependent)
+                emf_out[c0 + i] = emf[i]
+                r0_out[c0 + i] = r0v[i]
             break
         ip = cur[jp]
         # Kirchhoff split of each parallel group (closed form for Thevenin cells)
@@ -275,7 +278,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, nrows, nt,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv):
+           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv, emf_out, r0_out):
     """All blocks for one chunk: task k takes blocks k, k + nt, ... on numba's threads."""
     nb = starts.shape[0]
     for k in prange(nt):
@@ -284,7 +287,7 @@ def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep
         for b in range(kk, nb, nt):
             stop[b] = _block(cp, gp, data, meta, x, cur[pack_of[b]], L, tamb, dt, lims[b, 0], lims[b, 1], lims[b, 2],
                              npar, cur_dep, starts[b], sizes[b], w, row_of, rec_x, rec_i, rec_v, pvmin, pvmax,
-                             ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv)
+                             ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out)
 
 
 def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -300,6 +303,17 @@ def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarra
     return starts, sizes
 
 
+_NONE = np.zeros(1)
+
+
+def _per_cell(a, B: int, ns: int, npar: int) -> np.ndarray:
+    """An element quantity (B, ns) (or None = 0) as a contiguous array over cells."""
+    if a is None:
+        return np.zeros(B * ns * npar)
+    a = np.ascontiguousarray(a, dtype=float).reshape(B * ns)
+    return a if npar == 1 else np.repeat(a, npar)
+
+
 class SegmentPlan:
     """The blocks of a batch of packs and the work arrays of :func:`run_segment`, made once per run."""
 
@@ -312,11 +326,15 @@ class SegmentPlan:
         per_pack = bb[0].shape[0]
         self.pack_of = np.repeat(np.arange(B), per_pack)
         self.first = np.arange(B) * per_pack  # each pack's first block
+        self.per_pack = per_pack
         nb = self.starts.shape[0]
         self.nrows = _nrows(int(cells.gp[G_NRC]))
         self.work = tuple(np.empty((nb, CHUNK)) for _ in range(7))  # pvmin, pvmax, ptmax, psv, psvg, pbl, pcv
         self.stop = np.empty(nb, dtype=np.int64)
         self.x_save = np.empty((n, K.NX + int(cells.gp[G_NRC])))
+        self.emf = np.empty(n)  # emf and R0 at the state a segment ends in (valid if self.evaluated)
+        self.r0 = np.empty(n)
+        self.evaluated = False
         self.nt = max(1, min(numba.get_num_threads(), nb))
         self.ns = cpp // npar
         self.npar = npar
@@ -356,18 +374,20 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
     pvmin, pvmax, ptmax, psv, psvg, pbl, pcv = plan.work
     bal = i_bal is not None or g_shunt is not None
     ns = plan.ns
-    ibc = np.repeat(np.broadcast_to(0.0 if i_bal is None else i_bal, (B, ns)).ravel(), npar) if bal else np.zeros(1)
-    gsc = np.repeat(np.broadcast_to(0.0 if g_shunt is None else g_shunt, (B, ns)).ravel(), npar) if bal else np.zeros(1)
+    ibc = _per_cell(i_bal, B, ns, npar) if bal else _NONE
+    gsc = _per_cell(g_shunt, B, ns, npar) if bal else _NONE
     stop = plan.stop
     x_save = plan.x_save
     first = plan.first
 
     def run_chunk(L, cj, rj):
         _chunk(*args, x, cj, L, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.nrows,
-               plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv)
+               plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv,
+               plan.emf, plan.r0)
 
     done = 0
     total = cur.shape[0]
+    plan.evaluated = False
     while done < total:
         L = min(CHUNK, total - done)
         cj = np.ascontiguousarray(cur[done:done + L].T)  # (packs, L): one contiguous row per pack
@@ -380,42 +400,40 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
             if ok > 0:  # the periods before the stop, again, all blocks in step
                 run_chunk(ok, cj, rj)
         if ok > 0:
-            sv = np.add.reduceat(psv[:, :ok], first, axis=0)  # (packs, ok)
-            svg = np.add.reduceat(psvg[:, :ok], first, axis=0)
-            if bal:
-                bl = np.add.reduceat(pbl[:, :ok], first, axis=0).T
-                cv = np.add.reduceat(pcv[:, :ok], first, axis=0).T
-            else:
-                bl = cv = None
-            _energy(energy, cj[:, :ok].T, sv.T, svg.T, r_ic, dt, rj[:ok], rec_e, bl, cv)
+            _energy(energy, cj, psv, psvg, pbl, pcv, first, plan.per_pack, ok, r_ic, dt, rj, rec_e, bal)
+            plan.evaluated = not cur_dep
         done += ok
         if ok < L:
             break
     return done
 
 
-def _energy(energy, cur, sv, svg, r_ic, dt, row_of, rec_e, bleed=None, conv=None):
-    """Energy sums period by period (load, cells, bleed, converters, interconnect) of each pack; all
-    (periods, packs) but ``energy`` (packs, 5) and ``rec_e`` (rows, packs, 5), which gets the sums at
-    the start of each recorded period."""
-    inc = np.empty((cur.shape[0], 5, cur.shape[1]))  # (periods, term, packs)
-    p_ic = inc[:, 4]
-    np.multiply(cur, cur, out=p_ic)
-    p_ic *= r_ic
-    np.multiply(cur, svg, out=inc[:, 0])
-    inc[:, 0] += p_ic
-    inc[:, 1] = sv
-    if bleed is not None:
-        inc[:, 2] = bleed
-        inc[:, 3] = conv
-    else:
-        inc[:, 2:4] = 0.0
-    inc *= dt
-    cum = np.cumsum(inc, 0)
-    rows = np.flatnonzero(row_of >= 0)
-    if rows.size:
-        before = cum[rows - 1].transpose(0, 2, 1) + energy[None]
-        if rows[0] == 0:
-            before[0] = energy
-        rec_e[row_of[rows]] = before
-    energy += cum[-1].T
+@njit(cache=True)
+def _energy(energy, cur, psv, psvg, pbl, pcv, first, per_pack, ok, r_ic, dt, row_of, rec_e, bal):
+    """Energy sums (load, cells, bleed, converters, interconnect) of each pack over periods 0..ok-1,
+    added period by period as the general loop does; ``rec_e[row]`` gets the sums at the start of
+    each recorded period. ``cur`` (packs, periods); ``p*`` (blocks, periods) per-block sums."""
+    B = energy.shape[0]
+    for j in range(ok):
+        row = row_of[j]
+        for p in range(B):
+            if row >= 0:
+                for q in range(5):
+                    rec_e[row, p, q] = energy[p, q]
+            sv = 0.0
+            svg = 0.0
+            bl = 0.0
+            cv = 0.0
+            for b in range(first[p], first[p] + per_pack):
+                sv += psv[b, j]
+                svg += psvg[b, j]
+                if bal:
+                    bl += pbl[b, j]
+                    cv += pcv[b, j]
+            i = cur[p, j]
+            p_ic = i * i * r_ic
+            energy[p, 0] += (i * svg + p_ic) * dt
+            energy[p, 1] += sv * dt
+            energy[p, 2] += bl * dt
+            energy[p, 3] += cv * dt
+            energy[p, 4] += p_ic * dt

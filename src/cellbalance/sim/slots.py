@@ -122,6 +122,11 @@ class Slots:
 
     # -- results ----------------------------------------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
+        """What each layer did when, as a Dataset (see :meth:`variables`)."""
+        data, coords = self.variables()
+        return xr.Dataset(data, coords=coords)
+
+    def variables(self) -> tuple[dict, dict]:
         """What each layer did when: measurements, estimates, commands and held actions, each on
         its own time axis (``measurement_time``, ``estimate_time``, ``control_time``)."""
         B, Ns, Np = self.layout.shape
@@ -174,4 +179,4 @@ class Slots:
                             np.broadcast_to(np.asarray(getattr(c, name), float), (B, m_e)) for c in cmds]
                     data[f"command_{name}"] = ((*d, "pack", "edge"), np.stack(rows),
                                                {"units": unit, "long_name": f"Commanded {name}"})
-        return xr.Dataset(data, coords=coords)
+        return data, coords
