@@ -96,6 +96,8 @@ class LoopContext:
 class TrueSignals:
     """The plant's true signals at one instant (what sensors look at; what a study may compare with).
 
+    The loop hands out read-only copies: no component can change the plant through them.
+
     Shapes: cells (n_packs, n_series, n_parallel), elements (n_packs, n_series), packs (n_packs,).
     ``pack_charge_C`` is the charge that has flowed into each pack since the run started (the
     integral of the pack current, what a coulomb-counting current sensor accumulates).
@@ -268,12 +270,12 @@ class HeldAction:
 
     @property
     def has_current(self) -> bool:
-        return bool(np.any(self.element_current_A != 0.0))
+        return bool(self.element_current_A.any())
 
     @property
     def has_shunt(self) -> bool:
-        return bool(np.any(self.element_shunt_S > 0.0))
+        return bool(self.element_shunt_S.any())
 
     @property
     def has_links(self) -> bool:
-        return self.link_laplacian_S is not None and bool(np.any(self.link_laplacian_S != 0.0))
+        return self.link_laplacian_S is not None and bool(self.link_laplacian_S.any())

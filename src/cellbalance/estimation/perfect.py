@@ -35,13 +35,14 @@ class PerfectSensors:
         return None
 
     def step(self, t_s: float, truth: TrueSignals, state):
+        # the loop's true signals are read-only copies: handed on as they are
         m = Measurement(
             t_s=t_s,
-            element_voltage_V=truth.element_voltage_V.copy(),
-            temperature_K=truth.cell_temperature_K.copy(),
-            pack_current_A=truth.pack_current_A.copy(),
-            pack_voltage_V=truth.pack_voltage_V.copy(),
-            pack_charge_C=truth.pack_charge_C.copy(),
+            element_voltage_V=truth.element_voltage_V,
+            temperature_K=truth.cell_temperature_K,
+            pack_current_A=truth.pack_current_A,
+            pack_voltage_V=truth.pack_voltage_V,
+            pack_charge_C=truth.pack_charge_C,
         )
         return m, state
 

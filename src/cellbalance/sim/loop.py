@@ -106,6 +106,7 @@ class _Run:
         p = cells.params
         self.v_min, self.v_max, self.t_max = p.v_min, p.v_max, p.t_max_K
         self.cond = np.zeros((self.B, 4))
+        self.taper = False
         self.profiles = {s.profile: s.cycle for s in experiment.steps if s.mode == "profile"}  # resolved when built
         self.grid_ok: dict = {}  # (profile, period) -> can the compiled segments run it
         self.seg_plan = False  # made on first use (None: the segments cannot run this layout)
@@ -216,10 +217,17 @@ class _Run:
         i_bal, g_sh, lap = self._bal(b)
         sl, B = (None, self.B) if b is None else (self.pack_slice(b), 1)
         code, val = self.modes(steps, t_in)
-        if not code.any() and not self.has_shunt and lap is None and self.Np == 1:
-            # current control, no shunts or links, one cell per element: the cell current is known at once
-            i_cell = (val[:, None] + i_bal).reshape(-1)
-            emf, r0, _, _ = self.evaluate(x, i_cell, dt, sl)
+        if not code.any() and lap is None and self.Np == 1 and (not self.has_shunt or not self.cur_dep):
+            # current control, no links, one cell per element: the cell current follows at once
+            i_ext = val[:, None] + i_bal
+            if not self.has_shunt:
+                i_cell = i_ext.reshape(-1)
+                emf, r0, _, _ = self.evaluate(x, i_cell, dt, sl)
+                return val, i_cell, emf + i_cell * r0
+            emf, r0, _, _ = self.evaluate(x, i_ext.reshape(-1), dt, sl)
+            e, r = emf.reshape(i_ext.shape), r0.reshape(i_ext.shape)
+            v = (e + i_ext * r) / (1.0 + g_sh * r)  # KCL at the element node with its shunt
+            i_cell = (i_ext - g_sh * v).reshape(-1)
             return val, i_cell, emf + i_cell * r0
         i_cell = i_guess
         passes = self.opts.current_iterations if self.cur_dep else 1
@@ -268,6 +276,7 @@ class _Run:
             elif step.until_c_rate is not None:
                 ith = step.until_c_rate * self.nominal_Ah
         self.cond[b] = (lo, hi, tl, ith)
+        self.taper = bool(np.any(np.isfinite(self.cond[:, 3])))  # a current taper ends some pack's step
 
     def margins(self, x, i_cell, steps, t_in, dt, b=None) -> np.ndarray:
         """Per pack, min over its end conditions of the distance to the condition; <= 0 = reached."""
@@ -353,18 +362,24 @@ def simulate(
         raise
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
 def _truth(run: _Run, t, x, i_p, v_cell) -> TrueSignals:
+    """The plant's true signals at t, as read-only copies (sensors may hand them on as they are)."""
     shp = run.layout.shape
     ip = np.where(np.isnan(i_p), 0.0, i_p)
     v = v_cell.reshape(shp)
     return TrueSignals(
         t_s=t,
-        cell_voltage_V=v.copy(),
-        cell_temperature_K=x[:, K.X_T].reshape(shp).copy(),
-        cell_soc=x[:, K.X_Z].reshape(shp).copy(),
-        pack_current_A=ip.copy(),
-        pack_voltage_V=v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm,
-        pack_charge_C=run.charge.copy(),
+        cell_voltage_V=_readonly(v.copy()),
+        cell_temperature_K=_readonly(x[:, K.X_T].reshape(shp).copy()),
+        cell_soc=_readonly(x[:, K.X_Z].reshape(shp).copy()),
+        pack_current_A=_readonly(ip),
+        pack_voltage_V=_readonly(v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm),
+        pack_charge_C=_readonly(run.charge.copy()),
     )
 
 
@@ -566,11 +581,18 @@ def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float)
         key = (step.profile, dt)
         if key not in run.grid_ok:
             run.grid_ok[key] = prof.kind == "current_A" and prof.on_grid(dt)
-        if not run.grid_ok[key]:
+        grid = run.grid_ok[key]
+        if grid is False:
             return None
-        tt = (t_in + dt * np.arange(n_max)) % prof.duration_s
-        idx = np.searchsorted(prof.time_s, tt + 1e-9 * dt, side="right") - 1
-        return prof.values[idx] * step.profile_scale
+        if grid is True:  # the cycle sampled once on the plant grid
+            n_cyc = int(round(prof.duration_s / dt))
+            idx = np.searchsorted(prof.time_s, dt * np.arange(n_cyc) + 1e-9 * dt, side="right") - 1
+            grid = run.grid_ok[key] = prof.values[idx]
+        r = (t_in % prof.duration_s) / dt
+        j0 = int(round(r))
+        if abs(r - j0) > 1e-9:
+            return None  # a step that began inside a period: its periods straddle the samples
+        return np.take(grid, np.arange(j0, j0 + n_max), mode="wrap") * step.profile_scale
     return np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
 
 
@@ -586,7 +608,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         return 0  # a parallel group larger than a block: the general loop runs it
     n_max = int(min(float((run._dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
     n_max = min(n_max, 100_000, n_slot)
-    if n_max < 2 or np.any(np.isfinite(run.cond[:, 3])):
+    if n_max < 2 or run.taper:
         return 0
     B = run.B
     cur = np.empty((n_max, B))
@@ -597,17 +619,17 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         cur[:, b] = c_b
     every = run.opts.record_every
     n = run.n
+    row_of = np.full(n_max, -1, dtype=np.int64)
     if run.opts.record:
         # bound the row buffers (a few hundred MB at most); the loop comes back for the rest
-        cap = max(1, int(2e8 // (8 * n * (x.shape[1] + 2))))
-        n_max = min(n_max, cap * every)
+        n_max = min(n_max, max(1, int(2e8 // (8 * n * (x.shape[1] + 2)))) * every)
         cur = cur[:n_max]
-        row_of = np.where((k + np.arange(n_max)) % every == 0, 0, -1).astype(np.int64)
-        sel = row_of == 0
-        row_of[sel] = np.arange(int(sel.sum()))
+        row_of = row_of[:n_max]
+        per = np.arange((-k) % every, n_max, every)
+        row_of[per] = np.arange(per.size)
     else:
-        row_of = np.full(n_max, -1, dtype=np.int64)
-    rows = int((row_of >= 0).sum())
+        per = row_of[:0]
+    rows = per.size
     bx, bi, bv = np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
     be = np.empty((rows, B, 5))
     bal = run.has_bal or run.has_shunt
@@ -616,9 +638,9 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
                        run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
         return 0
-    nrow = int((row_of[:done] >= 0).sum())
-    per = np.flatnonzero(row_of[:done] >= 0)
+    nrow = int(np.searchsorted(per, done))
     if nrow:
+        per = per[:nrow]
         rec.append_block(t + per * dt, bx[:nrow], bi[:nrow], bv[:nrow], cur[per],
                          np.broadcast_to(k_step, (nrow, B)), be[:nrow])
         run.i_cell = bi[nrow - 1].copy()

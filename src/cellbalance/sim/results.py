@@ -69,8 +69,24 @@ class Recorder:
 
     def append_block(self, t, x, i_cell, v_cell, i_pack, k_step, energy) -> None:
         """Append several rows at once (each argument has a leading row axis)."""
-        for r in range(t.shape[0]):
-            self.append(t[r], x[r], i_cell[r], v_cell[r], i_pack[r], k_step[r], energy[r])
+        n = t.shape[0]
+        r = 0
+        while r < n:
+            c, k = self._cur, self._row
+            m = min(n - r, self.chunk_rows - k)
+            sl = slice(k, k + m)
+            c["time"][sl] = t[r:r + m]
+            c["x"][sl] = x[r:r + m]
+            c["i"][sl] = i_cell[r:r + m]
+            c["v"][sl] = v_cell[r:r + m]
+            c["ip"][sl] = i_pack[r:r + m]
+            c["step"][sl] = k_step[r:r + m]
+            c["energy"][sl] = energy[r:r + m]
+            self._row += m
+            r += m
+            if self._row == self.chunk_rows:
+                self.flush_chunk(self._tail())
+                self._new_chunk()
 
     def flush_chunk(self, chunk: dict[str, np.ndarray]) -> None:
         self._chunks.append(chunk)
