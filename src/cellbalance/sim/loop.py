@@ -28,7 +28,7 @@ from ..interfaces import HeldAction, LoopContext, NominalModel, TrueSignals
 from ..pack.electrical import element_affine, element_currents, group_thevenin, split_group_current
 from ..pack.layout import PackLayout
 from ..scenarios.experiment import Experiment, Step
-from .results import Recorder
+from .results import Recorder, RunDescription
 from .segment import run_segment, segment_plan
 from .slots import Slots
 
@@ -422,6 +422,11 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             held = slots.run(t, _truth(run, t, x, i_p, v_cell))
             if held is not None:
                 run.apply(held)
+                if held.converter_loss_W is not None:
+                    # converters: their operating point at the voltages they run at (one refinement of
+                    # the fixed point between the held currents and the element voltages they cause)
+                    _, _, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
+                    run.apply(slots.rehold(v_cell.reshape(run.layout.shape)[..., 0]))
         if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
             n_slot = int(np.ceil((slots.next_due() - t) / dt - 1e-9)) if slots.active else 1 << 40
             adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot)
@@ -523,7 +528,8 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     if progress is not None:
         progress(t, t)
     truncated = not done.all()
-    return rec.finish(events, run, truncated=truncated, final_state=CellState(x.copy()), extra=slots.variables())
+    return rec.finish(events, RunDescription(c.params, run.layout, exp), truncated=truncated,
+                      final_state=CellState(x.copy()), extra=slots.variables())
 
 
 def _shunt_heat(run: _Run, v_cell) -> np.ndarray:

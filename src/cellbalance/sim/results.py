@@ -9,6 +9,8 @@ holds plain arrays only and writes to NetCDF as returned.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
@@ -19,6 +21,16 @@ from ..errors import ParameterError
 __all__ = ["NetCDFRecorder", "Recorder", "final_state", "state_names"]
 
 SIGN_NOTE = "current positive = charging"
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """What a recorder needs to know about the run it records: the nominal cell parameter set, the
+    layout and the experiment (public; the loop's own state stays private)."""
+
+    params: object
+    layout: object
+    experiment: object
 
 
 class Recorder:
@@ -141,7 +153,7 @@ class Recorder:
     def abort(self) -> None:
         """Called when the run is interrupted: keep what can be kept."""
 
-    def finish(self, events, run, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
+    def finish(self, events, run: RunDescription, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
         """The Dataset of the whole run, built by one constructor: rows, events, metadata, the final
         state and ``extra`` (variables and coordinates of the loop's slots)."""
         parts = self._chunks + ([self._tail()] if self._row else [])
@@ -158,10 +170,10 @@ class Recorder:
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def run_metadata(events, run, *, truncated: bool, final_state) -> tuple[dict, dict, dict]:
+def run_metadata(events, run: RunDescription, *, truncated: bool, final_state) -> tuple[dict, dict, dict]:
     """Event table, final state (variables, coordinates) and the run's attributes."""
     ev = np.array(events, dtype=object).reshape(-1, 5)
-    steps = run.exp.steps
+    steps = run.experiment.steps
     data = {
         "event_pack": ("event", ev[:, 0].astype(int)),
         "event_step": ("event", ev[:, 1].astype(int)),
@@ -171,10 +183,10 @@ def run_metadata(events, run, *, truncated: bool, final_state) -> tuple[dict, di
         "event_description": ("event", np.array([steps[int(k)].description for k in ev[:, 1]], dtype=str)),
     }
     attrs = {
-        "parameter_set": run.cells.params.name,
-        "parameter_source": run.cells.params.source,
+        "parameter_set": run.params.name,
+        "parameter_source": run.params.source,
         "layout": f"{run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p",
-        "period_s": run.exp.period_s,
+        "period_s": run.experiment.period_s,
         "experiment": " | ".join(s.description for s in steps),
         "sign_convention": SIGN_NOTE,
         "truncated": int(truncated),
@@ -187,14 +199,6 @@ def run_metadata(events, run, *, truncated: bool, final_state) -> tuple[dict, di
                             "note": "rebuild with cellbalance.sim.results.final_state(ds)"})
     coords = {"state": ("state", state_names(x.shape[2] - K.NX))}
     return data, coords, attrs
-
-
-def attach_events(ds: xr.Dataset, events, run, *, truncated: bool, final_state) -> xr.Dataset:
-    """``ds`` with the event table, final state and run attributes added."""
-    data, coords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
-    out = ds.assign(data).assign_coords(coords)
-    out.attrs.update(attrs)
-    return out
 
 
 def state_names(n_rc: int) -> list[str]:
@@ -281,7 +285,7 @@ class NetCDFRecorder(Recorder):
             self._nc.close()
             self._nc = None
 
-    def finish(self, events, run, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
+    def finish(self, events, run: RunDescription, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
         self.abort()  # write the last rows and close; the attrs below then mark the run complete
         data, coords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
         if extra is not None:

@@ -120,6 +120,15 @@ class Slots:
             self.next_ctl += p * max(1, np.floor((t - self.next_ctl) / p + _EPS) + 1)
         return held
 
+    def rehold(self, v_element: np.ndarray) -> HeldAction:
+        """The last command's held action again, at element voltages ``v_element`` (the loop refines a
+        converter's operating point with the voltages its own currents cause)."""
+        held = hold_command(self.balancer, self.command, v_element, self.layout)
+        t, cmd, _ = self.log_ctl[-1]
+        self.log_ctl[-1] = (t, cmd, held)
+        self.held = held
+        return held
+
     # -- results ----------------------------------------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
         """What each layer did when, as a Dataset (see :meth:`variables`)."""
@@ -165,6 +174,11 @@ class Slots:
                                                   {"units": "A", "long_name": "Held balancing current into each element"})
             data["balancer_shunt_S"] = (d + el, np.stack([h.element_shunt_S for _, _, h in self.log_ctl]),
                                         {"units": "S", "long_name": "Held shunt (bleed) conductance per element"})
+            data["balancer_converter_loss_W"] = (
+                (*d, "pack"), np.stack([np.zeros(B) if h.converter_loss_W is None else h.converter_loss_W
+                                        for _, _, h in self.log_ctl]),
+                {"units": "W", "long_name": "Converter loss of the held operating point (converter model, at the "
+                                            "command instant)"})
             cmds = [c for _, c, _ in self.log_ctl]
             if any(c.bleed is not None for c in cmds):
                 data["command_bleed"] = (d + el, np.stack([np.zeros((B, Ns)) if c.bleed is None else
