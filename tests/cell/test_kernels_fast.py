@@ -1,8 +1,8 @@
 """The blocked, vectorised kernels of ``cell/kernels.py`` against the per-cell formulation.
 
-The reference is ``K._step_cells`` / ``K._emf_cells``: the fused scalar loop (one loop over cells
-doing the whole model in registers) that the blocked kernels replaced for more than a few cells,
-kept in kernels.py unchanged for n < SMALL_N. The blocked kernels must give the same numbers up to
+The reference is ``kernel_reference._step_cells`` / ``_emf_cells``: the fused scalar loop (one loop
+over cells doing the whole model in registers) that the blocked kernels replaced; the package itself
+runs only the blocked kernels, for every number of cells. The blocked kernels must give the same numbers up to
 rounding (here: 1e-12 relative or 1e-15 absolute; the vectorised exp is within 1 ulp of libm's) on
 random states, currents and steps, including skipped cells (dt = 0), currents of either sign, zero
 and around the hysteresis threshold, the two-node thermal model and the 3-D current-dependent tables
@@ -14,14 +14,13 @@ import zlib
 
 import numpy as np
 import pytest
+from kernel_reference import _emf_cells as _ref_emf_r0
+from kernel_reference import _step_cells as _ref_step
 from numba import njit
 
 from cellbalance.cell import CellParameters, RCPair, Table, ThermalParameters, get_parameter_set
 from cellbalance.cell import kernels as K
 from cellbalance.cell.kernels import NX, X_H, X_S, X_T, X_TJ, X_Z
-
-_ref_emf_r0 = K._emf_cells
-_ref_step = K._step_cells
 
 # ------------------------------------------------------------------------------------------------
 # cases
