@@ -355,6 +355,7 @@ def simulate(
                       balancer=balancer)
     slots = Slots(ctx, sensors, estimator, controller, balancer)
     rec = recorder or Recorder(cells, layout)
+    rec.expect(int(min(_estimate_duration(run), opts.max_time_s) / experiment.period_s / opts.record_every) + 2)
     try:
         return _loop(run, rec, slots, progress)
     except KeyboardInterrupt:
@@ -624,20 +625,24 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
             return 0
         cur[:, b] = c_b
     every = run.opts.record_every
-    n = run.n
     row_of = np.full(n_max, -1, dtype=np.int64)
     if run.opts.record:
-        # bound the row buffers (a few hundred MB at most); the loop comes back for the rest
-        n_max = min(n_max, max(1, int(2e8 // (8 * n * (x.shape[1] + 2)))) * every)
-        cur = cur[:n_max]
-        row_of = row_of[:n_max]
         per = np.arange((-k) % every, n_max, every)
-        row_of[per] = np.arange(per.size)
+        if per.size:
+            # the segment writes its rows straight into the recorder's chunk (as many as it holds)
+            m, view = rec.reserve(per.size)
+            if m < per.size:
+                n_max = int(per[m])  # stop before the first row that does not fit; the loop comes back
+                cur, row_of, per = cur[:n_max], row_of[:n_max], per[:m]
+            row_of[per] = np.arange(per.size)
+            bx, bi, bv, be = view["x"], view["i"], view["v"], view["energy"]
+        else:
+            view = None
     else:
         per = row_of[:0]
-    rows = per.size
-    bx, bi, bv = np.empty((rows, n, x.shape[1])), np.empty((rows, n)), np.empty((rows, n))
-    be = np.empty((rows, B, 5))
+        view = None
+    if view is None:
+        bx, bi, bv, be = (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, B, 5)))
     bal = run.has_bal or run.has_shunt
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
                        run.layout.interconnect_ohm, run.energy, row_of, bx, bi, bv, be,
@@ -647,8 +652,10 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     nrow = int(np.searchsorted(per, done))
     if nrow:
         per = per[:nrow]
-        rec.append_block(t + per * dt, bx[:nrow], bi[:nrow], bv[:nrow], cur[per],
-                         np.broadcast_to(k_step, (nrow, B)), be[:nrow])
+        view["time"][:nrow] = t + per * dt
+        view["ip"][:nrow] = cur[per]
+        view["step"][:nrow] = k_step
+        rec.commit(nrow)
         run.i_cell = bi[nrow - 1].copy()
     run.charge += cur[:done].sum(0) * dt
     plan = run.seg_plan

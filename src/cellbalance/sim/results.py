@@ -47,12 +47,23 @@ class Recorder:
         self.B, self.Ns, self.Np = layout.shape
         self.nx = K.NX + cells.params.n_rc
         row_bytes = 8 * cells.n * (self.nx + 2) + 16 * self.B + 8
-        self.chunk_rows = chunk_rows or int(max(1, min(2048, self.max_chunk_bytes // row_bytes)))
+        self._fixed_rows = chunk_rows is not None
+        self.chunk_rows = chunk_rows or int(max(1, self.max_chunk_bytes // row_bytes))
+        self._max_rows = self.chunk_rows  # later chunks (the first may be sized by expect())
+        self._cap = 0
         self._chunks: list[dict[str, np.ndarray]] = []
-        self._new_chunk()
+        self._cur = None
+        self._row = 0
+
+    def expect(self, rows: int) -> None:
+        """Hint from the loop: about ``rows`` rows will come (the first chunk is sized for them)."""
+        if not self._fixed_rows and self._cur is None:
+            self.chunk_rows = int(max(1, min(self.chunk_rows, rows + 2)))
 
     def _new_chunk(self) -> None:
-        r, n, B = self.chunk_rows, self.cells.n, self.B
+        r = self.chunk_rows if not self._chunks else self._max_rows
+        n, B = self.cells.n, self.B
+        self._cap = r
         self._cur = {
             "time": np.empty(r),
             "x": np.empty((r, n, self.nx)),
@@ -64,7 +75,25 @@ class Recorder:
         }
         self._row = 0
 
+    def reserve(self, rows: int) -> tuple[int, dict[str, np.ndarray]]:
+        """Up to ``rows`` rows of the current chunk to write into directly (the compiled segments do):
+        returns (how many, views of the arrays from the next free row); :meth:`commit` them after."""
+        if self._cur is None:
+            self._new_chunk()
+        k = self._row
+        m = min(rows, self._cap - k)
+        return m, {key: a[k:k + m] for key, a in self._cur.items()}
+
+    def commit(self, rows: int) -> None:
+        """``rows`` rows written into the views of :meth:`reserve` are now part of the results."""
+        self._row += rows
+        if self._row == self._cap:
+            self.flush_chunk(self._tail())
+            self._cur, self._row = None, 0
+
     def append(self, t, x, i_cell, v_cell, i_pack, k_step, energy=None) -> None:
+        if self._cur is None:
+            self._new_chunk()
         c, k = self._cur, self._row
         c["time"][k] = t
         c["x"][k] = x
@@ -75,36 +104,40 @@ class Recorder:
         if energy is not None:
             c["energy"][k] = energy
         self._row += 1
-        if self._row == self.chunk_rows:
+        if self._row == self._cap:
             self.flush_chunk(self._tail())
-            self._new_chunk()
+            self._cur, self._row = None, 0
 
     def append_block(self, t, x, i_cell, v_cell, i_pack, k_step, energy) -> None:
         """Append several rows at once (each argument has a leading row axis)."""
         n = t.shape[0]
         r = 0
         while r < n:
-            c, k = self._cur, self._row
-            m = min(n - r, self.chunk_rows - k)
-            sl = slice(k, k + m)
-            c["time"][sl] = t[r:r + m]
-            c["x"][sl] = x[r:r + m]
-            c["i"][sl] = i_cell[r:r + m]
-            c["v"][sl] = v_cell[r:r + m]
-            c["ip"][sl] = i_pack[r:r + m]
-            c["step"][sl] = k_step[r:r + m]
-            c["energy"][sl] = energy[r:r + m]
-            self._row += m
+            m, c = self.reserve(n - r)
+            c["time"][:] = t[r:r + m]
+            c["x"][:] = x[r:r + m]
+            c["i"][:] = i_cell[r:r + m]
+            c["v"][:] = v_cell[r:r + m]
+            c["ip"][:] = i_pack[r:r + m]
+            c["step"][:] = k_step[r:r + m]
+            c["energy"][:] = energy[r:r + m]
+            self.commit(m)
             r += m
-            if self._row == self.chunk_rows:
-                self.flush_chunk(self._tail())
-                self._new_chunk()
 
     def flush_chunk(self, chunk: dict[str, np.ndarray]) -> None:
         self._chunks.append(chunk)
 
     def _tail(self) -> dict[str, np.ndarray]:
         return {key: a[: self._row] for key, a in self._cur.items()}
+
+    def _rows(self) -> dict[str, np.ndarray] | None:
+        """Every row recorded (one chunk: no copy)."""
+        parts = self._chunks + ([self._tail()] if self._cur is not None and self._row else [])
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
     def chunk_to_dataset(self, ch: dict[str, np.ndarray]) -> xr.Dataset:
         data, coords = self.chunk_variables(ch)
@@ -156,10 +189,9 @@ class Recorder:
     def finish(self, events, run: RunDescription, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
         """The Dataset of the whole run, built by one constructor: rows, events, metadata, the final
         state and ``extra`` (variables and coordinates of the loop's slots)."""
-        parts = self._chunks + ([self._tail()] if self._row else [])
+        ch = self._rows()
         data, coords = {}, {}
-        if parts:
-            ch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        if ch is not None:
             data, coords = self.chunk_variables(ch)
         mdata, mcoords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
         data.update(mdata)
@@ -278,9 +310,9 @@ class NetCDFRecorder(Recorder):
         self._n_written = b
 
     def abort(self) -> None:
-        if self._row:
+        if self._cur is not None and self._row:
             self.flush_chunk(self._tail())
-            self._row = 0
+            self._cur, self._row = None, 0
         if self._nc is not None:
             self._nc.close()
             self._nc = None
