@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from cellbalance.cell import get_parameter_set
+from cellbalance.cell import get_parameter_set, initial_state
 from cellbalance.pack import PackLayout
 from cellbalance.scenarios.experiment import Experiment
 from cellbalance.sim import SimulationOptions, simulate
@@ -84,3 +84,49 @@ def test_streamed_run_keeps_the_final_state(tmp_path):
         _assert_state_equal(final_state(again), final_state(mem))
     _assert_state_equal(final_state(disk), final_state(mem))
     disk.close()
+
+
+def test_compressed_netcdf_reads_back_equal_and_float32_to_its_precision(tmp_path):
+    import os
+
+    from cellbalance.io.output import to_netcdf
+
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=12, n_parallel=2)
+    cells = p.compile(lay.n_cells)
+    ds = simulate(cells, ["Run US06 for 20 minutes"], layout=lay,
+                  state=initial_state(cells, soc=np.linspace(0.6, 0.7, lay.n_cells)))
+    plain = tmp_path / "plain.nc"
+    ds.to_netcdf(plain)  # xarray's defaults: no compression
+    f64 = to_netcdf(ds, tmp_path / "f64.nc")
+    f32 = to_netcdf(ds, tmp_path / "f32.nc", precision="float32")
+    assert os.path.getsize(f64) < os.path.getsize(plain)
+    assert os.path.getsize(f32) < 0.5 * os.path.getsize(plain)
+    b64, b32 = xr.open_dataset(f64), xr.open_dataset(f32)
+    for v in ds.variables:
+        np.testing.assert_array_equal(b64[v].values, ds[v].values, err_msg=v)  # lossless
+    for v in ("soc", "voltage_V", "current_A", "temperature_K"):
+        assert b32[v].encoding["dtype"] == np.float32
+        np.testing.assert_allclose(b32[v].values, ds[v].values, rtol=2 ** -23, atol=0, err_msg=v)
+    np.testing.assert_array_equal(b32.event_end_s.values, ds.event_end_s.values)  # the event table exact
+    np.testing.assert_array_equal(b32.energy_load_J.values, ds.energy_load_J.values)
+    b64.close()
+    b32.close()
+
+
+def test_record_variables_and_precision():
+    from cellbalance.errors import ParameterError
+
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=4)
+    full = simulate(p, ["Discharge at 1C for 10 minutes"], layout=lay)
+    some = simulate(p, ["Discharge at 1C for 10 minutes"], layout=lay,
+                    options=SimulationOptions(record_variables=("soc", "voltage_V"), record_precision="float32"))
+    assert "temperature_K" not in some and "current_A" not in some
+    assert some.soc.dtype == np.float32 and some.voltage_V.dtype == np.float32
+    np.testing.assert_allclose(some.soc.values, full.soc.values, rtol=2 ** -23)
+    np.testing.assert_array_equal(some.event_end_s.values, full.event_end_s.values)
+    with pytest.raises(ParameterError, match=r"record_variables: unknown \['voltage'\]; allowed: soc, voltage_V"):
+        SimulationOptions(record_variables=("soc", "voltage"))
+    with pytest.raises(ParameterError, match="record_precision must be 'float64' or 'float32'; got 'half'"):
+        SimulationOptions(record_precision="half")

@@ -59,7 +59,7 @@ def run_demo(out: Path, console, run_with_progress) -> None:
                       str(ds.event_reason.values[k]))
     console.print(steps)
     console.print(tab)
-    files = [to_netcdf(ds, out / "demo_pack.nc")]
+    files = [to_netcdf(ds, out / "demo_pack.nc", precision="float32")]
     files += plot_pack_run(ds, out, "demo_pack")
     import numpy as np
 

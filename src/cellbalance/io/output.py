@@ -9,10 +9,27 @@ import xarray as xr
 __all__ = ["to_csv", "to_netcdf", "write_results"]
 
 
-def to_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+def to_netcdf(ds: xr.Dataset, path: str | Path, precision: str = "float64") -> Path:
+    """Write ``ds`` compressed and time-chunked (:func:`~cellbalance.sim.results.netcdf_encoding`);
+    ``precision="float32"`` stores the per-cell float variables in single precision (the event
+    table, coordinates and energy sums stay float64)."""
+    import numpy as np
+
+    from ..errors import ConfigError
+    from ..sim.results import netcdf_encoding
+
+    if precision not in ("float64", "float32"):
+        raise ConfigError(f"to_netcdf: precision must be 'float64' or 'float32'; got {precision!r}.")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(p)
+    enc = {}
+    for name, da in ds.data_vars.items():
+        if da.ndim == 0 or da.dtype.kind not in "fiu" or 0 in da.shape:
+            continue
+        enc[name] = netcdf_encoding(da)
+        if precision == "float32" and da.dtype == np.float64 and {"pack", "cell"} <= set(da.dims) and "time" in da.dims:
+            enc[name]["dtype"] = "float32"
+    ds.to_netcdf(p, encoding=enc)
     return p
 
 

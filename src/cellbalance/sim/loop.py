@@ -43,14 +43,33 @@ class SimulationOptions:
     max_time_s : hard stop of the whole run [s] (a step that never ends cannot hang the run).
     current_iterations : fixed-point passes between R0(I) and I when a resistance table depends on
         current (1 pass otherwise).
+    record : record rows at all (False: only events, final state and the slots' logs).
+    record_variables : None (all) or the names of the per-row variables to keep in the results
+        (see :data:`cellbalance.sim.results.RECORDABLE`); the event table is always kept.
+    record_precision : "float64" (default) or "float32" for the recorded per-cell floats (half the
+        memory and file size; the simulation itself always runs in float64).
     """
 
     record_every: int = 1
     max_time_s: float = 30 * 86400.0
     current_iterations: int = 2
     record: bool = True
+    record_variables: tuple[str, ...] | None = None
+    record_precision: str = "float64"
 
     def __post_init__(self) -> None:
+        from .results import RECORDABLE
+
+        if self.record_precision not in ("float64", "float32"):
+            raise ParameterError(f"SimulationOptions.record_precision must be 'float64' or 'float32'; got "
+                                 f"{self.record_precision!r}.")
+        if self.record_variables is not None:
+            names = (self.record_variables,) if isinstance(self.record_variables, str) else tuple(self.record_variables)
+            bad = [v for v in names if v not in RECORDABLE]
+            if bad or not names:
+                raise ParameterError(f"SimulationOptions.record_variables: unknown {bad or 'empty selection'}; "
+                                     f"allowed: {', '.join(RECORDABLE)}.")
+            object.__setattr__(self, "record_variables", names)
         if not (isinstance(self.record_every, int) and self.record_every >= 1):
             raise ParameterError(f"SimulationOptions.record_every must be an integer >= 1; got {self.record_every!r}.")
         if not self.max_time_s > 0:
@@ -356,6 +375,7 @@ def simulate(
     slots = Slots(ctx, sensors, estimator, controller, balancer)
     rec = recorder or Recorder(cells, layout)
     rec.expect(int(min(_estimate_duration(run), opts.max_time_s) / experiment.period_s / opts.record_every) + 2)
+    rec.select(opts.record_variables, opts.record_precision)
     try:
         return _loop(run, rec, slots, progress)
     except KeyboardInterrupt:

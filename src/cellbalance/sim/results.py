@@ -18,7 +18,13 @@ from ..cell import CellState
 from ..cell import kernels as K
 from ..errors import ParameterError
 
-__all__ = ["NetCDFRecorder", "Recorder", "final_state", "state_names"]
+__all__ = ["RECORDABLE", "NetCDFRecorder", "Recorder", "RunDescription", "final_state", "netcdf_encoding",
+           "state_names"]
+
+#: The per-row variables a run can record (``SimulationOptions.record_variables``).
+RECORDABLE = ("soc", "voltage_V", "current_A", "temperature_K", "hysteresis", "v_rc_V", "jig_temperature_K",
+              "pack_current_A", "pack_voltage_V", "step", "energy_load_J", "energy_cells_J", "energy_bleed_J",
+              "energy_converter_loss_J", "energy_interconnect_J")
 
 SIGN_NOTE = "current positive = charging"
 
@@ -50,10 +56,17 @@ class Recorder:
         self._fixed_rows = chunk_rows is not None
         self.chunk_rows = chunk_rows or int(max(1, self.max_chunk_bytes // row_bytes))
         self._max_rows = self.chunk_rows  # later chunks (the first may be sized by expect())
+        self._keep = None
+        self._dtype = np.float64
         self._cap = 0
         self._chunks: list[dict[str, np.ndarray]] = []
         self._cur = None
         self._row = 0
+
+    def select(self, variables: tuple[str, ...] | None, precision: str = "float64") -> None:
+        """Keep only ``variables`` (None: all) of each row, per-cell floats in ``precision``."""
+        self._keep = None if variables is None else set(variables)
+        self._dtype = np.float32 if precision == "float32" else np.float64
 
     def expect(self, rows: int) -> None:
         """Hint from the loop: about ``rows`` rows will come (the first chunk is sized for them)."""
@@ -174,6 +187,11 @@ class Recorder:
             data["v_rc_V"] = ((*dims, "rc"), x[..., K.NX :], {"units": "V", "long_name": "RC pair voltage"})
         if p.thermal.has_jig:
             data["jig_temperature_K"] = (dims, x[..., K.X_TJ], {"units": "K", "long_name": "Second thermal node"})
+        if self._keep is not None:
+            data = {k: v for k, v in data.items() if k in self._keep}
+        if self._dtype is not np.float64:
+            data = {k: (d, a.astype(self._dtype) if a.ndim >= 3 and a.dtype == np.float64 else a, at)
+                    for k, (d, a, at) in data.items()}
         coords = {
             "time": ("time", ch["time"], {"units": "s"}),
             "pack": np.arange(B),
@@ -255,6 +273,14 @@ def final_state(ds: xr.Dataset) -> CellState:
     return CellState(np.array(da.values, dtype=float).reshape(-1, len(names)))
 
 
+def netcdf_encoding(da: xr.DataArray, time_chunk: int = 512) -> dict:
+    """Compressed, time-chunked NetCDF encoding of one variable (zlib level 1 with byte shuffle:
+    fast, and lossless; about 1.5x smaller in float64, 4x in float32 for a pack run), chunks of
+    ``time_chunk`` rows by whole packs and cells so a file opens lazily and reads a time window fast."""
+    chunks = tuple(max(1, min(time_chunk, n)) if d.endswith("time") else max(1, n) for d, n in zip(da.dims, da.shape))
+    return {"zlib": True, "complevel": 1, "shuffle": True, "chunksizes": chunks}
+
+
 class NetCDFRecorder(Recorder):
     """Streams rows to a NetCDF file chunk by chunk, so a long run never holds all rows in memory
     and an interrupted run keeps every chunk already written (``attrs['truncated'] = 1``).
@@ -290,8 +316,9 @@ class NetCDFRecorder(Recorder):
         t = nc.createVariable("time", "f8", ("time",))
         t.units = "s"
         for name, da in ds.data_vars.items():
-            chunks = tuple(1 if d == "time" else ds.sizes[d] for d in da.dims)
-            v = nc.createVariable(name, da.dtype, da.dims, zlib=False, chunksizes=chunks)
+            enc = netcdf_encoding(da, self.chunk_rows)
+            v = nc.createVariable(name, da.dtype, da.dims, zlib=True, complevel=enc["complevel"], shuffle=True,
+                                  chunksizes=enc["chunksizes"])
             for k, val in da.attrs.items():
                 v.setncattr(k, val)
         nc.setncattr("truncated", 1)  # until finish() says otherwise
