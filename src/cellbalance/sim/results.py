@@ -277,7 +277,7 @@ def netcdf_encoding(da: xr.DataArray, time_chunk: int = 512) -> dict:
     """Compressed, time-chunked NetCDF encoding of one variable (zlib level 1 with byte shuffle:
     fast, and lossless; about 1.5x smaller in float64, 4x in float32 for a pack run), chunks of
     ``time_chunk`` rows by whole packs and cells so a file opens lazily and reads a time window fast."""
-    chunks = tuple(max(1, min(time_chunk, n)) if d.endswith("time") else max(1, n) for d, n in zip(da.dims, da.shape))
+    chunks = tuple(max(1, min(time_chunk, n)) if d.endswith("time") else max(1, n) for d, n in zip(da.dims, da.shape, strict=True))
     return {"zlib": True, "complevel": 1, "shuffle": True, "chunksizes": chunks}
 
 
