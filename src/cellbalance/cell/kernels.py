@@ -344,7 +344,7 @@ def _rc_stage(w, nrc, m):
             rr[i] = R
             tt[i] = tau
             arg[i] = -w[_S_DT * B + i] / tau
-        _vexp(w, r + 5, r + 6, 1, m)
+        _vexp(w, np.int64(r + 5), np.int64(r + 6), np.int64(1), m)
         for i in range(m):
             R = rr[i]
             tau = tt[i]
@@ -501,7 +501,7 @@ def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w)
     for i in range(m):
         w[_S_I * B + i] = cur[i]
         w[_S_DT * B + i] = dts[i]
-    _lookups(data, meta, w, 0, NT_FIXED + 2 * nrc, _S_TAB, _S_T, _S_I, _S_Z, _S_F, -1, m)
+    _lookups(data, meta, w, np.int64(0), np.int64(NT_FIXED + 2 * nrc), np.int64(_S_TAB), np.int64(_S_T), np.int64(_S_I), np.int64(_S_Z), np.int64(_S_F), np.int64(-1), m)
     # arguments of the exponentials: Arrhenius factors, hysteresis decay over the step
     for i in range(m):
         inv_t = 1.0 / w[_S_T * B + i] - 1.0 / tref
@@ -512,7 +512,7 @@ def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w)
         k = w[(_S_CP + C_GAMMA) * B + i] * abs(eta * Ii) / w[(_S_CP + C_CAP) * B + i]
         w[_S_K * B + i] = k
         w[_S_KA * B + i] = -k * w[_S_DT * B + i]
-    _vexp(w, _S_A0, _S_E0, 3, m)
+    _vexp(w, np.int64(_S_A0), np.int64(_S_E0), np.int64(3), m)
     _rc_stage(w, nrc, m)
     _cell_stage(w, ith, tref_ocv, entropic, m)
     for i in range(m):
@@ -521,7 +521,7 @@ def _step_block(cp, gp, data, meta, x, cur, tamb, qext, dts, heat, xo, c0, m, w)
     if not hasjig:
         for i in range(m):
             w[_S_TA * B + i] = -w[(_S_CP + C_GCOOL) * B + i] * w[_S_DT * B + i] / w[(_S_CP + C_CTH) * B + i]
-        _vexp(w, _S_TA, _S_TE, 1, m)
+        _vexp(w, np.int64(_S_TA), np.int64(_S_TE), np.int64(1), m)
         _thermal1_stage(w, _S_PQ, tamb, m)
     else:
         _jig_coefficients(w, m)
@@ -570,10 +570,10 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
         w[_M_MS * B + i] = cp[i, C_MS]
     for i in range(m):
         w[_M_I * B + i] = cur[i]
-    _lookups(data, meta, w, 0, NT_FIXED, _M_TAB, _M_T, _M_I, _M_Z, _M_F, -1 if entropic else T_DUDT, m)
+    _lookups(data, meta, w, np.int64(0), np.int64(NT_FIXED), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1 if entropic else T_DUDT), m)
     for i in range(m):
         w[_M_A0 * B + i] = ea0 * (1.0 / w[_M_T * B + i] - 1.0 / tref)
-    _vexp(w, _M_A0, _M_E0, 1, m)
+    _vexp(w, np.int64(_M_A0), np.int64(_M_E0), np.int64(1), m)
     for i in range(m):
         uo = w[(_M_TAB + T_OCV) * B + i]
         u = uo + (w[_M_T * B + i] - tref_ocv) * w[(_M_TAB + T_DUDT) * B + i] if entropic else uo
@@ -599,8 +599,8 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
         w[_M_CAP * B + i] = cp[i, C_CAP]
     # U (and dU/dT) at z +- dz, into rows _M_OCVP, _M_DUDTP and _M_OCVM, _M_DUDTM
     tu = T_DUDT + 1 if entropic else T_OCV + 1
-    _lookups(data, meta, w, T_OCV, tu, _M_OCVP, _M_T, _M_I, _M_ZP, _M_FP, -1, m)
-    _lookups(data, meta, w, T_OCV, tu, _M_OCVM, _M_T, _M_I, _M_ZM, _M_FM, -1, m)
+    _lookups(data, meta, w, np.int64(T_OCV), np.int64(tu), np.int64(_M_OCVP), np.int64(_M_T), np.int64(_M_I), np.int64(_M_ZP), np.int64(_M_FP), np.int64(-1), m)
+    _lookups(data, meta, w, np.int64(T_OCV), np.int64(tu), np.int64(_M_OCVM), np.int64(_M_T), np.int64(_M_I), np.int64(_M_ZM), np.int64(_M_FM), np.int64(-1), m)
     for i in range(m):
         Ti = w[_M_T * B + i]
         w[_M_ES * B + i] = w[_M_EMF * B + i]
@@ -615,8 +615,8 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
         eta = w[_M_ETA * B + i] if w[_M_I * B + i] > 0.0 else 1.0
         w[_M_RS * B + i] = r0[i] + eta * d * dt / w[_M_CAP * B + i]
         w[_M_A1 * B + i] = earc * (1.0 / Ti - 1.0 / tref)
-    _vexp(w, _M_A1, _M_E1, 1, m)
-    _lookups(data, meta, w, NT_FIXED, NT_FIXED + 2 * nrc, _M_TAB, _M_T, _M_I, _M_Z, _M_F, -1, m)
+    _vexp(w, np.int64(_M_A1), np.int64(_M_E1), np.int64(1), m)
+    _lookups(data, meta, w, np.int64(NT_FIXED), np.int64(NT_FIXED + 2 * nrc), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1), m)
     for j in range(nrc):
         r = _NFIX + _NPER * j
         rr = w[(r + 3) * B:(r + 4) * B]
@@ -627,7 +627,7 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
             R = rr[i] * cp[i, NCP + 2 * j] * w[_M_E1 * B + i]
             rr[i] = R
             arg[i] = -dt / (R * (tt[i] * cp[i, NCP + 2 * j + 1]))
-        _vexp(w, r + 5, r + 6, 1, m)
+        _vexp(w, np.int64(r + 5), np.int64(r + 6), np.int64(1), m)
         for i in range(m):
             v = x[i, NX + j]
             a = aa[i]

@@ -88,12 +88,12 @@ def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
     base = K._NFIX + K._NPER * nrc
     emf = w[base * B:(base + 1) * B]
     r0 = w[(base + 1) * B:(base + 2) * B]
-    K._lookups(data, meta, w, 0, NT_FIXED + 2 * nrc, _TAB, _T, _I, _Z, _F, -1, m)
+    K._lookups(data, meta, w, np.int64(0), np.int64(NT_FIXED + 2 * nrc), np.int64(_TAB), np.int64(_T), np.int64(_I), np.int64(_Z), np.int64(_F), np.int64(-1), m)
     for i in range(m):
         inv_t = 1.0 / w[_T * B + i] - 1.0 / tref
         w[K._S_A0 * B + i] = ea0 * inv_t
         w[K._S_A1 * B + i] = earc * inv_t
-    K._vexp(w, K._S_A0, K._S_E0, 2, m)
+    K._vexp(w, np.int64(K._S_A0), np.int64(K._S_E0), np.int64(2), m)
     for i in range(m):
         uo = w[(_TAB + T_OCV) * B + i]
         u = uo + (w[_T * B + i] - tref_ocv) * w[(_TAB + T_DUDT) * B + i] if entropic else uo
@@ -143,7 +143,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
     if not hasjig:
         for i in range(m):
             w[K._S_TA * B + i] = -w[(_CP + C_GCOOL) * B + i] * dt / w[(_CP + C_CTH) * B + i]
-        K._vexp(w, K._S_TA, K._S_TE, 1, m)
+        K._vexp(w, np.int64(K._S_TA), np.int64(K._S_TE), np.int64(1), m)
     else:
         K._jig_coefficients(w, m)
     i_prev = cur[0]
@@ -254,7 +254,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
             kh = w[(_CP + C_GAMMA) * B + i] * abs(eta * Ii) / w[(_CP + C_CAP) * B + i]
             w[K._S_K * B + i] = kh
             w[K._S_KA * B + i] = -kh * dt
-        K._vexp(w, K._S_KA, K._S_KE, 1, m)
+        K._vexp(w, np.int64(K._S_KA), np.int64(K._S_KE), np.int64(1), m)
         K._rc_stage(w, nrc, m)
         K._cell_stage(w, ith, tref_ocv, entropic, m)  # no external heat in a segment: row _S_P only
         if not hasjig:
