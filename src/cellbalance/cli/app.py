@@ -201,6 +201,24 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output direct
         _fail(str(e))
 
 
+@app.command()
+def warmup():
+    """Compile the numba kernels now (they are cached on this machine for every later run)."""
+    from ..cell import get_parameter_set
+    from ..pack import PackLayout
+    from ..sim.warmup import warm_up
+
+    total = 0.0
+    for name in ("nmc_lg_m50", "ecm_example"):
+        p = get_parameter_set(name)
+        for lay in (PackLayout(), PackLayout(n_series=96), PackLayout(n_series=128, n_parallel=4)):
+            with err_console.status(f"compiling for {name}, {lay.n_series}s{lay.n_parallel}p ..."):
+                dt = warm_up(p, lay)
+            total += dt
+            console.print(f"{name} {lay.n_series}s{lay.n_parallel}p: {dt:.1f} s")
+    console.print(f"kernels compiled and cached in {total:.1f} s")
+
+
 def main() -> None:
     try:
         app()

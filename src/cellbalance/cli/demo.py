@@ -20,6 +20,7 @@ from ..pack import PackLayout
 from ..pack.variation import preset, sample
 from ..scenarios.experiment import Experiment
 from ..sim import simulate
+from ..sim.warmup import warm_up
 
 __all__ = ["DEMO_STEPS", "run_demo"]
 
@@ -41,6 +42,8 @@ def run_demo(out: Path, console, run_with_progress) -> None:
                   f"({lay.n_cells} cells, typical variation, seed 2026)")
     for s in exp.steps:
         console.print(f"  - {s.description}")
+    console.print("compiling the numba kernels (the first run on a machine; cached for later runs) ...")
+    console.print(f"kernels ready in {warm_up(sp.cells, lay):.1f} s")
     start = time.perf_counter()
     ds = run_with_progress("96s4p pack", lambda cb: simulate(sp.cells, exp, layout=lay, state=sp.initial_state,
                                                              ambient_K=sp.ambient_K, progress=cb))
