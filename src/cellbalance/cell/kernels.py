@@ -275,6 +275,50 @@ def _nrows(gp):
     return _NFIX + _NPER * int(gp[G_NRC])
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _axis(x, x0, dx, n, clamp):
+    """_find on a uniform axis: (index, weight)."""
+    if n == 1:
+        return 0, 0.0
+    f = (x - x0) / dx
+    lo = int(min(max(f, 0.0), float(n - 2)))  # = int(f) clamped to [0, n-2] (truncation, as _find)
+    w = f - lo
+    if clamp:
+        w = min(max(w, 0.0), 1.0)
+    return lo, w
+
+
+@njit(cache=True, error_model="numpy")
+def _trilinear(data, meta, t, T, I, z, zero_current, out, m):
+    """Table t (uniform grids in T, I and SOC) at (T[i], I[i] or 0, z[i]) for i < m, into out."""
+    nT = meta[t, 0]
+    nI = meta[t, 1]
+    nz = meta[t, 2]
+    ao = meta[t, 3]
+    vo = meta[t, 4]
+    T0 = data[ao]
+    dT = data[ao + 1] - T0 if nT > 1 else 1.0
+    I0 = data[ao + nT]
+    dI = data[ao + nT + 1] - I0 if nI > 1 else 1.0
+    z0 = data[ao + nT + nI]
+    dz = data[ao + nT + nI + 1] - z0 if nz > 1 else 1.0
+    sT = nI * nz if nT > 1 else 0
+    sI = nz if nI > 1 else 0
+    sz = 1 if nz > 1 else 0
+    for i in range(m):
+        iT, wT = _axis(T[i], T0, dT, nT, True)
+        iI, wI = _axis(0.0 if zero_current else I[i], I0, dI, nI, True)
+        iz, wz = _axis(z[i], z0, dz, nz, False)
+        b = vo + iT * nI * nz + iI * nz + iz
+        c00 = data[b] * (1.0 - wz) + data[b + sz] * wz
+        c01 = data[b + sI] * (1.0 - wz) + data[b + sI + sz] * wz
+        c10 = data[b + sT] * (1.0 - wz) + data[b + sT + sz] * wz
+        c11 = data[b + sT + sI] * (1.0 - wz) + data[b + sT + sI + sz] * wz
+        c0 = c00 * (1.0 - wI) + c01 * wI
+        c1 = c10 * (1.0 - wI) + c11 * wI
+        out[i] = c0 * (1.0 - wT) + c1 * wT
+
+
 @njit(cache=True, error_model="numpy")
 def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
     """Tables t0 .. t1-1 (but ``skip``) at (T, I, z) = rows rT, rI, rz of the block workspace ``w``, as
@@ -313,6 +357,10 @@ def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
                 lo = int(min(max(fi, 0.0), hi))  # = int(f) clamped to [0, nz-2]
                 wt = fi - lo
                 out[i] = data[vo + lo] * (1.0 - wt) + data[vo + lo + 1] * wt
+        elif meta[t, 5] != 0 and meta[t, 6] != 0 and meta[t, 7] != 0:
+            # uniform in every axis (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
+            # trilinear interpolation inlined over the block, the arithmetic of _lut_general/_find
+            _trilinear(data, meta, t, T, I, z, t < T_R0, out, m)
         elif t < T_R0:  # OCV, dU/dT and M are looked up at I = 0
             for i in range(m):
                 out[i] = _lut_general(t, T[i], 0.0, z[i], data, meta)
