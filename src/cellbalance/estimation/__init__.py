@@ -8,18 +8,28 @@
 * :mod:`.perfect`: perfect sensors (the default) and the true SOC passed through.
 """
 
+from .bardelta import BarDeltaEstimator
+from .capacity import CapacityEstimator, capacity_wls, capacity_wtls
 from .common import FilterTuning
+from .coulomb import CoulombCounter
 from .ekf import EKFEstimator
 from .perfect import PerfectEstimator, PerfectSensors
 from .sensors import CurrentSensor, NoisySensors, TemperatureSensors, VoltageSensor
+from .spkf import SPKFEstimator
 
 __all__ = [
+    "BarDeltaEstimator",
+    "CapacityEstimator",
+    "CoulombCounter",
     "CurrentSensor",
     "EKFEstimator",
     "FilterTuning",
     "NoisySensors",
     "PerfectEstimator",
     "PerfectSensors",
+    "SPKFEstimator",
     "TemperatureSensors",
     "VoltageSensor",
+    "capacity_wls",
+    "capacity_wtls",
 ]

@@ -91,12 +91,30 @@ def propagate(cp, gp, data, meta, x, xo, fdiag, T, I, s, dt):
 
 
 @njit(cache=True, inline="always")
-def _rc_gain(cp, gp, data, meta, j, T, I, z, dt):
-    """(1 - a_j) R_j: how a current error moves v_j over dt."""
+def process_noise(cp, gp, data, meta, T, I, z, dt, noise, q):
+    """Diagonal process-noise covariance over dt into ``q`` (nx): the current noise sigma_I through the
+    input column (eta dt / Q for z, (1 - a_j) R_j for v_j) plus the random walks q_z, q_v, q_h."""
+    nrc = int(gp[K.G_NRC])
+    sig_i = noise[0]
+    eta = cp[K.C_ETA] if I > 0.0 else 1.0
+    bz = eta * dt / cp[K.C_CAP] * sig_i
+    q[0] = bz * bz + noise[1] * noise[1] * dt
     arc = math.exp(gp[K.G_EARC] * (1.0 / T - 1.0 / gp[K.G_TREF_R]))
-    R = K._lut(K.NT_FIXED + 2 * j, T, I, z, data, meta) * cp[K.NCP + 2 * j] * arc
-    C = K._lut(K.NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[K.NCP + 2 * j + 1]
-    return (1.0 - math.exp(-dt / (R * C))) * R
+    for j in range(nrc):
+        R = K._lut(K.NT_FIXED + 2 * j, T, I, z, data, meta) * cp[K.NCP + 2 * j] * arc
+        C = K._lut(K.NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[K.NCP + 2 * j + 1]
+        bv = (1.0 - math.exp(-dt / (R * C))) * R * sig_i
+        q[1 + j] = bv * bv + noise[2] * noise[2] * dt
+    q[nrc + 1] = noise[3] * noise[3] * dt
+
+
+@njit(cache=True)
+def process_noise_rows(cp, gp, data, meta, T, I, z, dt, noise, nx):
+    """process_noise for every element: (n, nx)."""
+    out = np.empty((T.shape[0], nx))
+    for e in range(T.shape[0]):
+        process_noise(cp, gp, data, meta, T[e], I[e], z[e], dt, noise, out[e])
+    return out
 
 
 @njit(cache=True, parallel=True)
@@ -111,9 +129,8 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
     """
     n, nx = x.shape
     nrc = nx - 2
-    sig_i, qz, qv, qh, sig_y = noise[0], noise[1], noise[2], noise[3], noise[4]
+    sig_y = noise[4]
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
-    Q = cp[K.C_CAP]
     for e in prange(n):
         xe = x[e]
         Pe = P[e]
@@ -124,19 +141,15 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
             I = i_pred[e]
             z0 = xe[0]
             s[e] = propagate(cp, gp, data, meta, xe, xe, fd, Te, I, s[e], dt)
-            # P <- F P F^T + Q, F diagonal; Q diagonal: current noise through B, plus random walks
+            # P <- F P F^T + Q, F diagonal; Q diagonal (process_noise)
             for a in range(nx):
                 for b in range(a, nx):
                     v = fd[a] * fd[b] * Pe[a, b]
                     Pe[a, b] = v
                     Pe[b, a] = v
-            eta = cp[K.C_ETA] if I > 0.0 else 1.0
-            bz = eta * dt / Q * sig_i
-            Pe[0, 0] += bz * bz + qz * qz * dt
-            for j in range(nrc):
-                bv = _rc_gain(cp, gp, data, meta, j, Te, I, z0, dt) * sig_i
-                Pe[1 + j, 1 + j] += bv * bv + qv * qv * dt
-            Pe[nrc + 1, nrc + 1] += qh * qh * dt
+            process_noise(cp, gp, data, meta, Te, I, z0, dt, noise, g)
+            for a in range(nx):
+                Pe[a, a] += g[a]
         yp, hz, m = output(cp, gp, data, meta, xe, Te, i_meas[e], s[e])
         # H = [hz, 1..1, m]; g = P H^T
         for a in range(nx):
