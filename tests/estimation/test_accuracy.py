@@ -34,3 +34,34 @@ def test_lfp_error_follows_the_ocv_slope(runs):
     assert np.mean(lfp["std"][after]) > np.mean(nmc["std"][after])
     assert lfp["rms_after_10min"] > nmc["rms_after_10min"]
     assert lfp["inside_3sigma"] >= 0.99
+
+
+def test_bar_delta_costs_little_accuracy_on_a_pack():
+    """Bar-delta on an 8s pack whose elements start spread over 8 % SOC: each element's SOC comes out
+    within the full EKF's accuracy class (the delta filters see each element's own voltage)."""
+    from est_helpers import DYNAMIC, SENSORS
+
+    from cellbalance.cell import get_parameter_set, initial_state
+    from cellbalance.estimation import BarDeltaEstimator, EKFEstimator
+    from cellbalance.pack import PackLayout
+    from cellbalance.scenarios.experiment import Experiment
+    from cellbalance.sim import simulate
+
+    p = get_parameter_set("nmc_lg_m50")
+    layout = PackLayout(n_series=8)
+    z0 = np.linspace(0.82, 0.9, 8)
+    out = {}
+    for name, cls in (("ekf", EKFEstimator), ("bardelta", BarDeltaEstimator)):
+        ds = simulate(p.compile(8), Experiment(DYNAMIC[:8], period_s=1.0), layout=layout,
+                      state=initial_state(p.compile(8), soc=z0), sensors=SENSORS,
+                      estimator=cls(period_s=1.0, initial_soc=0.86))
+        te = ds.estimate_time.values
+        zt = np.stack([np.interp(te, ds.time.values, ds.soc.values[:, 0, k]) for k in range(8)], 1)
+        err = ds.estimated_soc.values[:, 0, :] - zt
+        after = te >= 600
+        out[name] = (float(np.sqrt(np.mean(err[after] ** 2))),
+                     float(np.mean(np.abs(err) <= 3 * ds.estimated_soc_std.values[:, 0, :])))
+    print(f"\n8s pack, RMS after 10 min / inside 3 sigma: EKF {100 * out['ekf'][0]:.3f} % / {100 * out['ekf'][1]:.1f} %, "
+          f"bar-delta {100 * out['bardelta'][0]:.3f} % / {100 * out['bardelta'][1]:.1f} %")
+    assert out["ekf"][0] <= 0.005
+    assert out["bardelta"][0] <= 0.005
