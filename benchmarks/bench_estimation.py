@@ -1,0 +1,159 @@
+"""State-estimation speed: the batched EKF over 10,000 cells x 3600 steps (target >= 10 million
+cell-steps/s), and the bar-delta form against the full EKF at 1,000 cells (target >= 5x).
+
+Inputs: the nominal ``nmc_lg_m50`` cell (two RC pairs: a 4-state filter per cell), US06 currents
+(one per pack, 1 s steps), per-cell voltages from the cell model plus noise, temperatures around
+25 degC. Two levels are timed:
+
+* kernel: the compiled filter step on preallocated arrays, in place (what a compiled closed loop
+  would call);
+* estimator: ``EKFEstimator.step`` / ``BarDeltaEstimator.step`` with a Measurement per call (the
+  slot interface: copies the state, builds the Estimate), fewer steps.
+
+Best of 2 runs after a warm-up call (the host is shared). Run:  python benchmarks/bench_estimation.py
+(writes benchmarks/results/estimation.json)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from cellbalance.cell import get_parameter_set
+from cellbalance.estimation import BarDeltaEstimator, EKFEstimator, FilterTuning
+from cellbalance.estimation import kernels as EK
+from cellbalance.interfaces import LoopContext, Measurement, NominalModel
+from cellbalance.pack import PackLayout
+from cellbalance.scenarios.profiles import load_drive_cycle
+
+OUT = Path(__file__).parent / "results" / "estimation.json"
+P = get_parameter_set("nmc_lg_m50")
+
+
+def _inputs(n_cells: int, n_steps: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    cyc = load_drive_cycle("US06")
+    i = np.resize(np.asarray(cyc.values, float), n_steps)
+    z = 0.8 + np.cumsum(i) / P.capacity_As
+    v = 3.3 + 0.9 * z[:, None] + 0.02 * i[:, None] + 2e-3 * rng.standard_normal((n_steps, n_cells))
+    T = 298.15 + 0.5 * rng.standard_normal(n_cells)
+    return i, v, T
+
+
+def _best(fn, repeats=2):
+    fn(1)
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(None)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_ekf_kernel(n_cells: int, n_steps: int) -> float:
+    ctx = LoopContext(NominalModel(P, PackLayout(n_series=n_cells)), 1.0)
+    nom = EKFEstimator().init(ctx).nominal
+    tu = FilterTuning()
+    i, v, T = _inputs(n_cells, n_steps)
+    nx = 2 + nom.n_rc
+
+    def run(k_max):
+        x = np.zeros((n_cells, nx))
+        x[:, 0] = 0.78
+        Pm = np.broadcast_to(tu.covariance0(nom.n_rc), (n_cells, nx, nx)).copy()
+        s = np.zeros(n_cells)
+        inn, sv = np.empty(n_cells), np.empty(n_cells)
+        fl = np.empty(n_cells, np.int64)
+        work = np.empty((n_cells, 2 * nx))
+        noise, rob = tu.noise(), tu.robust()
+        ib = np.empty(n_cells)
+        for k in range(n_steps if k_max is None else k_max):
+            ib[:] = i[k]
+            EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, x, Pm, s, ib, ib, T, v[k], 1.0, noise, rob, inn, sv, fl, work)
+
+    return _best(run)
+
+
+def bench_bardelta_kernel(n_cells: int, n_steps: int) -> float:
+    ctx = LoopContext(NominalModel(P, PackLayout(n_series=n_cells)), 1.0)
+    nom = EKFEstimator().init(ctx).nominal
+    tu = FilterTuning()
+    i, v, T = _inputs(n_cells, n_steps)
+    nx = 2 + nom.n_rc
+
+    def run(k_max):
+        xb = np.zeros((1, nx))
+        xb[0, 0] = 0.78
+        Pb = tu.covariance0(nom.n_rc)[None].copy()
+        sb = np.zeros(1)
+        ib_, sv, fb = np.empty(1), np.empty(1), np.empty(1, np.int64)
+        wb = np.empty((1, 2 * nx))
+        dz, p = np.zeros(n_cells), np.full(n_cells, 4e-4)
+        inn, fl = np.empty(n_cells), np.empty(n_cells, np.int64)
+        noise, rob = tu.noise(), tu.robust()
+        dnoise = np.array([tu.current_noise_std_A, 2e-5, tu.voltage_noise_std_V])
+        zeros = np.zeros(n_cells)
+        ib = np.empty(n_cells)
+        Tm = np.array([T.mean()])
+        zbar, hbar, sbar, vsum = (np.empty(n_cells) for _ in range(4))
+        for k in range(n_steps if k_max is None else k_max):
+            ik = np.array([i[k]])
+            EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, ik, ik, Tm, np.array([v[k].mean()]), 1.0,
+                        noise, rob, ib_, sv, fb, wb)
+            zbar[:] = xb[0, 0]
+            hbar[:] = xb[0, -1]
+            sbar[:] = sb[0]
+            vsum[:] = xb[0, 1:-1].sum()
+            ib[:] = i[k]
+            EK.delta_step(nom.cp, nom.gp, nom.data, nom.meta, dz, p, zbar, hbar, sbar, vsum, ib, zeros, T, v[k], 1.0,
+                          dnoise, rob, inn, fl)
+
+    return _best(run)
+
+
+def bench_estimator(cls, n_cells: int, n_steps: int) -> float:
+    ctx = LoopContext(NominalModel(P, PackLayout(n_series=n_cells)), 1.0)
+    i, v, T = _inputs(n_cells, n_steps)
+    q = np.concatenate([[0.0], np.cumsum(i)])
+    meas = [Measurement(t_s=float(k), element_voltage_V=v[k][None], temperature_K=np.broadcast_to(T, (1, n_cells))[..., None],
+                        pack_current_A=np.array([i[k]]), pack_voltage_V=np.array([v[k].sum()]),
+                        pack_charge_C=np.array([q[k]])) for k in range(n_steps)]
+    est = cls(initial_soc=0.78)
+
+    def run(k_max):
+        st = est.init(ctx)
+        for m in meas[: (n_steps if k_max is None else k_max)]:
+            _, st = est.step(m.t_s, m, None, st)
+
+    return _best(run)
+
+
+def main() -> None:
+    res: dict = {"host": {"machine": platform.machine(), "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+                          "python": platform.python_version(), "numba": numba.__version__},
+                 "cell": P.name, "filter_states": 2 + P.n_rc}
+    n, steps = 10_000, 3600
+    t = bench_ekf_kernel(n, steps)
+    res["ekf_kernel_10000x3600"] = {"seconds": t, "cell_steps_per_s": n * steps / t, "target": 1e7}
+    t = bench_estimator(EKFEstimator, n, 360)
+    res["ekf_estimator_step_10000x360"] = {"seconds": t, "cell_steps_per_s": n * 360 / t}
+    n1, s1 = 1000, 3600
+    te = bench_ekf_kernel(n1, s1)
+    tb = bench_bardelta_kernel(n1, s1)
+    res["kernel_1000x3600"] = {"ekf_s": te, "bardelta_s": tb, "ekf_cell_steps_per_s": n1 * s1 / te,
+                               "bardelta_cell_steps_per_s": n1 * s1 / tb, "speedup": te / tb, "target_speedup": 5.0}
+    te2 = bench_estimator(EKFEstimator, n1, 1000)
+    tb2 = bench_estimator(BarDeltaEstimator, n1, 1000)
+    res["estimator_step_1000x1000"] = {"ekf_s": te2, "bardelta_s": tb2, "speedup": te2 / tb2}
+    OUT.write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
