@@ -128,6 +128,17 @@ def _lut_general(tid, T, I, z, data, meta):
 _find = njit(cache=True, inline="always")(_find)
 _lut_general = njit(cache=True)(_lut_general)
 _lut = njit(cache=True, inline="always")(_lut)
+lut = _lut  # the scalar look-up, for compiled code outside the block kernels (the estimators)
+
+
+@njit(cache=True, inline="always")
+def ocv(gp, data, meta, T, z):
+    """U(z, T) of one cell with the entropic shift when the set has one, as the block kernels compute
+    it (for compiled code outside them: the estimators)."""
+    u = _lut(T_OCV, T, 0.0, z, data, meta)
+    if gp[G_ENTROPIC] != 0.0:
+        u += (T - gp[G_TREF_OCV]) * _lut(T_DUDT, T, 0.0, z, data, meta)
+    return u
 
 
 @njit(cache=True)

@@ -2,7 +2,7 @@
 
 Every filter works on the *nominal* cell (one parameter row ``cp``, the global scalars ``gp`` and the
 plant's own :class:`~cellbalance.cell.tables.TableBank`), evaluated with the plant's table look-up
-(``cell.kernels._lut``/``_ocv``): the same tables, Arrhenius factors and entropic OCV shift as the
+(``cell.kernels.lut``/``ocv``): the same tables, Arrhenius factors and entropic OCV shift as the
 plant, so with a perfect nominal model the filter's model *is* the plant's.
 
 State of one element (cell-equivalent: element current / n_parallel), ``nx = 2 + n_rc``::
@@ -45,9 +45,9 @@ FLAG_BUMPED = 2  # innovation beyond the bump threshold: SOC variance inflated
 @njit(cache=True, inline="always")
 def _static_output(cp, gp, data, meta, T, i, z, h, s):
     """U + M h + M0 s + R0 i at (T, i, z) and M: the output without the RC voltages."""
-    u = K._ocv(gp, data, meta, T, z)
-    m = K._lut(K.T_HYST, T, 0.0, z, data, meta) * cp[K.C_MS]
-    r0 = K._lut(K.T_R0, T, i, z, data, meta) * cp[K.C_R0S] * math.exp(gp[K.G_EA0] * (1.0 / T - 1.0 / gp[K.G_TREF_R]))
+    u = K.ocv(gp, data, meta, T, z)
+    m = K.lut(K.T_HYST, T, 0.0, z, data, meta) * cp[K.C_MS]
+    r0 = K.lut(K.T_R0, T, i, z, data, meta) * cp[K.C_R0S] * math.exp(gp[K.G_EA0] * (1.0 / T - 1.0 / gp[K.G_TREF_R]))
     return u + m * h + cp[K.C_M0] * s + r0 * i, m
 
 
@@ -75,8 +75,8 @@ def propagate(cp, gp, data, meta, x, xo, fdiag, T, I, s, dt):
     eta = cp[K.C_ETA] if I > 0.0 else 1.0
     arc = math.exp(gp[K.G_EARC] * (1.0 / T - 1.0 / gp[K.G_TREF_R]))
     for j in range(nrc):
-        R = K._lut(K.NT_FIXED + 2 * j, T, I, z, data, meta) * cp[K.NCP + 2 * j] * arc
-        C = K._lut(K.NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[K.NCP + 2 * j + 1]
+        R = K.lut(K.NT_FIXED + 2 * j, T, I, z, data, meta) * cp[K.NCP + 2 * j] * arc
+        C = K.lut(K.NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[K.NCP + 2 * j + 1]
         a = math.exp(-dt / (R * C))
         xo[1 + j] = a * x[1 + j] + (1.0 - a) * R * I
         fdiag[1 + j] = a
@@ -101,8 +101,8 @@ def process_noise(cp, gp, data, meta, T, I, z, dt, noise, q):
     q[0] = bz * bz + noise[1] * noise[1] * dt
     arc = math.exp(gp[K.G_EARC] * (1.0 / T - 1.0 / gp[K.G_TREF_R]))
     for j in range(nrc):
-        R = K._lut(K.NT_FIXED + 2 * j, T, I, z, data, meta) * cp[K.NCP + 2 * j] * arc
-        C = K._lut(K.NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[K.NCP + 2 * j + 1]
+        R = K.lut(K.NT_FIXED + 2 * j, T, I, z, data, meta) * cp[K.NCP + 2 * j] * arc
+        C = K.lut(K.NT_FIXED + 2 * j + 1, T, I, z, data, meta) * cp[K.NCP + 2 * j + 1]
         bv = (1.0 - math.exp(-dt / (R * C))) * R * sig_i
         q[1 + j] = bv * bv + noise[2] * noise[2] * dt
     q[nrc + 1] = noise[3] * noise[3] * dt
@@ -267,7 +267,7 @@ def invert_ocv(gp, data, meta, v, T, iters=60):
         lo, hi = 0.0, 1.0
         for _ in range(iters):
             mid = 0.5 * (lo + hi)
-            if K._ocv(gp, data, meta, T[e], mid) < v[e]:
+            if K.ocv(gp, data, meta, T[e], mid) < v[e]:
                 lo = mid
             else:
                 hi = mid
