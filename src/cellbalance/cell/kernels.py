@@ -368,8 +368,9 @@ def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
                 lo = int(min(max(fi, 0.0), hi))  # = int(f) clamped to [0, nz-2]
                 wt = fi - lo
                 out[i] = data[vo + lo] * (1.0 - wt) + data[vo + lo + 1] * wt
-        elif meta[t, 5] != 0 and meta[t, 6] != 0 and meta[t, 7] != 0:
-            # uniform in every axis (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
+        elif ((meta[t, 0] == 1 or meta[t, 5] != 0) and (meta[t, 1] == 1 or meta[t, 6] != 0)
+              and (meta[t, 2] == 1 or meta[t, 7] != 0)):
+            # uniform in every axis it has (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
             # trilinear interpolation inlined over the block, the arithmetic of _lut_general/_find
             _trilinear(data, meta, t, T, I, z, t < T_R0, out, m)
         elif t < T_R0:  # OCV, dU/dT and M are looked up at I = 0
