@@ -634,9 +634,9 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     if run.seg_plan is None:
         return 0  # a parallel group larger than a block: the general loop runs it
     n_max = int(min(float((run._dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
-    n_max = min(n_max, 100_000, n_slot)
     if n_max < 2 or run.taper:
         return 0
+    n_max = min(n_max, 100_000, n_slot)  # (a single period up to the next slot call is worth a segment)
     B = run.B
     cur = np.empty((n_max, B))
     for b, step in enumerate(steps):
