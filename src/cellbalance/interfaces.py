@@ -41,6 +41,7 @@ __all__ = [
     "Balancer",
     "Command",
     "Controller",
+    "Directive",
     "Estimate",
     "Estimator",
     "HeldAction",
@@ -48,6 +49,7 @@ __all__ = [
     "Measurement",
     "NominalModel",
     "Sensors",
+    "Supervisor",
     "TrueSignals",
 ]
 
@@ -225,6 +227,36 @@ class Controller(Protocol):
     def init(self, context: LoopContext) -> Any: ...
 
     def step(self, t_s: float, measurement: Measurement, estimate: Estimate | None, state: Any) -> tuple[Command, Any]: ...
+
+
+@dataclass(frozen=True)
+class Directive:
+    """The supervisory layer's word to the balancing below it, held until its next call.
+
+    balancing_enabled : False stops all balancing (the balancer holds nothing) until re-enabled.
+    derate : factor in [0, 1] on every balancing current and bleed conductance the balancer holds
+        (thermal derating, say).
+    reason : why (recorded with the directive).
+    """
+
+    balancing_enabled: bool = True
+    derate: float = 1.0
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.derate) <= 1.0:
+            raise ParameterError(f"Directive.derate must be in [0, 1]; got {self.derate!r}.")
+
+
+@runtime_checkable
+class Supervisor(Protocol):
+    """The slow layer (hours): watches the pack and the estimates and derates or stops balancing."""
+
+    period_s: float
+
+    def init(self, context: LoopContext) -> Any: ...
+
+    def step(self, t_s: float, measurement: Measurement, estimate: Estimate | None, state: Any) -> tuple[Directive, Any]: ...
 
 
 @runtime_checkable

@@ -247,3 +247,33 @@ def test_a_balanced_run_writes_to_netcdf_as_returned(tmp_path):
         np.testing.assert_array_equal(back[v].values, ds[v].values, err_msg=v)
     assert back.attrs == ds.attrs
     back.close()
+
+
+def test_the_supervisor_derates_and_stops_balancing_when_cells_run_hot():
+    """Passive bleeding every minute under an hourly thermal supervisor: a pack at 50 degC is derated
+    to half (bleed conductance halved from the supervisor's call on), at 60 degC stopped (no bleed
+    energy after its first call); the directives are recorded with their reasons."""
+    from cellbalance.control.supervisory import ThermalDerating
+
+    p = get_parameter_set("nmc_lg_m50")
+    layout = PackLayout(n_series=4)
+    cells = p.compile(4)
+    hw = PassiveBalancer(r_bleed_ohm=20.0, pause_to_measure=False)
+    sup = ThermalDerating(period_s=600.0, derate_from_C=45.0, stop_at_C=55.0)
+    out = {}
+    for amb_C in (25.0, 50.0, 60.0):
+        s0 = initial_state(cells, soc=[0.6, 0.61, 0.62, 0.63], temperature_K=amb_C + 273.15)
+        out[amb_C] = simulate(cells, Experiment(["Rest for 30 minutes"], period_s=1.0), layout=layout, state=s0,
+                              ambient_K=amb_C + 273.15, controller=BleedAboveMinimum(period_s=60.0, threshold_V=0.0),
+                              balancer=hw, supervisor=sup)
+    g_full = out[25.0].balancer_shunt_S.values.max()
+    assert g_full == pytest.approx(1 / 20.0)
+    np.testing.assert_array_equal(out[25.0].supervisor_derate.values, 1.0)
+    d50 = out[50.0].supervisor_derate.values
+    assert d50[0] == pytest.approx(0.5, abs=0.02)  # 50 degC: halfway between 45 and 55
+    assert out[50.0].balancer_shunt_S.values.max() == pytest.approx(g_full * d50[0], rel=1e-12)
+    assert "derated" in str(out[50.0].supervisor_reason.values[0])
+    assert out[60.0].supervisor_balancing_enabled.values[0] == 0
+    assert out[60.0].energy_bleed_J.values[-1, 0] == 0.0
+    assert out[25.0].energy_bleed_J.values[-1, 0] > 0.0
+    np.testing.assert_array_equal(out[60.0].supervisor_time.values, [0.0, 600.0, 1200.0])

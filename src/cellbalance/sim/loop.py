@@ -326,6 +326,7 @@ def simulate(
     estimator=None,
     controller=None,
     balancer=None,
+    supervisor=None,
     options: SimulationOptions | None = None,
     progress: Callable[[float, float], None] | None = None,
     recorder: Recorder | None = None,
@@ -347,6 +348,8 @@ def simulate(
     balancer : the balancing hardware that carries out the controller's commands (a
         ``PassiveBalancer``, ``ActiveBalancer`` or ``BalancingHardware``); its held action is
         solved with the pack at every plant step until the next command.
+    supervisor : the slow layer (hours, :class:`~cellbalance.interfaces.Supervisor`): its
+        ``Directive`` derates or stops balancing (e.g. ``control.supervisory.ThermalDerating``).
     options : SimulationOptions
     progress : callable (t_s, t_estimate_s), called about once a second of wall time at most
     recorder : Recorder, optional (e.g. streaming to NetCDF); default keeps rows in memory
@@ -372,7 +375,7 @@ def simulate(
     run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts)
     ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout), plant_period_s=experiment.period_s,
                       balancer=balancer)
-    slots = Slots(ctx, sensors, estimator, controller, balancer)
+    slots = Slots(ctx, sensors, estimator, controller, balancer, supervisor)
     rec = recorder or Recorder(cells, layout)
     rec.expect(int(min(_estimate_duration(run), opts.max_time_s) / experiment.period_s / opts.record_every) + 2)
     rec.select(opts.record_variables, opts.record_precision)

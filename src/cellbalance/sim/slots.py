@@ -12,7 +12,10 @@ timing rules (``docs/architecture.md``):
 * a component with ``uses_truth = True`` also receives the plant's true signals
   (``Measurement.truth``); others never do;
 * the controller's :class:`~cellbalance.interfaces.Command` becomes a
-  :class:`~cellbalance.interfaces.HeldAction` (``balancing.hold_command``) held until its next call.
+  :class:`~cellbalance.interfaces.HeldAction` (``balancing.hold_command``) held until its next call;
+* the supervisor (the slow layer, hours) runs after the estimator and before the controller; its
+  :class:`~cellbalance.interfaces.Directive` (stop, or derate by a factor) applies to every command
+  from then on, and to the one in force at once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import xarray as xr
 from ..balancing.hardware import hold_command
 from ..errors import ConfigError
 from ..estimation.perfect import PerfectSensors
-from ..interfaces import Command, Estimate, HeldAction, LoopContext, Measurement, TrueSignals
+from ..interfaces import Command, Directive, Estimate, HeldAction, LoopContext, Measurement, TrueSignals
 
 __all__ = ["Slots"]
 
@@ -42,10 +45,26 @@ def _check_component(kind: str, comp, methods: tuple[str, ...]) -> None:
         raise ConfigError(f"the {kind} {type(comp).__name__} needs period_s > 0; got {period!r}.")
 
 
-class Slots:
-    """Sensors, estimator, controller and balancer of one run, with their states and logs."""
+def _next(due: float, period: float, t: float) -> float:
+    """The next due time after a call at ``t`` of a slot due at ``due`` with this period."""
+    return due + period * max(1, np.floor((t - due) / period + _EPS) + 1)
 
-    def __init__(self, ctx: LoopContext, sensors, estimator, controller, balancer):
+
+def _derate(cmd: Command, d: Directive) -> Command:
+    """The command as the hardware carries it out under directive ``d``."""
+    k = float(d.derate) if d.balancing_enabled else 0.0
+    if k == 1.0:
+        return cmd
+    def sc(a):
+        return None if a is None else np.asarray(a, float) * k
+    return Command(bleed=sc(cmd.bleed), edge_current_A=sc(cmd.edge_current_A),
+                   links_on=cmd.links_on if k > 0 else None, element_current_A=sc(cmd.element_current_A))
+
+
+class Slots:
+    """Sensors, estimator, controller, supervisor and balancer of one run, with their states and logs."""
+
+    def __init__(self, ctx: LoopContext, sensors, estimator, controller, balancer, supervisor=None):
         self.ctx = ctx
         self.layout = ctx.layout
         self.sensors = sensors if sensors is not None else PerfectSensors()
@@ -57,14 +76,21 @@ class Slots:
             _check_component("estimator", estimator, ("step",))
         if controller is not None:
             _check_component("controller", controller, ("step",))
+        if supervisor is not None:
+            _check_component("supervisor", supervisor, ("step",))
+        self.supervisor = supervisor
         if balancer is not None and not hasattr(balancer, "hold"):
             raise ConfigError(f"the balancer {type(balancer).__name__} has no hold() method (see "
                               "cellbalance.interfaces.Balancer).")
         self.sensor_state = self.sensors.init(ctx)
         self.est_state = estimator.init(ctx) if estimator is not None else None
         self.ctl_state = controller.init(ctx) if controller is not None else None
+        self.sup_state = supervisor.init(ctx) if supervisor is not None else None
+        self.next_sup = 0.0 if supervisor is not None else np.inf
+        self.directive = Directive()
+        self.log_sup: list[tuple[float, Directive]] = []
         sp = getattr(self.sensors, "period_s", None)
-        self.next_sensor = 0.0 if (sp is not None and (estimator or controller)) else np.inf
+        self.next_sensor = 0.0 if (sp is not None and (estimator or controller or supervisor)) else np.inf
         self.next_est = 0.0 if estimator is not None else np.inf
         self.next_ctl = 0.0 if controller is not None else np.inf
         self.measurement: Measurement | None = None
@@ -77,11 +103,11 @@ class Slots:
 
     @property
     def active(self) -> bool:
-        return self.estimator is not None or self.controller is not None
+        return self.estimator is not None or self.controller is not None or self.supervisor is not None
 
     def next_due(self) -> float:
         """The earliest instant at which a slot runs next [s] (inf: never)."""
-        return min(self.next_sensor, self.next_est, self.next_ctl)
+        return min(self.next_sensor, self.next_est, self.next_ctl, self.next_sup)
 
     def due(self, t: float) -> bool:
         return t >= self.next_due() - _EPS
@@ -90,15 +116,17 @@ class Slots:
         return dataclasses.replace(meas, truth=truth) if getattr(comp, "uses_truth", False) else meas
 
     def run(self, t: float, truth: TrueSignals) -> HeldAction | None:
-        """Run every slot due at ``t``; returns the new held action if the controller ran."""
+        """Run every slot due at ``t``; returns the new held action if the controller or the
+        supervisor changed it."""
         est_due = t >= self.next_est - _EPS
         ctl_due = t >= self.next_ctl - _EPS
+        sup_due = t >= self.next_sup - _EPS
         sp = getattr(self.sensors, "period_s", None)
-        if (sp is not None and t >= self.next_sensor - _EPS) or (sp is None and (est_due or ctl_due)):
+        if (sp is not None and t >= self.next_sensor - _EPS) or (sp is None and (est_due or ctl_due or sup_due)):
             self.measurement, self.sensor_state = self.sensors.step(t, truth, self.sensor_state)
             self.log_meas.append(self.measurement)
             if sp is not None:
-                self.next_sensor += sp * max(1, np.floor((t - self.next_sensor) / sp + _EPS) + 1)
+                self.next_sensor = _next(self.next_sensor, sp, t)
         held = None
         if est_due:
             est, self.est_state = self.estimator.step(t, self._for(self.estimator, self.measurement, truth),
@@ -108,24 +136,47 @@ class Slots:
                                   f"cellbalance.interfaces.Estimate; got {type(est).__name__}.")
             self.estimate = est
             self.log_est.append((t, est))
-            p = self.estimator.period_s
-            self.next_est += p * max(1, np.floor((t - self.next_est) / p + _EPS) + 1)
+            self.next_est = _next(self.next_est, self.estimator.period_s, t)
+        if sup_due:
+            d, self.sup_state = self.supervisor.step(t, self._for(self.supervisor, self.measurement, truth),
+                                                     self.estimate, self.sup_state)
+            if not isinstance(d, Directive):
+                raise ConfigError(f"the supervisor {type(self.supervisor).__name__} must return a "
+                                  f"cellbalance.interfaces.Directive; got {type(d).__name__}.")
+            changed = d != self.directive
+            self.directive = d
+            self.log_sup.append((t, d))
+            self.next_sup = _next(self.next_sup, self.supervisor.period_s, t)
+            if changed and not ctl_due and self.command is not None:
+                held = self.rehold(truth.element_voltage_V, log=False)
         if ctl_due:
             cmd, self.ctl_state = self.controller.step(t, self._for(self.controller, self.measurement, truth),
                                                        self.estimate, self.ctl_state)
-            held = hold_command(self.balancer, cmd, truth.element_voltage_V, self.layout)
-            self.command, self.held = cmd, held
+            if not isinstance(cmd, Command):
+                raise ConfigError(f"a controller must return a cellbalance.interfaces.Command; got {type(cmd).__name__}.")
+            self.command = cmd
+            held = self._hold(truth.element_voltage_V)
             self.log_ctl.append((t, cmd, held))
-            p = self.controller.period_s
-            self.next_ctl += p * max(1, np.floor((t - self.next_ctl) / p + _EPS) + 1)
+            self.next_ctl = _next(self.next_ctl, self.controller.period_s, t)
         return held
 
-    def rehold(self, v_element: np.ndarray) -> HeldAction:
-        """The last command's held action again, at element voltages ``v_element`` (the loop refines a
-        converter's operating point with the voltages its own currents cause)."""
-        held = hold_command(self.balancer, self.command, v_element, self.layout)
-        t, cmd, _ = self.log_ctl[-1]
-        self.log_ctl[-1] = (t, cmd, held)
+    def rehold(self, v_element: np.ndarray, log: bool = True) -> HeldAction:
+        """The command in force held again at element voltages ``v_element`` (the loop refines a
+        converter's operating point with the voltages its own currents cause; a new directive
+        applies at once)."""
+        held = self._hold(v_element)
+        if log:
+            t, cmd, _ = self.log_ctl[-1]
+            self.log_ctl[-1] = (t, cmd, held)
+        self.held = held
+        return held
+
+    def _hold(self, v_element) -> HeldAction:
+        d = self.directive
+        held = hold_command(self.balancer, _derate(self.command, d), v_element, self.layout)
+        if held.has_links and d.balancing_enabled and d.derate < 1.0:  # links switch on/off: duty-cycle them
+            held = HeldAction(held.element_current_A, held.element_shunt_S, held.link_laplacian_S * d.derate,
+                              held.shunt_heat_to_cell, held.converter_loss_W)
         self.held = held
         return held
 
@@ -193,4 +244,14 @@ class Slots:
                             np.broadcast_to(np.asarray(getattr(c, name), float), (B, m_e)) for c in cmds]
                     data[f"command_{name}"] = ((*d, "pack", "edge"), np.stack(rows),
                                                {"units": unit, "long_name": f"Commanded {name}"})
+        if self.log_sup:
+            coords["supervisor_time"] = ("supervisor_time", np.array([t for t, _ in self.log_sup]),
+                                         {"units": "s", "long_name": "Supervisor call time"})
+            d = ("supervisor_time",)
+            data["supervisor_balancing_enabled"] = (d, np.array([x.balancing_enabled for _, x in self.log_sup], np.int8),
+                                                    {"long_name": "Balancing enabled by the supervisor (1/0)"})
+            data["supervisor_derate"] = (d, np.array([x.derate for _, x in self.log_sup]),
+                                         {"units": "1", "long_name": "Supervisor's derating factor"})
+            data["supervisor_reason"] = (d, np.array([x.reason for _, x in self.log_sup], dtype=str),
+                                         {"long_name": "Why the supervisor decided so"})
         return data, coords
