@@ -14,6 +14,7 @@ as in Plett's discrete-time model). Step ends are listed exactly in the ``event_
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from ..cell.params import CellParameters, CompiledCells
 from ..errors import ParameterError
 from ..interfaces import HeldAction, LoopContext, NominalModel, TrueSignals
 from ..pack.electrical import element_affine, element_currents, group_thevenin, split_group_current
+from ..pack.faults import CellFault
 from ..pack.layout import PackLayout
 from ..scenarios.experiment import Experiment, Step
 from .results import Recorder, RunDescription
@@ -327,6 +329,7 @@ def simulate(
     controller=None,
     balancer=None,
     supervisor=None,
+    faults=(),
     options: SimulationOptions | None = None,
     progress: Callable[[float, float], None] | None = None,
     recorder: Recorder | None = None,
@@ -350,6 +353,8 @@ def simulate(
         solved with the pack at every plant step until the next command.
     supervisor : the slow layer (hours, :class:`~cellbalance.interfaces.Supervisor`): its
         ``Directive`` derates or stops balancing (e.g. ``control.supervisory.ThermalDerating``).
+    faults : :class:`~cellbalance.pack.faults.CellFault` s injected into the plant at their times
+        (soft internal short, open cell, capacity fade); recorded as ``fault_*`` variables.
     options : SimulationOptions
     progress : callable (t_s, t_estimate_s), called about once a second of wall time at most
     recorder : Recorder, optional (e.g. streaming to NetCDF); default keeps rows in memory
@@ -372,7 +377,15 @@ def simulate(
         raise ParameterError(f"simulate(): state has shape {x0.shape}; expected {(cells.n, K.NX + cells.params.n_rc)}.")
     amb = np.ascontiguousarray(np.broadcast_to(
         np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
+    faults = sorted(faults, key=lambda f: f.time_s)
+    for f in faults:
+        if not isinstance(f, CellFault):
+            raise ParameterError(f"simulate(): faults must be CellFault objects; got {type(f).__name__}.")
+        f.check(layout.n_cells, layout.n_parallel)
+    if faults:  # the plant's own copy of the per-cell parameters, changed by the faults as they come
+        cells = dataclasses.replace(cells, cp=cells.cp.copy())
     run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts)
+    run.faults = list(faults)
     ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout), plant_period_s=experiment.period_s,
                       balancer=balancer)
     slots = Slots(ctx, sensors, estimator, controller, balancer, supervisor)
@@ -436,7 +449,13 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
 
     st = None
     fast_ok = (run.Np == 1 or not run.cur_dep) and run.q_in is None
+    applied: list = []
     while not done.all() and t < run.opts.max_time_s:
+        while run.faults and t >= run.faults[0].time_s - 1e-9:
+            f = run.faults.pop(0)
+            f.apply(c.cp)
+            applied.append((t, f))
+            run._valid_x = None
         if slots.due(t):
             # the slots run at the start of this period, on the plant's state at t (right limits)
             if st is None:
@@ -452,7 +471,8 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
                     _, _, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
                     run.apply(slots.rehold(v_cell.reshape(run.layout.shape)[..., 0]))
         if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
-            n_slot = int(np.ceil((slots.next_due() - t) / dt - 1e-9)) if slots.active else 1 << 40
+            t_next = min(slots.next_due(), run.faults[0].time_s if run.faults else np.inf)
+            n_slot = int(np.ceil((t_next - t) / dt - 1e-9)) if np.isfinite(t_next) else 1 << 40
             adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot)
             if adv:
                 t += adv * dt
@@ -553,7 +573,23 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
         progress(t, t)
     truncated = not done.all()
     return rec.finish(events, RunDescription(c.params, run.layout, exp), truncated=truncated,
-                      final_state=CellState(x.copy()), extra=slots.variables())
+                      final_state=CellState(x.copy()), extra=_merge(slots.variables(), _fault_variables(applied)))
+
+
+def _merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
+    return {**a[0], **b[0]}, {**a[1], **b[1]}
+
+
+def _fault_variables(applied: list) -> tuple[dict, dict]:
+    if not applied:
+        return {}, {}
+    d = ("fault",)
+    return {
+        "fault_time_s": (d, np.array([t for t, _ in applied]), {"units": "s", "long_name": "When the fault acted"}),
+        "fault_cell": (d, np.array([f.cell for _, f in applied]), {"long_name": "Flat cell index of the fault"}),
+        "fault_kind": (d, np.array([f.kind for _, f in applied], dtype=str), {"long_name": "Fault kind"}),
+        "fault_value": (d, np.array([f.value for _, f in applied]), {"long_name": "Fault value (A or fraction)"}),
+    }, {}
 
 
 def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
