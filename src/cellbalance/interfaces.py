@@ -237,11 +237,13 @@ class Directive:
     derate : factor in [0, 1] on every balancing current and bleed conductance the balancer holds
         (thermal derating, say).
     reason : why (recorded with the directive).
+    alarms : what the supervisory layer's detectors flag (a faulty cell or sensor), recorded.
     """
 
     balancing_enabled: bool = True
     derate: float = 1.0
     reason: str = ""
+    alarms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.derate) <= 1.0:

@@ -254,4 +254,6 @@ class Slots:
                                          {"units": "1", "long_name": "Supervisor's derating factor"})
             data["supervisor_reason"] = (d, np.array([x.reason for _, x in self.log_sup], dtype=str),
                                          {"long_name": "Why the supervisor decided so"})
+            data["supervisor_alarms"] = (d, np.array(["; ".join(x.alarms) for _, x in self.log_sup], dtype=str),
+                                         {"long_name": "What the supervisory layer's detectors flag"})
         return data, coords
