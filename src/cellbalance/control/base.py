@@ -1,0 +1,244 @@
+"""What every balancing controller shares: the registry, the hardware checks, the SOC a controller may
+use, and the safety guards applied to every command.
+
+One interface (:class:`cellbalance.interfaces.Controller`): a controller is a frozen dataclass of its
+parameters; ``init(context) -> state`` checks that it can drive ``context.balancer`` and builds what it
+needs once; ``step(t_s, measurement, estimate, state) -> (Command, state)`` decides from what a BMS may
+know (measured element voltages and temperatures, the pack current, the estimator's SOC, the
+*nominal* model), never the plant's true values. All memory (rest timers, latches, solver workspaces)
+is in ``state``. Arrays are (n_packs, n_series): a Monte Carlo batch of packs is one call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..balancing.converter import ActiveBalancer
+from ..balancing.hardware import BalancingHardware
+from ..balancing.passive import PassiveBalancer
+from ..cell.model import docv_dsoc, open_circuit_voltage
+from ..errors import ConfigError, ParameterError, UnknownNameError
+from ..interfaces import Estimate, LoopContext, Measurement, NominalModel
+
+__all__ = [
+    "NominalTables",
+    "active_part",
+    "available_controllers",
+    "controller_soc",
+    "get_controller",
+    "passive_part",
+    "register_controller",
+    "require_active",
+    "require_passive",
+]
+
+_REGISTRY: dict[str, Callable] = {}
+
+
+def register_controller(name: str, cls: Callable, *, replace: bool = False) -> None:
+    """Add a controller class (called as ``cls(**params)``) to the registry under ``name``."""
+    if not isinstance(name, str) or not name:
+        raise ParameterError(f"register_controller.name must be a non-empty string; got {name!r}.")
+    if name in _REGISTRY and not replace:
+        raise ParameterError(f"register_controller: {name!r} is already registered (pass replace=True).")
+    _REGISTRY[name] = cls
+
+
+def available_controllers() -> list[str]:
+    """Names accepted by :func:`get_controller`, in registry order."""
+    _load()
+    return list(_REGISTRY)
+
+
+def get_controller(name: str, **params):
+    """The controller ``name`` configured with ``params``.
+
+    Raises UnknownNameError for an unknown name (the message lists the names allowed and the
+    closest one) and ParameterError for a parameter the controller does not have or a value out of
+    range (naming the field, the value and what is allowed).
+    """
+    _load()
+    try:
+        cls = _REGISTRY[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), 1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownNameError(f"controller: unknown name {name!r}; allowed: {list(_REGISTRY)}.{hint}") from None
+    allowed = [p for p in inspect.signature(cls).parameters]
+    for key in params:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, 1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ParameterError(f"controller {name!r} has no parameter {key!r}; allowed: {allowed}.{hint}")
+    return cls(**params)
+
+
+def _load() -> None:
+    # the controller modules register themselves on import
+    from . import consensus, mpc, rules  # noqa: F401
+
+
+# ---------------------------------------------------------------------------------------- hardware
+def _part(balancer, cls, attr: str):
+    if isinstance(balancer, cls):
+        return balancer
+    return getattr(balancer, attr) if isinstance(balancer, BalancingHardware) else None
+
+
+def passive_part(balancer) -> PassiveBalancer | None:
+    """The bleed channels of ``balancer`` (a PassiveBalancer, or the passive part of BalancingHardware)."""
+    return _part(balancer, PassiveBalancer, "passive")
+
+
+def active_part(balancer) -> ActiveBalancer | None:
+    """The converters of ``balancer`` (an ActiveBalancer, or the active part of BalancingHardware)."""
+    return _part(balancer, ActiveBalancer, "active")
+
+
+def _describe(balancer) -> str:
+    if balancer is None:
+        return "no balancing hardware"
+    acc = tuple(getattr(balancer, "accepts", ()))
+    what = type(balancer).__name__
+    act = active_part(balancer)
+    if act is not None:
+        what += f" (topology {act.graph.kind!r})"
+    return f"{what}, which carries out {', '.join(acc) or 'nothing'}"
+
+
+def require_passive(owner: str, context: LoopContext) -> PassiveBalancer:
+    """The passive hardware ``owner`` drives, or a ConfigError naming both."""
+    bal = context.balancer
+    p = passive_part(bal)
+    if p is None or "bleed" not in tuple(getattr(bal, "accepts", ())):
+        raise ConfigError(f"controller {owner} commands bleed channels (needs 'bleed' in balancer.accepts) but "
+                          f"the balancer is {_describe(bal)}.")
+    return p
+
+
+def require_active(owner: str, context: LoopContext) -> ActiveBalancer:
+    """The converter hardware ``owner`` drives, or a ConfigError naming both."""
+    bal = context.balancer
+    a = active_part(bal)
+    if a is None or "edge_current_A" not in tuple(getattr(bal, "accepts", ())):
+        raise ConfigError(f"controller {owner} commands converter edge currents (needs 'edge_current_A' in "
+                          f"balancer.accepts) but the balancer is {_describe(bal)}.")
+    if a.graph.n_cells != context.layout.n_series:
+        raise ConfigError(f"controller {owner}: the balancer's topology {a.graph.kind!r} has {a.graph.n_cells} cells "
+                          f"but the pack has n_series={context.layout.n_series}.")
+    return a
+
+
+# ---------------------------------------------------------------------------------------- nominal cell
+@dataclass(frozen=True, eq=False)
+class NominalTables:
+    """The nominal cell tabulated once at init (at its OCV reference temperature): OCV, dU/dz and R0
+    on a SOC grid, for vectorised look-ups (``np.interp``) in every controller call.
+
+    v_min, v_max, t_max_K : the nominal cell's limits; q_As : capacity of one series element [A s].
+    """
+
+    soc: np.ndarray
+    ocv: np.ndarray
+    docv: np.ndarray
+    r0: np.ndarray
+    v_min: float
+    v_max: float
+    t_max_K: float
+    q_As: float
+    heat_capacity_J_per_K: float
+    cooling_W_per_K: float
+    n_parallel: int
+
+    @classmethod
+    def of(cls, nominal: NominalModel, n: int = 401) -> NominalTables:
+        c = nominal.cell
+        t = c.ocv_reference_temperature_K
+        z = np.linspace(0.0, 1.0, n)
+        ocv = np.asarray(open_circuit_voltage(c, z, t), float)
+        ocv = np.maximum.accumulate(ocv)  # a look-up table must be monotone to be inverted
+        d = np.maximum(np.asarray(docv_dsoc(c, np.clip(z, 1e-3, 1 - 1e-3), t), float), 1e-3)
+        r0 = np.asarray(c.r0(t, 0.0, z), float)
+        npar = nominal.layout.n_parallel
+        th = c.thermal
+        return cls(z, ocv, d, r0, float(c.v_min), float(c.v_max), float(c.t_max_K), nominal.element_capacity_As,
+                   th.heat_capacity_J_per_K, th.cooling_W_per_K, npar)
+
+    def soc_from_voltage(self, v) -> np.ndarray:
+        """z(U) by inverting the tabulated OCV (clipped to [0, 1])."""
+        return np.interp(v, self.ocv, self.soc)
+
+    def docv_at(self, z) -> np.ndarray:
+        """dU/dz [V per unit SOC] at ``z``."""
+        return np.interp(z, self.soc, self.docv)
+
+    def r0_element(self, z) -> np.ndarray:
+        """Series resistance of one element (n_parallel cells in parallel) [Ohm] at ``z``."""
+        return np.interp(z, self.soc, self.r0) / self.n_parallel
+
+
+def controller_soc(owner: str, measurement: Measurement, estimate: Estimate | None, tables: NominalTables,
+                   fallback: bool = True) -> np.ndarray:
+    """The SOC (n_packs, n_series) a controller uses: the estimator's, or if there is none the SOC of the
+    nominal OCV at the measured voltage (a rested-cell reading; ``fallback=False`` refuses instead)."""
+    shp = measurement.element_voltage_V.shape
+    if estimate is not None and estimate.soc is not None:
+        z = np.asarray(estimate.soc, float)
+        if z.shape != shp:
+            raise ParameterError(f"{owner}: estimate.soc has shape {z.shape}; expected {shp}.")
+        return z
+    if not fallback:
+        raise ConfigError(f"{owner} needs the estimator's SOC: run it with an estimator (e.g. "
+                          "cellbalance.estimation.PerfectEstimator).")
+    return tables.soc_from_voltage(measurement.element_voltage_V)
+
+
+def element_temperature(measurement: Measurement, default_K: float) -> np.ndarray:
+    """(n_packs, n_series) hottest measured cell of each element (NaN sensors ignored)."""
+    t = np.asarray(measurement.temperature_K, float)
+    if t.ndim == 3:
+        t = np.where(np.isnan(t), -np.inf, t).max(-1)
+        t = np.where(np.isfinite(t), t, default_K)
+    return np.broadcast_to(t, measurement.element_voltage_V.shape)
+
+
+def bleed_guard(duty: np.ndarray, v: np.ndarray, temp_K: np.ndarray, tables: NominalTables,
+                hw: PassiveBalancer, margin_V: float, margin_K: float) -> np.ndarray:
+    """Duties with every channel off whose element would leave the nominal cell's limits because of
+    the bleed: voltage under bleed ``v - R0 v g`` at or below ``v_min + margin_V``, or temperature at or
+    above ``t_max - margin_K`` (the bleed heat can only add to it)."""
+    z = tables.soc_from_voltage(v)
+    v_bleed = v - tables.r0_element(z) * v * hw.conductance_S
+    ok = (v_bleed > tables.v_min + margin_V) & (temp_K < tables.t_max_K - margin_K)
+    return np.where(ok, duty, 0.0)
+
+
+def node_map(active: ActiveBalancer) -> tuple[np.ndarray, np.ndarray]:
+    """(P, D) for the working graph: node potentials ``x = P z`` (a pack/module node is the mean of its
+    members, a series connection) and the element-current map ``i_el = -D c`` of edge currents ``c``
+    at equal voltages without loss (``D = P^T B``: the source element loses ``c``, a series node's
+    members each gain ``c / |S|``). ``D W D^T`` is the reduced Laplacian."""
+    g = active.working_graph
+    p = g.series_matrix()
+    return p, p.T @ g.incidence()
+
+
+def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta) -> np.ndarray:
+    """Edge currents with every edge switched off whose lossy transfer would raise V = sum (z - zbar)^2.
+
+    With ``delta = z - zbar`` and the element-current map ``-D c`` (:func:`node_map`), an edge moving
+    ``c > 0`` takes ``c D+`` from its source side and delivers ``eta c D-`` to its destination side
+    (``D+``, ``D-`` the positive and negative parts of its column): its contribution to dV/dt is
+    ``(2 c / Q)(eta delta . D- - delta . D+)`` (sides swapped for ``c < 0``). It runs only where that is
+    negative; the mean SOC term drops out because ``sum delta = 0``.
+    """
+    delta = z - z.mean(-1, keepdims=True)
+    a = delta @ np.maximum(d_el, 0.0)
+    b = delta @ np.maximum(-d_el, 0.0)
+    rate = np.where(c >= 0, eta * b - a, eta * a - b)
+    return np.where(rate < 0.0, c, 0.0)
