@@ -325,7 +325,7 @@ class MPC:
             ok = False
             try:
                 solver.update(q=q, l=lo, u=hi)
-                res = solver.solve()
+                res = solver.solve(raise_error=False)
                 st = str(res.info.status)
                 ok = st in ("solved", "solved inaccurate") and np.all(np.isfinite(res.x))
             except Exception as exc:
