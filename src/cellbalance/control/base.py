@@ -154,6 +154,9 @@ class NominalTables:
     heat_capacity_J_per_K: float
     cooling_W_per_K: float
     n_parallel: int
+    r0_table: object = None
+    ea_r0: float = 0.0
+    t_ref_r0: float = 298.15
 
     @classmethod
     def of(cls, nominal: NominalModel, n: int = 401) -> NominalTables:
@@ -167,7 +170,8 @@ class NominalTables:
         npar = nominal.layout.n_parallel
         th = c.thermal
         return cls(z, ocv, d, r0, float(c.v_min), float(c.v_max), float(c.t_max_K), nominal.element_capacity_As,
-                   th.heat_capacity_J_per_K, th.cooling_W_per_K, npar)
+                   th.heat_capacity_J_per_K, th.cooling_W_per_K, npar, c.r0, float(c.activation_energy_r0_J_per_mol),
+                   float(c.arrhenius_reference_K))
 
     def soc_from_voltage(self, v) -> np.ndarray:
         """z(U) by inverting the tabulated OCV (clipped to [0, 1])."""
@@ -177,9 +181,15 @@ class NominalTables:
         """dU/dz [V per unit SOC] at ``z``."""
         return np.interp(z, self.soc, self.docv)
 
-    def r0_element(self, z) -> np.ndarray:
-        """Series resistance of one element (n_parallel cells in parallel) [Ohm] at ``z``."""
-        return np.interp(z, self.soc, self.r0) / self.n_parallel
+    def r0_element(self, z, temperature_K=None) -> np.ndarray:
+        """Series resistance of one element (n_parallel cells in parallel) [Ohm] at ``z`` (and at the
+        measured temperature: the nominal table there with its Arrhenius factor
+        ``exp(Ea/R (1/T - 1/T_ref))``, the model's own law)."""
+        if temperature_K is None or self.r0_table is None:
+            return np.interp(z, self.soc, self.r0) / self.n_parallel
+        t = np.broadcast_to(np.asarray(temperature_K, float), np.shape(z))
+        arr = np.exp(self.ea_r0 / 8.314462618 * (1.0 / t - 1.0 / self.t_ref_r0))
+        return np.asarray(self.r0_table(t, 0.0, z), float) * arr / self.n_parallel
 
 
 def controller_soc(owner: str, measurement: Measurement, estimate: Estimate | None, tables: NominalTables,
@@ -213,7 +223,7 @@ def bleed_guard(duty: np.ndarray, v: np.ndarray, temp_K: np.ndarray, tables: Nom
     the bleed: voltage under bleed ``v - R0 v g`` at or below ``v_min + margin_V``, or temperature at or
     above ``t_max - margin_K`` (the bleed heat can only add to it)."""
     z = tables.soc_from_voltage(v)
-    v_bleed = v - tables.r0_element(z) * v * hw.conductance_S
+    v_bleed = v - tables.r0_element(z, temp_K) * v * hw.conductance_S
     ok = (v_bleed > tables.v_min + margin_V) & (temp_K < tables.t_max_K - margin_K)
     return np.where(ok, duty, 0.0)
 
@@ -226,6 +236,26 @@ def node_map(active: ActiveBalancer) -> tuple[np.ndarray, np.ndarray]:
     g = active.working_graph
     p = g.series_matrix()
     return p, p.T @ g.incidence()
+
+
+def endpoint_sizes(active: ActiveBalancer) -> tuple[np.ndarray, np.ndarray]:
+    """(m,) member counts of each edge's first and second node (1 for a cell).
+
+    The converters take a command as the *source-side* current at the source node's voltage
+    (:func:`~cellbalance.balancing.converter.edge_transfer`): drawn from a pack/module node it is a
+    series current through each of its ``|S|`` members, and the destination cell receives about
+    ``|S|`` times it. The controllers work with cell-level transfers ``c`` (the map ``-D c`` of
+    :func:`node_map`, where a series node's members share ``c / |S|``); the command is
+    ``c / |S_source|`` (:func:`to_command`) and the limit on ``c`` is ``|S_source| I_max``.
+    """
+    g = active.working_graph
+    size = np.array([max(len(mm), 1) for mm in g.members], float)
+    return size[g.edges[:, 0]], size[g.edges[:, 1]]
+
+
+def to_command(c: np.ndarray, sizes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Source-side command of cell-level edge transfers ``c`` (see :func:`endpoint_sizes`)."""
+    return np.where(c >= 0, c / sizes[0], c / sizes[1])
 
 
 def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta) -> np.ndarray:

@@ -5,7 +5,8 @@ Converters (``edge_current_A``): every edge ``e = (a, b)`` of the balancer's wor
 
     ``c_e = k w_e (x_a - x_b)``,   ``x = P z_hat`` (+ ``gamma (T - Tbar)``, optional),
 
-saturated to the edge limit, i.e. ``c = -k W B^T P z`` and element currents ``-P^T B c = -k L z``
+saturated to the edge limit (a transfer out of a pack/module node of ``|S|`` cells is commanded as
+``c / |S|``, the series current it draws from each member: :func:`.base.endpoint_sizes`), i.e. ``c = -k W B^T P z`` and element currents ``-P^T B c = -k L z``
 with the reduced Laplacian ``L = P^T B W B^T P`` (a pack/module node is the mean of its members:
 :meth:`~cellbalance.balancing.graph.BalancingGraph.reduced_laplacian`); R. Olfati-Saber, J. A. Fax,
 R. M. Murray, Proc. IEEE 95 (2007) 215-233. Held for one controller period ``dt``, the SOC of equal
@@ -47,12 +48,14 @@ from .base import (
     bleed_guard,
     controller_soc,
     element_temperature,
+    endpoint_sizes,
     lyapunov_filter,
     node_map,
     passive_part,
     register_controller,
     require_active,
     require_passive,
+    to_command,
 )
 
 __all__ = ["Consensus", "ConsensusPlan", "voltage_scale"]
@@ -83,6 +86,7 @@ class ConsensusPlan:
     eta: float = 1.0
     bidirectional: bool = True
     hw: object = field(repr=False, default=None)
+    sizes: tuple = field(repr=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ class Consensus:
         v_nom = float(np.interp(0.5, tables.soc, tables.ocv))
         eta = float(1.0 - conv.loss_W(0.5 * i_max, v_nom) / (v_nom * 0.5 * i_max))
         return ConsensusPlan("edges", k, bound, lam2, lam_max, _rate(k, lam2, q, self.period_s), tables, p, d_el,
-                             np.asarray(w, float), i_max, eta, conv.bidirectional, act)
+                             np.asarray(w, float), i_max, eta, conv.bidirectional, act, endpoint_sizes(act))
 
     def _gain(self, q: float, lam2: float, lam_max: float, bound: float) -> float:
         if self.gain_A_per_soc is None:
@@ -169,12 +173,13 @@ class Consensus:
             return Command(bleed=bleed_guard(duty, v, temp, tab, hw, self.margin_V, self.margin_K)), plan
         xn = x @ plan.p.T  # node potentials (B, n_nodes)
         c = plan.gain_A_per_soc * plan.weights * _edge_diff(xn, plan)
-        c = np.clip(c, -plan.i_max, plan.i_max)
+        c = np.clip(c, -plan.i_max * plan.sizes[1], plan.i_max * plan.sizes[0])  # source-side limit
         if not plan.bidirectional:
             c = np.maximum(c, 0.0)
         c = lyapunov_filter(c, z, plan.d_el, plan.eta)
-        c = voltage_scale(c, v, z, temp, plan.d_el, tab, self.margin_V, self.margin_K)
-        return Command(edge_current_A=c), plan
+        c = voltage_scale(c, v, z, temp, plan.d_el, tab, self.margin_V, self.margin_K,
+                          np.asarray(measurement.pack_current_A, float), self.period_s)
+        return Command(edge_current_A=to_command(c, plan.sizes)), plan
 
 
 def _edge_diff(xn: np.ndarray, plan: ConsensusPlan) -> np.ndarray:
@@ -188,24 +193,34 @@ def _rate(k: float, lam2: float, q: float, dt: float) -> float:
 
 
 def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray, d_el: np.ndarray,
-                  tab: NominalTables, margin_V: float, margin_K: float) -> np.ndarray:
+                  tab: NominalTables, margin_V: float, margin_K: float, i_pack=None, period_s: float = 0.0) -> np.ndarray:
     """Edge currents scaled so that every element stays within the nominal limits under them.
 
     Element currents are ``-D c``; for the upper limit the worst case is the sum of the charging
     contributions ``I+`` (an edge scaled down elsewhere can only remove a discharging one), for the
     lower limit the sum of the discharging ones ``I-``. Element scale ``s = min(1, headroom / (R0 I))``
-    with headroom ``v_max - margin - v`` (``v - v_min - margin``); an element within ``margin_K`` of
-    ``t_max`` gets ``s = 0``. Each edge takes the smallest scale of the elements it touches.
+    with headroom ``v_max - margin - v`` (``v - v_min - margin``) and ``R0`` of the nominal cell at the
+    measured temperature; an element within ``margin_K`` of ``t_max`` gets ``s = 0``, and the current
+    is limited so that adiabatic heating over one period, ``R0_cell I_cell^2 dt / C``, with the pack
+    current's share ``|i_p|`` counted first, stays under ``t_max - margin_K``. Each edge takes the
+    smallest scale of the elements it touches.
     """
     contrib = -d_el[None, :, :] * c[:, None, :]  # (B, Ns, m) current into each element from each edge
     up = np.maximum(contrib, 0.0).sum(-1)
     dn = np.maximum(-contrib, 0.0).sum(-1)
-    r0 = tab.r0_element(z)
+    r0 = tab.r0_element(z, temp)
     head_up = np.maximum(tab.v_max - margin_V - v, 0.0)
     head_dn = np.maximum(v - tab.v_min - margin_V, 0.0)
     s = np.minimum(1.0, np.minimum(np.where(up > 0, head_up / np.maximum(r0 * up, 1e-300), 1.0),
                                    np.where(dn > 0, head_dn / np.maximum(r0 * dn, 1e-300), 1.0)))
     s = np.where(temp >= tab.t_max_K - margin_K, 0.0, s)
+    if period_s > 0:
+        ip = np.zeros(v.shape[0]) if i_pack is None else np.abs(np.asarray(i_pack, float))
+        room = np.maximum(tab.t_max_K - margin_K - temp, 0.0) * tab.heat_capacity_J_per_K
+        i_cell = np.sqrt(room / (r0 * tab.n_parallel * period_s))  # per cell of the element
+        i_el = np.maximum(i_cell * tab.n_parallel - ip[:, None], 0.0)
+        tot = np.maximum(up, dn)
+        s = np.minimum(s, np.where(tot > 0, i_el / np.maximum(tot, 1e-300), 1.0))
     touch = d_el != 0.0  # (Ns, m)
     s_edge = np.where(touch[None, :, :], s[:, :, None], 1.0).min(1)
     return c * s_edge

@@ -40,7 +40,7 @@ Batches: one solver per pack (each pack is its own QP), all built at init.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -95,7 +95,7 @@ class MPCState:
     eta: float = 1.0
     bidirectional: bool = True
     t_amb_K: float = 298.15
-    extra: dict = field(default_factory=dict)
+    sizes: tuple = (1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,9 @@ class MPC:
                     warm_starting=True)
             solvers.append(s)
         b = lay.n_packs
+        sizes = cb.endpoint_sizes(hw) if qp.mode == "edges" else (1.0, 1.0)
         return MPCState(qp, tuple(solvers), tab, hw, np.zeros(b, int), np.zeros(b, int), ("",) * b, np.zeros(b),
-                        np.zeros((b, lay.n_series)), i_max, eta, bidir, float(context.nominal.cell.ambient_K))
+                        np.zeros((b, lay.n_series)), i_max, eta, bidir, float(context.nominal.cell.ambient_K), sizes)
 
     def build_qp(self, tab: cb.NominalTables, n: int, active, passive, k_loss: float = 0.0) -> QPData:
         """The fixed matrices P and A of one pack's QP (see :class:`QPData`)."""
@@ -236,7 +237,6 @@ class MPC:
         """(q, l, u) of pack ``b``'s QP at the present operating point (1-D arrays for that pack)."""
         qp, tab = state.qp, state.tables
         n, h, m, a = qp.n, qp.horizon, qp.n_w, qp.a
-        nz = n * h
         ksteps = np.arange(1, h + 1)[:, None]
         z_free = (z0[None, :] + a * i_p * ksteps).ravel()  # SOC with no balancing
         n_rows = qp.A.shape[0]
@@ -249,12 +249,14 @@ class MPC:
         lo[s:e] = hi[s:e] = rhs
         # actuators
         s, e = qp.rows["act"]
-        r0 = tab.r0_element(z0)
+        r0 = tab.r0_element(z0, temp)
         dudz = tab.docv_at(z0)
         if qp.mode == "edges":
-            lo[s:e] = 0.0 if not state.bidirectional else -state.i_max
-            hi[s:e] = state.i_max
-            i_bal_max = np.abs(qp.d_el).sum(1) * state.i_max
+            lo_w = 0.0 if not state.bidirectional else -state.i_max * state.sizes[1]
+            hi_w = state.i_max * state.sizes[0]  # cell-level transfer limits (cb.endpoint_sizes)
+            lo[s:e] = np.tile(lo_w * np.ones(m), h)
+            hi[s:e] = np.tile(hi_w * np.ones(m), h)
+            i_bal_max = np.abs(qp.d_el) @ np.maximum(hi_w, -lo_w * np.ones(m))
         else:
             hw = state.hw
             bmax = cb.bleed_guard(np.ones(n), v, temp, tab, hw, self.margin_V, self.margin_K) * v * hw.conductance_S
@@ -289,7 +291,6 @@ class MPC:
             s, e = qp.rows["temp"]
             hi[s:e] = np.tile(np.maximum(i_t - i_p, 0.0), h)
             lo[s:e] = np.tile(np.minimum(-i_t - i_p, 0.0), h)
-        del nz, m
         return q, lo, hi
 
     def _thermal_current(self, tab: cb.NominalTables, temp: np.ndarray, z0: np.ndarray, t_amb: float) -> np.ndarray:
@@ -302,7 +303,7 @@ class MPC:
             return np.where(temp < t_lim, np.inf, 0.0)
         ex = np.exp(-self.horizon * self.period_s * hc / c)
         room = hc * (t_lim - t_amb - (temp - t_amb) * ex) / max(1.0 - ex, 1e-12)
-        r0_cell = tab.r0_element(z0) * tab.n_parallel
+        r0_cell = tab.r0_element(z0, temp) * tab.n_parallel
         i_cell = np.sqrt(np.maximum(room, 0.0) / r0_cell)
         return np.where(temp < t_lim, i_cell * tab.n_parallel, 0.0)
 
@@ -345,13 +346,13 @@ class MPC:
             cur = -duty * v * hw.conductance_S
             cmd = Command(bleed=duty)
         else:
-            lo_c = 0.0 if not state.bidirectional else -state.i_max
-            c = np.clip(w0, lo_c, state.i_max)
+            lo_c = 0.0 if not state.bidirectional else -state.i_max * state.sizes[1]
+            c = np.clip(w0, lo_c, state.i_max * state.sizes[0])
             c = np.where(np.abs(c) > 1e-6 * state.i_max, c, 0.0)
             c = cb.lyapunov_filter(c, z, qp.d_el, state.eta)
-            c = voltage_scale(c, v, z, temp, qp.d_el, tab, self.margin_V, self.margin_K)
+            c = voltage_scale(c, v, z, temp, qp.d_el, tab, self.margin_V, self.margin_K, i_p, self.period_s)
             cur = -(c @ qp.d_el.T)
-            cmd = Command(edge_current_A=c)
+            cmd = Command(edge_current_A=cb.to_command(c, state.sizes))
         new = replace(state, failures=failures, solves=solves, last_status=tuple(status), solve_time_s=times,
                       prev_current=cur)
         return cmd, new
