@@ -272,3 +272,33 @@ def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta) -> np.n
     b = delta @ np.maximum(-d_el, 0.0)
     rate = np.where(c >= 0, eta * b - a, eta * a - b)
     return np.where(rate < 0.0, c, 0.0)
+
+
+def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta, a: float) -> np.ndarray:
+    """Edge transfers scaled so that V = sum (z - zbar)^2 does not rise over the held period.
+
+    The predicted SOC change with losses is ``Delta = a (-(D+ c+ + D- c-) + eta (D- c+ + D+ c-))``
+    (``c+``, ``c-`` the positive and negative parts of ``c``; ``a = dt/Q``). Along ``s Delta``,
+    ``V(s) = V + 2 s delta.Delta + s^2 |Delta - mean|^2``: the joint move is scaled by
+    ``s = min(1, -delta.Delta / |Delta - mean|^2)`` (no overshoot past the minimum over the period);
+    where the joint move would raise V (``delta.Delta >= 0``) the edges are first filtered one by one
+    (:func:`lyapunov_filter`) and the rest is scaled the same way.
+    """
+    dp, dn = np.maximum(d_el, 0.0), np.maximum(-d_el, 0.0)
+
+    def scale(cc):
+        cp_, cn_ = np.maximum(cc, 0.0), np.maximum(-cc, 0.0)
+        dz = a * (-(cp_ @ dp.T + cn_ @ dn.T) + eta * (cp_ @ dn.T + cn_ @ dp.T))
+        delta = z - z.mean(-1, keepdims=True)
+        dzc = dz - dz.mean(-1, keepdims=True)
+        lin = (delta * dz).sum(-1)
+        quad = (dzc * dzc).sum(-1)
+        return lin, np.where(quad > 0, np.minimum(1.0, -lin / np.maximum(quad, 1e-300)), 1.0)
+
+    lin, s = scale(c)
+    bad = lin >= 0.0
+    if np.any(bad):
+        c = np.where(bad[:, None], lyapunov_filter(c, z, d_el, eta), c)
+        lin, s = scale(c)
+        s = np.where(lin >= 0.0, 0.0, s)
+    return c * np.clip(s, 0.0, 1.0)[:, None]

@@ -50,6 +50,7 @@ from .base import (
     element_temperature,
     endpoint_sizes,
     lyapunov_filter,
+    lyapunov_step,
     node_map,
     passive_part,
     register_controller,
@@ -177,6 +178,7 @@ class Consensus:
         if not plan.bidirectional:
             c = np.maximum(c, 0.0)
         c = lyapunov_filter(c, z, plan.d_el, plan.eta)
+        c = lyapunov_step(c, z, plan.d_el, plan.eta, self.period_s / tab.q_As)
         c = voltage_scale(c, v, z, temp, plan.d_el, tab, self.margin_V, self.margin_K,
                           np.asarray(measurement.pack_current_A, float), self.period_s)
         return Command(edge_current_A=to_command(c, plan.sizes)), plan

@@ -349,7 +349,7 @@ class MPC:
             lo_c = 0.0 if not state.bidirectional else -state.i_max * state.sizes[1]
             c = np.clip(w0, lo_c, state.i_max * state.sizes[0])
             c = np.where(np.abs(c) > 1e-6 * state.i_max, c, 0.0)
-            c = cb.lyapunov_filter(c, z, qp.d_el, state.eta)
+            c = cb.lyapunov_step(c, z, qp.d_el, state.eta, qp.a)
             c = voltage_scale(c, v, z, temp, qp.d_el, tab, self.margin_V, self.margin_K, i_p, self.period_s)
             cur = -(c @ qp.d_el.T)
             cmd = Command(edge_current_A=cb.to_command(c, state.sizes))
