@@ -280,7 +280,9 @@ def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta, a: float)
     The predicted SOC change with losses is ``Delta = a (-(D+ c+ + D- c-) + eta (D- c+ + D+ c-))``
     (``c+``, ``c-`` the positive and negative parts of ``c``; ``a = dt/Q``). Along ``s Delta``,
     ``V(s) = V + 2 s delta.Delta + s^2 |Delta - mean|^2``: the joint move is scaled by
-    ``s = min(1, -delta.Delta / |Delta - mean|^2)`` (no overshoot past the minimum over the period);
+    ``s = min(1, 0.9 (-delta.Delta) / |Delta - mean|^2)`` (no overshoot past the minimum over the
+    period, with 10 % room for the model's errors: equal voltages at the two ends of an edge, the
+    efficiency at one current);
     where the joint move would raise V (``delta.Delta >= 0``) the edges are first filtered one by one
     (:func:`lyapunov_filter`) and the rest is scaled the same way.
     """
@@ -293,7 +295,7 @@ def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta, a: float)
         dzc = dz - dz.mean(-1, keepdims=True)
         lin = (delta * dz).sum(-1)
         quad = (dzc * dzc).sum(-1)
-        return lin, np.where(quad > 0, np.minimum(1.0, -lin / np.maximum(quad, 1e-300)), 1.0)
+        return lin, np.where(quad > 0, np.minimum(1.0, 0.9 * -lin / np.maximum(quad, 1e-300)), 1.0)
 
     lin, s = scale(c)
     bad = lin >= 0.0
