@@ -11,9 +11,9 @@ One interface for all (``init(context) -> state``, ``step(t_s, measurement, esti
 * :mod:`.simple`: two stateless voltage controllers.
 """
 
-from .base import available_controllers, get_controller, register_controller
 from .consensus import Consensus
 from .mpc import MPC
+from .registry import available_controllers, get_controller, register_controller
 from .rules import BleedToLowestSOC, DiyBMSRunaway, EnnoidTopN, FoxBMSHistory, FoxBMSVoltage, LibreSolarIdle
 from .simple import BleedAboveMinimum, VoltageDifferenceTransfer
 

@@ -1,7 +1,7 @@
 """What every balancing controller shares: the registry, the hardware checks, the SOC a controller may
 use, and the safety guards applied to every command.
 
-One interface (:class:`cellbalance.interfaces.Controller`): a controller is a frozen dataclass of its
+The registry is in :mod:`.registry`. One interface (:class:`cellbalance.interfaces.Controller`): a controller is a frozen dataclass of its
 parameters; ``init(context) -> state`` checks that it can drive ``context.balancer`` and builds what it
 needs once; ``step(t_s, measurement, estimate, state) -> (Command, state)`` decides from what a BMS may
 know (measured element voltages and temperatures, the pack current, the estimator's SOC, the
@@ -11,9 +11,6 @@ is in ``state``. Arrays are (n_packs, n_series): a Monte Carlo batch of packs is
 
 from __future__ import annotations
 
-import difflib
-import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,66 +19,17 @@ from ..balancing.converter import ActiveBalancer
 from ..balancing.hardware import BalancingHardware
 from ..balancing.passive import PassiveBalancer
 from ..cell.model import docv_dsoc, open_circuit_voltage
-from ..errors import ConfigError, ParameterError, UnknownNameError
+from ..errors import ConfigError, ParameterError
 from ..interfaces import Estimate, LoopContext, Measurement, NominalModel
 
 __all__ = [
     "NominalTables",
     "active_part",
-    "available_controllers",
     "controller_soc",
-    "get_controller",
     "passive_part",
-    "register_controller",
     "require_active",
     "require_passive",
 ]
-
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register_controller(name: str, cls: Callable, *, replace: bool = False) -> None:
-    """Add a controller class (called as ``cls(**params)``) to the registry under ``name``."""
-    if not isinstance(name, str) or not name:
-        raise ParameterError(f"register_controller.name must be a non-empty string; got {name!r}.")
-    if name in _REGISTRY and not replace:
-        raise ParameterError(f"register_controller: {name!r} is already registered (pass replace=True).")
-    _REGISTRY[name] = cls
-
-
-def available_controllers() -> list[str]:
-    """Names accepted by :func:`get_controller`, in registry order."""
-    _load()
-    return list(_REGISTRY)
-
-
-def get_controller(name: str, **params):
-    """The controller ``name`` configured with ``params``.
-
-    Raises UnknownNameError for an unknown name (the message lists the names allowed and the
-    closest one) and ParameterError for a parameter the controller does not have or a value out of
-    range (naming the field, the value and what is allowed).
-    """
-    _load()
-    try:
-        cls = _REGISTRY[name]
-    except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), 1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(f"controller: unknown name {name!r}; allowed: {list(_REGISTRY)}.{hint}") from None
-    allowed = [p for p in inspect.signature(cls).parameters]
-    for key in params:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, 1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ParameterError(f"controller {name!r} has no parameter {key!r}; allowed: {allowed}.{hint}")
-    return cls(**params)
-
-
-def _load() -> None:
-    # the controller modules register themselves on import
-    from . import consensus, mpc, rules  # noqa: F401
-
 
 # ---------------------------------------------------------------------------------------- hardware
 def _part(balancer, cls, attr: str):

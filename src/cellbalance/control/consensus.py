@@ -53,7 +53,6 @@ from .base import (
     lyapunov_step,
     node_map,
     passive_part,
-    register_controller,
     require_active,
     require_passive,
     to_command,
@@ -227,5 +226,3 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
     s_edge = np.where(touch[None, :, :], s[:, :, None], 1.0).min(1)
     return c * s_edge
 
-
-register_controller("consensus", Consensus, replace=True)

@@ -364,5 +364,3 @@ class MPC:
         return {"solves": state.solves.tolist(), "failures": state.failures.tolist(),
                 "last_status": list(state.last_status), "solve_time_s": state.solve_time_s.tolist()}
 
-
-cb.register_controller("mpc", MPC, replace=True)

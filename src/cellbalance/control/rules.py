@@ -19,7 +19,7 @@ import numpy as np
 from ..balancing.passive import PassiveBalancer, grant_channels
 from ..errors import check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
-from .base import NominalTables, bleed_guard, controller_soc, element_temperature, register_controller, require_passive
+from .base import NominalTables, bleed_guard, controller_soc, element_temperature, require_passive
 
 __all__ = [
     "BleedToLowestSOC",
@@ -315,9 +315,3 @@ class BleedToLowestSOC(_PassiveRule):
         if self.only_at_rest_A is not None:
             on &= (np.abs(i) <= self.only_at_rest_A)[:, None]
         return on.astype(float), state
-
-
-for _name, _cls in (("foxbms_voltage", FoxBMSVoltage), ("foxbms_history", FoxBMSHistory),
-                    ("libresolar_idle", LibreSolarIdle), ("ennoid_top_n", EnnoidTopN),
-                    ("diybms_runaway", DiyBMSRunaway), ("bleed_to_lowest_soc", BleedToLowestSOC)):
-    register_controller(_name, _cls, replace=True)
