@@ -1,0 +1,102 @@
+"""Consensus: the measured decay rate of the SOC disagreement in closed loop (simulate at rest, an active
+balancer, the PerfectEstimator) against the rate predicted from lambda_2 and the gain; the stability
+bound against the spectrum of the discrete map; bad configurations refused."""
+
+import numpy as np
+import pytest
+
+from cellbalance.analysis.graph import algebraic_connectivity
+from cellbalance.balancing import ActiveBalancer, ConverterModel, PassiveBalancer, get_topology
+from cellbalance.cell import initial_state
+from cellbalance.control import Consensus, get_controller
+from cellbalance.errors import ConfigError, ParameterError
+from cellbalance.estimation import PerfectEstimator
+from cellbalance.pack import PackLayout
+from cellbalance.scenarios.experiment import Experiment
+from cellbalance.sim import simulate
+
+from .conftest import context, layout
+
+DT = 60.0
+
+
+@pytest.mark.parametrize("kind", ["adjacent", "ring", "complete"])
+@pytest.mark.parametrize("n", [8, 32, 96])
+def test_measured_decay_rate_matches_lambda_2_and_the_gain(cell, kind, n):
+    graph = get_topology(kind, n)
+    lam2 = algebraic_connectivity(graph)  # the analysis package's own eigen-solver, not the controller's
+    lam_max = float(np.linalg.eigvalsh(graph.laplacian())[-1])
+    q = cell.capacity_Ah * 3600.0
+    k = 0.5 * 2.0 * q / (DT * (lam2 + lam_max))  # half the fastest gain: well inside the bound
+    ab = ActiveBalancer(graph, ConverterModel(max_current_A=20.0, dead_band_A=0.0))  # lossless, unsaturated
+    # the slowest (Fiedler) mode, 2 % of SOC in amplitude, on identical cells at mid SOC
+    _, v = np.linalg.eigh(graph.laplacian())
+    mode = v[:, 1] / np.abs(v[:, 1]).max()
+    z0 = 0.5 + 0.02 * mode
+    rate_pred = -np.log(1.0 - DT * k * lam2 / q) / DT
+    n_calls = int(min(max(3.0 / (rate_pred * DT), 5), 600))
+    cells = cell.compile(n)
+    ds = simulate(cells, Experiment([f"Rest for {n_calls * DT:g} seconds"], period_s=DT),
+                  layout=PackLayout(n_series=n), state=initial_state(cells, soc=z0),
+                  controller=Consensus(period_s=DT, gain_A_per_soc=k), balancer=ab,
+                  estimator=PerfectEstimator(period_s=DT))
+    z = ds.soc.values[:, 0, :]
+    dis = np.linalg.norm(z - z.mean(-1, keepdims=True), axis=-1)
+    t = ds.time.values
+    assert np.max(np.abs(ds.command_edge_current_A.values)) < 20.0  # never saturated
+    keep = dis > 1e-9 * dis[0]
+    slope = np.polyfit(t[keep], np.log(dis[keep]), 1)[0]
+    assert -slope == pytest.approx(rate_pred, rel=0.05), (kind, n, -slope, rate_pred, k * lam2 / q)
+
+
+def test_default_gain_and_bound_against_the_spectrum_of_the_discrete_map(cell):
+    """k* = 2Q/(dt (l2 + lmax)) minimises the spectral radius of I - (dt k / Q) L over the disagreement;
+    the bound 2Q/(dt lmax) is where that radius reaches 1."""
+    n = 12
+    ab = ActiveBalancer(get_topology("ring", n), ConverterModel(max_current_A=5.0))
+    plan = Consensus(period_s=DT).init(context(cell, layout(n), ab))
+    lap = get_topology("ring", n).laplacian()
+    q = cell.capacity_Ah * 3600.0
+    proj = np.eye(n) - np.ones((n, n)) / n
+
+    def radius(k):
+        return np.abs(np.linalg.eigvals(proj @ (np.eye(n) - DT * k / q * lap) @ proj)).max()
+
+    ks = np.linspace(0.01, 1.2, 400) * plan.bound_A_per_soc
+    best = ks[np.argmin([radius(k) for k in ks])]
+    assert plan.gain_A_per_soc == pytest.approx(best, rel=0.01)
+    assert radius(0.999 * plan.bound_A_per_soc) < 1.0 < radius(1.001 * plan.bound_A_per_soc)
+
+
+def test_gain_above_the_bound_is_refused_with_its_value_and_the_bound(cell):
+    n = 8
+    ab = ActiveBalancer(get_topology("complete", n), ConverterModel(max_current_A=5.0))
+    q = cell.capacity_Ah * 3600.0
+    bound = 2 * q / (DT * n)  # lambda_max of the complete graph K_n is n
+    with pytest.raises(ConfigError, match=rf"gain_A_per_soc = {1.5 * bound:g} A/SOC is above .* = {bound:.4g} A/SOC; "
+                                          rf"allowed: 0 < gain_A_per_soc < {bound:.4g}"):
+        Consensus(period_s=DT, gain_A_per_soc=1.5 * bound).init(context(cell, layout(n), ab))
+
+
+@pytest.mark.parametrize("field,value,allowed", [
+    ("max_current_A", -1.0, "> 0"), ("gain_A_per_soc", 0.0, "> 0"), ("period_s", -60.0, "> 0")])
+def test_bad_values_are_refused_naming_field_value_and_allowed(field, value, allowed):
+    with pytest.raises(ParameterError, match=rf"Consensus\.{field} must be {allowed}.*got {value:g}"):
+        get_controller("consensus", **{field: value})
+
+
+def test_projected_bleed_only_form_never_bleeds_below_the_mean_and_converges(cell):
+    n = 8
+    cells = cell.compile(n)
+    z0 = np.linspace(0.48, 0.52, n)
+    ds = simulate(cells, Experiment(["Rest for 6 hours"], period_s=60.0), layout=PackLayout(n_series=n),
+                  state=initial_state(cells, soc=z0), controller=Consensus(period_s=60.0),
+                  balancer=PassiveBalancer(r_bleed_ohm=33.0), estimator=PerfectEstimator(period_s=60.0))
+    z_est = ds.estimated_soc.values[:, 0, :]
+    g = ds.balancer_shunt_S.values[:, 0, :]
+    assert np.all(g[z_est <= z_est.mean(-1, keepdims=True)] == 0.0)
+    z = ds.soc.values[:, 0, :]
+    assert np.ptp(z[-1]) < 0.1 * np.ptp(z0)
+    # the mean falls, but never below the initial minimum less the cells' own self-discharge (only bleeding)
+    drift = cell.self_discharge_A * ds.time.values[-1] / (cell.capacity_Ah * 3600.0)
+    assert z[-1].min() >= z0.min() - drift - 1e-9
