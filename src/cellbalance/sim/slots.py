@@ -21,6 +21,7 @@ timing rules (``docs/architecture.md``):
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import xarray as xr
@@ -100,6 +101,7 @@ class Slots:
         self.log_meas: list[Measurement] = []
         self.log_est: list[tuple[float, Estimate]] = []
         self.log_ctl: list[tuple[float, Command, HeldAction]] = []
+        self.ctl_wall: list[float] = []  # wall time of each controller call [s] (an observation, not physics)
 
     @property
     def active(self) -> bool:
@@ -150,8 +152,10 @@ class Slots:
             if changed and not ctl_due and self.command is not None:
                 held = self.rehold(truth.element_voltage_V, log=False)
         if ctl_due:
+            t0 = time.perf_counter()
             cmd, self.ctl_state = self.controller.step(t, self._for(self.controller, self.measurement, truth),
                                                        self.estimate, self.ctl_state)
+            self.ctl_wall.append(time.perf_counter() - t0)
             if not isinstance(cmd, Command):
                 raise ConfigError(f"a controller must return a cellbalance.interfaces.Command; got {type(cmd).__name__}.")
             self.command = cmd
@@ -221,6 +225,8 @@ class Slots:
             coords["control_time"] = ("control_time", np.array([t for t, _, _ in self.log_ctl]),
                                       {"units": "s", "long_name": "Controller call time"})
             d = ("control_time",)
+            data["controller_wall_s"] = (d, np.array(self.ctl_wall),
+                                         {"units": "s", "long_name": "Wall time of the controller call"})
             data["balancer_element_current_A"] = (d + el, np.stack([h.element_current_A for _, _, h in self.log_ctl]),
                                                   {"units": "A", "long_name": "Held balancing current into each element"})
             data["balancer_shunt_S"] = (d + el, np.stack([h.element_shunt_S for _, _, h in self.log_ctl]),
