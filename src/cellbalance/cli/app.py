@@ -105,9 +105,12 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         nc_path = out_dir / f"{cfg.output.name}.nc"
         rec = NetCDFRecorder(nc_path, sp.cells, lay) if cfg.output.stream else None
         start = time.perf_counter()
+        d = cfg.balancing.build(lay.n_series) if cfg.balancing is not None else None
+        slots = {} if d is None else dict(balancer=d.balancer, controller=d.controller, estimator=d.estimator,
+                                          supervisor=d.supervisor)
         ds = _run_with_progress("pack", lambda cb: run_sim(
             sp.cells, cfg.build_experiment(), layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
-            options=SimulationOptions(record_every=cfg.output.record_every), progress=cb, recorder=rec))
+            options=SimulationOptions(record_every=cfg.output.record_every), progress=cb, recorder=rec, **slots))
         wall = time.perf_counter() - start
         if rec is None:
             to_netcdf(ds, nc_path)
@@ -199,6 +202,20 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output direct
         run_demo(out, console, _run_with_progress)
     except CellBalanceError as e:
         _fail(str(e))
+
+
+@app.command()
+def compare(config: Path = typer.Argument(..., help="pack TOML with [[compare.design]] tables"),
+            out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
+    """Run one pack and scenario under several balancing designs; table, CSV and figure side by side."""
+    from .compare import run_compare
+
+    try:
+        files = run_compare(config, out, console, _run_with_progress)
+    except CellBalanceError as e:
+        _fail(str(e))
+    for f in files:
+        console.print(f"wrote {f}")
 
 
 @app.command()

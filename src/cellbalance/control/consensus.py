@@ -199,9 +199,10 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
 
     Element currents are ``-D c``; for the upper limit the worst case is the sum of the charging
     contributions ``I+`` (an edge scaled down elsewhere can only remove a discharging one), for the
-    lower limit the sum of the discharging ones ``I-``. Element scale ``s = min(1, headroom / (R0 I))``
-    with headroom ``v_max - margin - v`` (``v - v_min - margin``) and ``R0`` of the nominal cell at the
-    measured temperature; an element within ``margin_K`` of ``t_max`` gets ``s = 0``, and the current
+    lower limit the sum of the discharging ones ``I-``. Element scale ``s = min(1, headroom / (R I))``
+    with headroom ``v_max - margin - v`` (``v - v_min - margin``) and ``R = 2 R0 + dU/dz(z_v) dt / Q``:
+    ``R0`` of the nominal cell at the measured temperature (twice: the RC pairs polarise over the
+    period), the OCV's move over the held period ``dt`` at the SOC ``z_v`` the measured voltage implies; an element within ``margin_K`` of ``t_max`` gets ``s = 0``, and the current
     is limited so that adiabatic heating over one period, ``R0_cell I_cell^2 dt / C``, with the pack
     current's share ``|i_p|`` counted first, stays under ``t_max - margin_K``. Each edge takes the
     smallest scale of the elements it touches.
@@ -210,10 +211,15 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
     up = np.maximum(contrib, 0.0).sum(-1)
     dn = np.maximum(-contrib, 0.0).sum(-1)
     r0 = tab.r0_element(z, temp)
+    # over the held period the OCV moves too: dU/dz i dt / Q, read at the SOC the *measured* voltage
+    # implies (not the estimate, which may be wrong; the voltage under load errs towards the steep
+    # ends), and the RC pairs polarise (taken as a second R0): the limits hold at the period's end
+    z_v = tab.soc_from_voltage(v)
+    r_end = 2.0 * r0 + tab.docv_at(z_v) * max(period_s, 0.0) / tab.q_As
     head_up = np.maximum(tab.v_max - margin_V - v, 0.0)
     head_dn = np.maximum(v - tab.v_min - margin_V, 0.0)
-    s = np.minimum(1.0, np.minimum(np.where(up > 0, head_up / np.maximum(r0 * up, 1e-300), 1.0),
-                                   np.where(dn > 0, head_dn / np.maximum(r0 * dn, 1e-300), 1.0)))
+    s = np.minimum(1.0, np.minimum(np.where(up > 0, head_up / np.maximum(r_end * up, 1e-300), 1.0),
+                                   np.where(dn > 0, head_dn / np.maximum(r_end * dn, 1e-300), 1.0)))
     s = np.where(temp >= tab.t_max_K - margin_K, 0.0, s)
     if period_s > 0:
         ip = np.zeros(v.shape[0]) if i_pack is None else np.abs(np.asarray(i_pack, float))

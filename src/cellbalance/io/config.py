@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ..cell import CellParameters, get_parameter_set
 from ..errors import CellBalanceError, ConfigError
 from ..scenarios.experiment import Experiment
+from .balancing_config import BalancingSection, CompareSection
 
 __all__ = ["CellRunConfig", "PackRunConfig", "load_cell_config", "load_pack_config", "validation_message"]
 
@@ -146,6 +147,8 @@ class PackRunConfig(_Strict):
     initial: InitialSection = InitialSection()
     ambient_C: float | None = Field(None, gt=-60, lt=100)
     output: PackOutputSection = PackOutputSection()
+    balancing: BalancingSection | None = Field(None, description="the balancing design (io/balancing_config.py)")
+    compare: CompareSection | None = Field(None, description="designs for cellbalance compare")
     _cycles: dict = PrivateAttr(default_factory=dict)  # the [profiles] read by load_pack_config
 
     _one_source = field_validator("cell")(CellRunConfig._one_source.__func__)
