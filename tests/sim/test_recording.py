@@ -130,3 +130,58 @@ def test_record_variables_and_precision():
         SimulationOptions(record_variables=("soc", "voltage"))
     with pytest.raises(ParameterError, match="record_precision must be 'float64' or 'float32'; got 'half'"):
         SimulationOptions(record_precision="half")
+
+
+class _StopAt:
+    """A controller that stands for Ctrl-C at a given time."""
+
+    period_s = 60.0
+
+    def __init__(self, t_stop):
+        self.t_stop = t_stop
+
+    def init(self, ctx):
+        return None
+
+    def step(self, t, m, est, st):
+        if t >= self.t_stop:
+            raise KeyboardInterrupt
+        from cellbalance.interfaces import Command
+
+        return Command(), st
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_interrupted_run_keeps_its_rows_events_and_metadata_marked_partial(tmp_path, stream):
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=4)
+    cells = p.compile(4)
+    exp = Experiment(["Discharge at 1C for 5 minutes", "Rest for 20 minutes", "Charge at 1C for 10 minutes"])
+    rec = NetCDFRecorder(tmp_path / "cut.nc", cells, lay, chunk_rows=100) if stream else None
+    with pytest.raises(KeyboardInterrupt) as info:
+        simulate(cells, exp, layout=lay, controller=_StopAt(900.0), recorder=rec)
+    ds = xr.open_dataset(tmp_path / "cut.nc") if stream else info.value.partial
+    assert ds.attrs["truncated"] == 1 and ds.attrs["status"] == "partial: interrupted at t = 900 s"
+    assert ds.event_end_s.values.tolist() == [300.0]  # the step that ended before the interruption
+    assert float(ds.time.values[-1]) == pytest.approx(899.0)
+    assert "final_state" in ds and ds.sizes["control_time"] == 15
+    if stream:
+        ds.close()
+
+
+def test_results_describe_themselves():
+    """CF-1.10 global attributes, and units or a long name on every variable and coordinate; the
+    per-cell values as simulated (the sampled capacities and resistances) are stored."""
+    from cellbalance.pack.variation import preset, sample
+
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=3, n_parallel=2)
+    sp = sample(preset("typical"), p, lay, seed=9)
+    ds = simulate(sp.cells, ["Discharge at 1C for 2 minutes"], layout=lay, state=sp.initial_state)
+    for key in ("Conventions", "title", "source", "history", "date_created", "status"):
+        assert ds.attrs[key], key
+    assert ds.attrs["Conventions"] == "CF-1.10" and ds.attrs["status"] == "complete"
+    missing = [v for v in ds.variables if not ({"units", "long_name"} & set(ds[v].attrs))]
+    assert not missing, missing
+    np.testing.assert_allclose(ds.cell_capacity_Ah.values.reshape(-1), sp.capacity_Ah, rtol=1e-12)
+    assert ds.time.attrs["axis"] == "T"

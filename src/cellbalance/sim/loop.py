@@ -394,8 +394,17 @@ def simulate(
     rec.select(opts.record_variables, opts.record_precision)
     try:
         return _loop(run, rec, slots, progress)
-    except KeyboardInterrupt:
-        rec.abort()  # a streaming recorder keeps every row written so far
+    except KeyboardInterrupt as e:
+        # keep what was done: the rows (a streamed file keeps every row written), the events so far, the
+        # slots' logs and the state at the interruption, marked partial; the Dataset rides on the exception
+        try:
+            x_now = getattr(run, "cur_x", run.x)
+            e.partial = rec.finish(getattr(run, "events", []), RunDescription(cells.params, layout, experiment, cells),
+                                   truncated=True, final_state=CellState(np.array(x_now, copy=True)),
+                                   extra=_merge(slots.variables(), _fault_variables(getattr(run, "applied", []))),
+                                   status=f"partial: interrupted at t = {getattr(run, 'cur_t', 0.0):g} s")
+        except Exception:
+            rec.abort()
         raise
 
 
@@ -433,6 +442,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     t_start_step = np.zeros(B)
     done = np.zeros(B, dtype=bool)
     events: list[tuple[int, int, float, float, str]] = []
+    run.events = events  # (kept on the run: an interrupted run still hands its events to the recorder)
     rest = Step(mode="rest", duration_s=1e30, description="(finished)")
     x = run.x
     x_try = np.empty_like(x)
@@ -450,7 +460,9 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     st = None
     fast_ok = (run.Np == 1 or not run.cur_dep) and run.q_in is None
     applied: list = []
+    run.applied = applied
     while not done.all() and t < run.opts.max_time_s:
+        run.cur_x, run.cur_t = x, t
         while run.faults and t >= run.faults[0].time_s - 1e-9:
             f = run.faults.pop(0)
             f.apply(c.cp)
@@ -572,8 +584,10 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     if progress is not None:
         progress(t, t)
     truncated = not done.all()
-    return rec.finish(events, RunDescription(c.params, run.layout, exp), truncated=truncated,
-                      final_state=CellState(x.copy()), extra=_merge(slots.variables(), _fault_variables(applied)))
+    status = "complete" if not truncated else f"partial: the run-length limit max_time_s = {run.opts.max_time_s:g} s"
+    return rec.finish(events, RunDescription(c.params, run.layout, exp, c), truncated=truncated,
+                      final_state=CellState(x.copy()), extra=_merge(slots.variables(), _fault_variables(applied)),
+                      status=status)
 
 
 def _merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:

@@ -37,6 +37,7 @@ class RunDescription:
     params: object
     layout: object
     experiment: object
+    cells: object = None  # the compiled cells (their per-cell values are stored with the results)
 
 
 class Recorder:
@@ -172,7 +173,8 @@ class Recorder:
             "current_A": (dims, i, {"units": "A", "long_name": "Cell current", "note": SIGN_NOTE}),
             "temperature_K": (dims, x[..., K.X_T], {"units": "K", "long_name": "Cell temperature"}),
             "hysteresis": (dims, x[..., K.X_H], {"units": "1", "long_name": "Hysteresis state h"}),
-            "pack_current_A": (("time", "pack"), ch["ip"], {"units": "A", "note": SIGN_NOTE}),
+            "pack_current_A": (("time", "pack"), ch["ip"], {"units": "A", "long_name": "Pack current",
+                                                             "note": SIGN_NOTE}),
             "pack_voltage_V": (
                 ("time", "pack"),
                 v.reshape(rows, B, Ns, Np)[..., 0].sum(-1) + ch["ip"] * self.layout.interconnect_ohm,
@@ -193,25 +195,27 @@ class Recorder:
             data = {k: (d, a.astype(self._dtype) if a.ndim >= 3 and a.dtype == np.float64 else a, at)
                     for k, (d, a, at) in data.items()}
         coords = {
-            "time": ("time", ch["time"], {"units": "s"}),
-            "pack": np.arange(B),
-            "cell": np.arange(cpp),
-            "series_index": ("cell", np.repeat(np.arange(Ns), Np)),
-            "parallel_index": ("cell", np.tile(np.arange(Np), Ns)),
+            "time": ("time", ch["time"], {"units": "s", "long_name": "Simulated time since the run start",
+                                          "axis": "T"}),
+            "pack": ("pack", np.arange(B), {"long_name": "Pack index (a batch of packs)"}),
+            "cell": ("cell", np.arange(cpp), {"long_name": "Cell index within the pack, series-major"}),
+            "series_index": ("cell", np.repeat(np.arange(Ns), Np), {"long_name": "Series element of the cell"}),
+            "parallel_index": ("cell", np.tile(np.arange(Np), Ns), {"long_name": "Position in its parallel group"}),
         }
         return data, coords
 
     def abort(self) -> None:
         """Called when the run is interrupted: keep what can be kept."""
 
-    def finish(self, events, run: RunDescription, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
+    def finish(self, events, run: RunDescription, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None,
+               status: str = "complete") -> xr.Dataset:
         """The Dataset of the whole run, built by one constructor: rows, events, metadata, the final
         state and ``extra`` (variables and coordinates of the loop's slots)."""
         ch = self._rows()
         data, coords = {}, {}
         if ch is not None:
             data, coords = self.chunk_variables(ch)
-        mdata, mcoords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
+        mdata, mcoords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state, status=status)
         data.update(mdata)
         coords.update(mcoords)
         if extra is not None:
@@ -220,19 +224,48 @@ class Recorder:
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def run_metadata(events, run: RunDescription, *, truncated: bool, final_state) -> tuple[dict, dict, dict]:
-    """Event table, final state (variables, coordinates) and the run's attributes."""
+def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
+                 status: str = "complete") -> tuple[dict, dict, dict]:
+    """Event table, final state, per-cell parameters (variables, coordinates) and the run's attributes
+    (CF-1.10 global attributes: Conventions, title, source, history, date_created)."""
+    import datetime
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        __version__ = version("cellbalance")
+    except PackageNotFoundError:  # a source tree that was not installed
+        __version__ = "unknown"
+
     ev = np.array(events, dtype=object).reshape(-1, 5)
     steps = run.experiment.steps
     data = {
-        "event_pack": ("event", ev[:, 0].astype(int)),
-        "event_step": ("event", ev[:, 1].astype(int)),
-        "event_start_s": ("event", ev[:, 2].astype(float)),
-        "event_end_s": ("event", ev[:, 3].astype(float)),
-        "event_reason": ("event", ev[:, 4].astype(str)),
-        "event_description": ("event", np.array([steps[int(k)].description for k in ev[:, 1]], dtype=str)),
+        "event_pack": ("event", ev[:, 0].astype(int), {"long_name": "Pack whose step ended"}),
+        "event_step": ("event", ev[:, 1].astype(int), {"long_name": "Experiment step index that ended"}),
+        "event_start_s": ("event", ev[:, 2].astype(float), {"units": "s", "long_name": "Step start (simulated time)"}),
+        "event_end_s": ("event", ev[:, 3].astype(float), {"units": "s", "long_name": "Step end (simulated time)"}),
+        "event_reason": ("event", ev[:, 4].astype(str), {"long_name": "Why the step ended"}),
+        "event_description": ("event", np.array([steps[int(k)].description for k in ev[:, 1]], dtype=str),
+                              {"long_name": "The step as written"}),
     }
+    cells = run.cells
+    if cells is not None:
+        lay = run.layout
+        shp = (lay.n_packs, lay.cells_per_pack)
+        for name, col, scale, unit, long in (("cell_capacity_Ah", K.C_CAP, 1 / 3600.0, "A h", "Capacity of each cell"),
+                                             ("cell_r0_scale", K.C_R0S, 1.0, "1", "R0 multiplier of each cell"),
+                                             ("cell_self_discharge_A", K.C_ISD, 1.0, "A", "Self-discharge current"),
+                                             ("cell_coulombic_efficiency", K.C_ETA, 1.0, "1", "Coulombic efficiency")):
+            data[name] = (("pack", "cell"), cells.cp[:, col].reshape(shp) * scale,
+                          {"units": unit, "long_name": f"{long} (as simulated, variation and faults included)"})
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     attrs = {
+        "Conventions": "CF-1.10",
+        "title": f"cellbalance run: {run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p "
+                 f"{run.params.name}",
+        "source": f"cellbalance {__version__}",
+        "history": f"{now} created by cellbalance {__version__} (cellbalance.sim.simulate)",
+        "date_created": now,
+        "status": status,
         "parameter_set": run.params.name,
         "parameter_source": run.params.source,
         "layout": f"{run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p",
@@ -247,7 +280,7 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state) -
     data["final_state"] = (("pack", "cell", "state"), x,
                            {"long_name": "Cell state at the end of the run",
                             "note": "rebuild with cellbalance.sim.results.final_state(ds)"})
-    coords = {"state": ("state", state_names(x.shape[2] - K.NX))}
+    coords = {"state": ("state", state_names(x.shape[2] - K.NX), {"long_name": "Column of the cell state"})}
     return data, coords, attrs
 
 
@@ -344,9 +377,10 @@ class NetCDFRecorder(Recorder):
             self._nc.close()
             self._nc = None
 
-    def finish(self, events, run: RunDescription, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None) -> xr.Dataset:
+    def finish(self, events, run: RunDescription, *, truncated: bool, final_state, extra: tuple[dict, dict] | None = None,
+               status: str = "complete") -> xr.Dataset:
         self.abort()  # write the last rows and close; the attrs below then mark the run complete
-        data, coords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state)
+        data, coords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state, status=status)
         if extra is not None:
             data.update(extra[0])
             coords.update(extra[1])
