@@ -217,7 +217,10 @@ def test_24h_energy_bookkeeping_closes_for_every_topology(kind):
 
 @pytest.mark.parametrize("model", [ConverterModel(efficiency=0.85, max_current_A=1.0),
                                    ConverterModel(p0_W=0.05, v_drop_V=0.2, k_ohm=0.3, max_current_A=2.0,
-                                                  dead_band_A=0.05)])
+                                                  dead_band_A=0.05),
+                                   ConverterModel.from_efficiency_map(EfficiencyMap(np.array([0.1, 0.5, 1.0, 2.0]),
+                                                                                    np.array([0.7, 0.88, 0.92, 0.9]))),
+                                   ConverterModel(efficiency=0.9, bidirectional=False)])
 def test_held_converter_currents_equal_the_edge_transfer(model):
     """ActiveBalancer.hold's cell-graph shortcut gives what edge_transfer + membership give."""
     from cellbalance.interfaces import Command

@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from ..errors import ParameterError, check_range
 from ..interfaces import Command, HeldAction, as_pack_array
@@ -372,6 +373,42 @@ def fit_loss_model(current_A, loss_W) -> tuple[float, float, float]:
     return float(p0), float(vd), float(k)
 
 
+@njit(cache=True)
+def _hold_cells(e, cmd, v, imax, dead, bidir, kind, eff, p0, vdrop, kohm, map_i, map_eta, el, loss):
+    """:func:`edge_transfer` + node sums for graphs whose nodes are the series elements: per edge the
+    limited source current, the loss of the model (0 constant efficiency, 1 efficiency map, 2
+    polynomial), capped at the input power, and the destination current from the power balance."""
+    B, m = cmd.shape
+    for b in range(B):
+        for k in range(el.shape[1]):
+            el[b, k] = 0.0
+        lb = 0.0
+        for j in range(m):
+            c = min(max(cmd[b, j], -imax), imax)
+            if abs(c) < dead:
+                c = 0.0
+            if not bidir and c < 0.0:
+                c = 0.0
+            if c >= 0.0:
+                s, d = e[j, 0], e[j, 1]
+            else:
+                s, d = e[j, 1], e[j, 0]
+            a = abs(c)
+            vs = v[b, s]
+            p_in = vs * a
+            if kind == 0:
+                pl = (1.0 - eff) * vs * a
+            elif kind == 1:
+                pl = (1.0 - np.interp(a, map_i, map_eta)) * vs * a
+            else:
+                pl = p0 + vdrop * a + kohm * a * a if a > 0.0 else 0.0
+            pl = min(pl, p_in)
+            el[b, d] += (p_in - pl) / v[b, d]
+            el[b, s] -= a
+            lb += pl
+        loss[b] = lb
+
+
 @dataclass(frozen=True, eq=False)
 class ActiveBalancer:
     """Active balancing hardware of one string: a topology and one converter model for its edges.
@@ -509,19 +546,20 @@ class ActiveBalancer:
         if not self._cells_only:
             el, loss = self.element_currents(cmd, v_element)
             return HeldAction(el, np.zeros(shp), converter_loss_W=loss)
-        # every node is a series element: the arithmetic of edge_transfer, without its generality
-        v = np.asarray(v_element, dtype=float).reshape(shp)
-        e = self._work.edges
-        current = self._conv.limit(cmd)
-        i_src = np.abs(current)
-        fwd = current >= 0
-        src = np.where(fwd, e[:, 0], e[:, 1])
-        dst = np.where(fwd, e[:, 1], e[:, 0])
-        v_src = np.take_along_axis(v, src, -1)
-        p_src = v_src * i_src
-        loss = np.minimum(self._conv.loss_W(i_src, v_src), p_src)
-        i_dst = (p_src - loss) / np.take_along_axis(v, dst, -1)
-        off = (np.arange(shp[0]) * shp[1])[:, None]
-        n = shp[0] * shp[1]
-        el = (np.bincount((dst + off).ravel(), i_dst.ravel(), n) - np.bincount((src + off).ravel(), i_src.ravel(), n))
-        return HeldAction(el.reshape(shp), np.zeros(shp), converter_loss_W=loss.sum(-1))
+        # every node is a series element: the arithmetic of edge_transfer, compiled, without its generality
+        v = np.ascontiguousarray(v_element, dtype=float).reshape(shp)
+        m = self._conv
+        if m.efficiency is not None:
+            kind, eff = 0, float(m.efficiency)
+        elif m.efficiency_map is not None:
+            kind, eff = 1, 0.0
+        else:
+            kind, eff = 2, 0.0
+        emap = m.efficiency_map
+        mi = np.zeros(1) if emap is None else np.asarray(emap.current_A, float)
+        me = np.zeros(1) if emap is None else np.asarray(emap.efficiency, float)
+        el = np.empty(shp)
+        loss = np.empty(shp[0])
+        _hold_cells(self._work.edges, cmd, v, float(m.max_current_A), float(m.dead_band_A), bool(m.bidirectional),
+                    kind, eff, float(m.p0_W), float(m.v_drop_V), float(m.k_ohm), mi, me, el, loss)
+        return HeldAction(el, np.zeros(shp), converter_loss_W=loss)

@@ -474,14 +474,15 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
                 st = cur_steps()
                 run.refresh(st)
             i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
+            i_before = run.i_bal
+            evaluated = run._valid_x is x and not run._valid_full  # buf.emf/r0 hold x's evaluation (apply resets it)
             held = slots.run(t, _truth(run, t, x, i_p, v_cell))
             if held is not None:
                 run.apply(held)
                 if held.converter_loss_W is not None:
                     # converters: their operating point at the voltages they run at (one refinement of
                     # the fixed point between the held currents and the element voltages they cause)
-                    _, _, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
-                    run.apply(slots.rehold(v_cell.reshape(run.layout.shape)[..., 0]))
+                    run.apply(slots.rehold(_voltages_with(run, x, st, t_in, dt, v_cell, i_before, evaluated)))
         if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
             t_next = min(slots.next_due(), run.faults[0].time_s if run.faults else np.inf)
             n_slot = int(np.ceil((t_next - t) / dt - 1e-9)) if np.isfinite(t_next) else 1 << 40
@@ -604,6 +605,19 @@ def _fault_variables(applied: list) -> tuple[dict, dict]:
         "fault_kind": (d, np.array([f.kind for _, f in applied], dtype=str), {"long_name": "Fault kind"}),
         "fault_value": (d, np.array([f.value for _, f in applied]), {"long_name": "Fault value (A or fraction)"}),
     }, {}
+
+
+def _voltages_with(run: _Run, x, st, t_in, dt, v_cell, i_before, evaluated: bool) -> np.ndarray:
+    """Element voltages once the held action just applied acts. Without shunts, links or a
+    current-dependent R0 the element is Thevenin at the same state: ``v + R_g (i_new - i_old)``
+    (the evaluation at ``x`` is reused); otherwise the pack is solved again."""
+    shp = run.layout.shape
+    v_el = v_cell.reshape(shp)[..., 0]
+    if evaluated and not run.has_shunt and run.lap is None and not run.cur_dep:
+        _, r_g = group_thevenin(run.buf.emf, run.buf.r0, shp)
+        return v_el + r_g * (run.i_bal - i_before)
+    _, _, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
+    return v2.reshape(shp)[..., 0]
 
 
 def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
