@@ -177,9 +177,11 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
                     v = Pe[a, b] - ka * g[b] - g[a] * kb + S * ka * kb
                     Pe[a, b] = v
                     Pe[b, a] = v
-            if nis > bump2:
-                fl |= FLAG_BUMPED
-                Pe[0, 0] *= bumpf
+        if nis > bump2:
+            # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
+            # innovations stay beyond the gate widens its SOC variance until it can update again)
+            fl |= FLAG_BUMPED
+            Pe[0, 0] *= bumpf
         flags[e] = fl
         xe[0] = min(max(xe[0], zlo), zhi)
         xe[nrc + 1] = min(max(xe[nrc + 1], -1.0), 1.0)
@@ -225,9 +227,9 @@ def delta_step(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vbar_sum, i_meas, di
             k = pe * hz / S
             d += k * r
             pe = pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
-            if r * r > bump2 * S:
-                fl = FLAG_BUMPED
-                pe *= bumpf
+        if r * r > bump2 * S:  # gated or not (as Plett's code)
+            fl |= FLAG_BUMPED
+            pe *= bumpf
         flags[e] = fl
         dz[e] = min(max(zbar[e] + d, zlo), zhi) - zbar[e]
         p[e] = pe

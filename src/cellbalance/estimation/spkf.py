@@ -96,7 +96,7 @@ class SPKFEstimator(EKFEstimator):
         x = x + K * r[:, None]
         P = P - Sy[:, None, None] * K[:, :, None] * K[:, None, :]
         P = 0.5 * (P + np.swapaxes(P, 1, 2))
-        bump = use & (nis > bump2)
+        bump = nis > bump2  # gated or not (as Plett's code)
         P[bump, 0, 0] *= bumpf
         x[:, 0] = np.clip(x[:, 0], zlo, zhi)
         x[:, -1] = np.clip(x[:, -1], -1.0, 1.0)
