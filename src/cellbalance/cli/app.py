@@ -28,8 +28,11 @@ def _fail(msg: str) -> None:
     raise typer.Exit(code=2)
 
 
+_RUN_ADVICE = "record less often (output.record_every), stream to NetCDF (output.stream = true) or simulate fewer cells"
+
+
 @contextlib.contextmanager
-def _guarded():
+def _guarded(advice: str = _RUN_ADVICE):
     """Run a command's body: each cellbalance warning printed once as a ``warning:`` line; a
     CellBalanceError (or running out of memory) becomes one ``error:`` paragraph and exit code 2."""
     from rich.markup import escape
@@ -50,8 +53,7 @@ def _guarded():
         except CellBalanceError as e:
             _fail(str(e))
         except MemoryError:
-            _fail("the machine ran out of memory; record less often (output.record_every), stream to NetCDF "
-                  "(output.stream = true) or simulate fewer cells.")
+            _fail(f"the machine ran out of memory; {advice}.")
         finally:
             warnings.showwarning = old
 
@@ -209,16 +211,20 @@ def topology(cells: int = typer.Option(96, "--cells", help="series elements in t
     """Graph analysis of balancing topologies: edges, lambda_2, predicted balancing time, parts count."""
     from rich.markup import escape
 
-    from ..analysis.graph import compare_topologies, plot_graph
+    from ..analysis.graph import PLOT_MAX_CELLS, SPARSE_THRESHOLD, compare_topologies, plot_graph
     from ..balancing.topologies import available_topologies, get_topology
     from ..io.preflight import prepare_output_file, writing
 
-    with _guarded():
+    with _guarded(advice="give fewer --cells or a single --kind"):
         if plot is not None:
+            if cells > PLOT_MAX_CELLS:
+                _fail(f"--plot draws at most {PLOT_MAX_CELLS:,} cells (a picture of {cells:,} is unreadable); "
+                      "leave out --plot or give fewer --cells.")
             prepare_output_file(plot, what="--plot file")
         kinds = available_topologies() if kind == "all" else [kind]
         if kind != "all":
-            get_topology(kind, cells)  # validates the name and size with a clear message
+            # validates the name and size with a clear message (the complete graph of a long string is not built)
+            get_topology(kind, cells if kind != "complete" or cells <= SPARSE_THRESHOLD else 2)
         df = compare_topologies(cells, weight_A=weight_A, capacity_Ah=capacity_Ah, spread0=spread, target=target,
                                 kinds=kinds)
         tab = RichTable(title=f"Balancing topologies for {cells} cells (gain {weight_A:g} A/SOC, {capacity_Ah:g} Ah, "
