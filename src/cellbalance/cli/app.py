@@ -122,7 +122,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
              out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
     from ..io.config import KELVIN, load_pack_config
-    from ..io.output import to_netcdf
+    from ..io.output import to_csv, to_netcdf
     from ..io.preflight import prepare_output_dir, writing
     from ..pack import PackLayout
     from ..pack.variation import Variation, sample
@@ -143,7 +143,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         check_run_memory(estimate_run_memory(lay.n_cells, p.n_rc, lay.n_packs, rows, streaming=cfg.output.stream),
                          what=f"{config}: {lay.n_cells:,} cells with about {rows:,} recorded rows")
         out_dir = prepare_output_dir(out or Path(cfg.output.dir),
-                                     estimate_output_bytes(lay.n_cells, p.n_rc, lay.n_packs, rows))
+                                     estimate_output_bytes(lay.n_cells, p.n_rc, lay.n_packs, rows, csv=cfg.output.csv))
         ini = cfg.initial
         sp = sample(var, p, lay, seed=cfg.seed, mean_soc=ini.soc,
                     temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
@@ -160,6 +160,8 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
             if rec is None:
                 to_netcdf(ds, nc_path)
             files = [nc_path]
+            if cfg.output.csv:
+                files.append(to_csv(ds, out_dir / f"{cfg.output.name}.csv"))
             if cfg.output.plot:
                 from ..analysis.plots import plot_pack_run
 

@@ -144,8 +144,10 @@ class PackSection(_Strict):
 
 
 class PackOutputSection(OutputSection):
-    record_every: int = Field(1, ge=1)
-    stream: bool = Field(False, description="stream rows to NetCDF while running (bounded memory)")
+    csv: bool = Field(False, description="also write the rows as a long-format CSV (large for a pack)")
+    record_every: int = Field(1, ge=1, le=10**9)
+    stream: bool = Field(False, description="stream rows to NetCDF while running (bounded memory); informational "
+                                            "for the results: the same rows and file, written as they come")
 
 
 class ProfileSpec(_Strict):
