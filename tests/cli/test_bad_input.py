@@ -211,7 +211,7 @@ def test_output_name_must_stay_inside_the_output_directory(tmp_path, name):
 def test_a_pack_far_too_large_for_memory_is_refused_at_once(tmp_path):
     f = _pack(tmp_path, ns=100_000, np_=1000)
     r, text = _run(["simulate", f])
-    _error(r, text, r"100,000,000 cells .* needs about [\d.]+ (GiB|TiB) of memory", r"fewer cells")
+    _error(r, text, r"a run of 100,000,000 cells needs about [\d.]+ (GiB|TiB) of memory", r"fewer cells")
 
 
 def test_a_month_at_one_second_asks_to_record_less_or_stream(tmp_path):

@@ -101,7 +101,14 @@ def _two_smallest(lap, sparse: bool):
     # a shift near lambda_2 (about d/n^2 for a path, the worst case) keeps the two smallest well apart
     # after the inversion; -1e-3 d alone stalls ARPACK on strings of tens of thousands of cells
     sigma = -min(1e-3, 1.0 / n**2) * float(diag.mean()) if diag.mean() > 0 else -1.0
-    ev, vec = eigsh(lap.tocsc(), k=2, sigma=sigma, which="LM", tol=1e-13)
+    try:
+        ev, vec = eigsh(lap.tocsc(), k=2, sigma=sigma, which="LM", tol=1e-13)
+    except (ArithmeticError, RuntimeError, ValueError) as e:  # ArpackError / ArpackNoConvergence
+        if n > 5000:
+            raise ParameterError(f"algebraic_connectivity: the sparse eigen-solver failed on this graph of {n} "
+                                 f"cells ({type(e).__name__}: {e}); are its weights far from 1e-9 .. 1e9?") from None
+        ev, vec = np.linalg.eigh(lap.toarray())
+        return ev[:2], vec[:, :2]
     order = np.argsort(ev)
     return ev[order], vec[:, order]
 
@@ -156,7 +163,11 @@ def _lambda2_operator(g: BalancingGraph) -> float:
     deflated = LinearOperator((n, n), matvec=lambda x: proj(op @ proj(x)), dtype=float)
     v0 = proj(np.cos(np.arange(n) * 1.618))
     # the two smallest on 1-perp: 0 (the ones direction, if Lanczos finds it) and lambda_2
-    ev = eigsh(deflated, k=2, which="SA", tol=1e-10, v0=v0, maxiter=20 * n, return_eigenvectors=False)
+    try:
+        ev = eigsh(deflated, k=2, which="SA", tol=1e-10, v0=v0, maxiter=20 * n, return_eigenvectors=False)
+    except (ArithmeticError, RuntimeError, ValueError) as e:
+        raise ParameterError(f"algebraic_connectivity: the eigen-solver failed on this graph of {n} cells "
+                             f"({type(e).__name__}: {e}).") from None
     return max(float(ev.max()), 0.0)
 
 
@@ -396,7 +407,8 @@ def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: flo
     import pandas as pd
 
     o = "compare_topologies"
-    check_range(o, "weight_A", weight_A, gt=0)
+    # gains far outside 1e-9 .. 1e12 A/SOC are no converter and leave the eigen-solvers without digits
+    check_range(o, "weight_A", weight_A, ge=1e-9, le=1e12)
     check_range(o, "capacity_Ah", capacity_Ah, gt=0)
     check_range(o, "spread0", spread0, gt=0)
     check_range(o, "target", target, gt=0)

@@ -93,8 +93,10 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
     from ..io.config import KELVIN, load_cell_config
     from ..io.output import write_results
     from ..io.preflight import prepare_output_dir, writing
-    from ..sim import simulate
-    from ..sim.memory import estimate_output_bytes, expected_rows
+    from ..pack import PackLayout
+    from ..sim import SimulationOptions, simulate
+    from ..sim.guards import check_run_size
+    from ..sim.memory import estimate_output_bytes
 
     with _guarded():
         cfg = load_cell_config(config)
@@ -104,7 +106,7 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
         s0 = initial_state(cells, soc=cfg.initial.soc, temperature_K=t0, hysteresis=cfg.initial.hysteresis)
         exp = cfg.build_experiment()
         out_dir = out or Path(cfg.output.dir)
-        rows = expected_rows(exp, p.capacity_Ah, 1, 30 * 86400.0, 1)
+        rows = check_run_size(p, PackLayout(), exp, SimulationOptions(), streaming=False, what=str(config))
         prepare_output_dir(out_dir, estimate_output_bytes(1, p.n_rc, 1, rows, csv=cfg.output.csv))
         start = time.perf_counter()
         ds = _run_with_progress("cell", lambda cb: simulate(cells, exp, state=s0, progress=cb))
@@ -128,7 +130,8 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
     from ..pack.variation import Variation, sample
     from ..sim import SimulationOptions
     from ..sim import simulate as run_sim
-    from ..sim.memory import check_run_memory, estimate_output_bytes, estimate_run_memory, expected_rows
+    from ..sim.guards import check_run_size
+    from ..sim.memory import estimate_output_bytes
     from ..sim.results import NetCDFRecorder
 
     with _guarded():
@@ -139,9 +142,8 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         exp = cfg.build_experiment()
         opts = SimulationOptions(record_every=cfg.output.record_every)
         # before anything is drawn or allocated: memory, then the output directory and its free space
-        rows = expected_rows(exp, p.capacity_Ah, lay.n_parallel, opts.max_time_s, opts.record_every)
-        check_run_memory(estimate_run_memory(lay.n_cells, p.n_rc, lay.n_packs, rows, streaming=cfg.output.stream),
-                         what=f"{config}: {lay.n_cells:,} cells with about {rows:,} recorded rows")
+        rows = check_run_size(p, lay, exp, opts, streaming=cfg.output.stream,
+                              what=f"{config}: a run of {lay.n_cells:,} cells")
         out_dir = prepare_output_dir(out or Path(cfg.output.dir),
                                      estimate_output_bytes(lay.n_cells, p.n_rc, lay.n_packs, rows, csv=cfg.output.csv))
         ini = cfg.initial

@@ -16,10 +16,10 @@ import numpy as np
 
 from ..cell import kernels as K
 from ..errors import SimulationError, warn, warn_if_celsius
-from .memory import check_run_memory, estimate_run_memory, expected_rows
+from .memory import check_run_memory, estimate_run_memory, expected_duration_s, expected_rows
 from .results import Recorder
 
-__all__ = ["check_finite", "check_inputs", "check_steps", "step_already_met"]
+__all__ = ["check_finite", "check_inputs", "check_run_size", "check_steps", "step_already_met"]
 
 _TOL_V = 1e-9
 
@@ -49,15 +49,30 @@ def check_steps(experiment, params) -> None:
                                   "first.")
 
 
+#: more plant periods than this is a run that would not end in a human time
+MAX_PERIODS = 1e10
+
+
+def check_run_size(params, layout, experiment, opts, *, streaming: bool, what: str | None = None) -> int:
+    """Refuse a run of more than :data:`MAX_PERIODS` periods, or one whose memory exceeds what the machine
+    has (warn near it); returns the expected number of recorded rows."""
+    dur = expected_duration_s(experiment, params.capacity_Ah, layout.n_parallel, opts.max_time_s)
+    periods = dur / experiment.period_s
+    if not periods <= MAX_PERIODS:
+        raise SimulationError(f"the experiment takes about {dur:,.0f} s at period_s = {experiment.period_s:g} s, "
+                              f"{periods:.3g} periods (at most {MAX_PERIODS:.0e}); give a longer period_s.")
+    rows = expected_rows(experiment, params.capacity_Ah, layout.n_parallel, opts.max_time_s, opts.record_every)
+    est = estimate_run_memory(layout.n_cells, params.n_rc, layout.n_packs, rows, record=opts.record,
+                              streaming=streaming)
+    check_run_memory(est, what=what or f"simulating {layout.n_cells:,} cells for about {dur:,.0f} s")
+    return rows
+
+
 def check_inputs(cells, layout, experiment, opts, recorder, ambient_K) -> None:
     """Everything ``simulate`` checks before it allocates the run (see the module docstring)."""
     check_steps(experiment, cells.params)
     warn_if_celsius("simulate(): ambient_K", ambient_K, stacklevel=5)
-    streaming = recorder is not None and type(recorder) is not Recorder
-    rows = expected_rows(experiment, cells.params.capacity_Ah, layout.n_parallel, opts.max_time_s, opts.record_every)
-    est = estimate_run_memory(cells.n, cells.params.n_rc, layout.n_packs, rows, record=opts.record,
-                              streaming=streaming)
-    check_run_memory(est, what=f"simulating {cells.n:,} cells for about {rows * opts.record_every * experiment.period_s:,.0f} s")
+    check_run_size(cells.params, layout, experiment, opts, streaming=recorder is not None and type(recorder) is not Recorder)
 
 
 def step_already_met(step, k: int, b: int, t: float, i_p: float, v_cells: np.ndarray, t_cells: np.ndarray) -> bool:

@@ -78,7 +78,8 @@ def expected_duration_s(experiment, capacity_Ah: float, n_parallel: int, max_tim
 
 def expected_rows(experiment, capacity_Ah: float, n_parallel: int, max_time_s: float, record_every: int) -> int:
     dur = expected_duration_s(experiment, capacity_Ah, n_parallel, max_time_s)
-    return int(math.ceil(dur / experiment.period_s / max(1, record_every))) + 2
+    rows = dur / experiment.period_s / max(1, record_every)
+    return int(math.ceil(min(rows, 2.0**62))) + 2  # a subnormal period gives inf rows: as many as can be
 
 
 @dataclass(frozen=True)
