@@ -314,3 +314,22 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_the_example_config_runs_without_a_warning(tmp_path):
     r, text = _run(["cell", EXAMPLES / "cell_nmc.toml", "--out", tmp_path])
     assert r.exit_code == 0 and "warning" not in text, text
+
+
+def test_output_directory_removed_during_an_in_memory_run(tmp_path, monkeypatch):
+    """Not streaming: the directory vanishes while the run is going; writing at the end is one message."""
+    import shutil
+
+    import cellbalance.sim as sim
+
+    real = sim.simulate
+
+    def run_then_remove(*a, **k):
+        ds = real(*a, **k)
+        shutil.rmtree(tmp_path / "o")
+        (tmp_path / "o").write_text("now a file")
+        return ds
+
+    monkeypatch.setattr(sim, "simulate", run_then_remove)
+    r, text = _run(["simulate", _pack(tmp_path), "--out", tmp_path / "o"])
+    _error(r, text, r"cannot write the results to .*o/p\.nc: .*\(the directory is gone: was it removed during the run\?\)")
