@@ -282,16 +282,17 @@ def preset(name: str) -> Variation:
 
 
 def _warn_clipped(variation: Variation, clipped: dict[str, int], n: int) -> None:
-    """Warn for each quantity whose draws were clipped: those cells do not follow the distribution given."""
+    """Warn for each quantity whose draws were clipped: those cells do not follow the distribution given.
+    A few clipped tail draws (at most 5 %, sigma < 1) are the bounds doing their job and pass quietly."""
     for name, count in clipped.items():
-        if not count:
-            continue
         d = getattr(variation, name)
+        if not count or (count <= 0.05 * n and d.sigma < 1.0):
+            continue
         bounds = {"initial_soc": "[0, 1] (after adding the mean SOC)",
                   "initial_hysteresis": "[-1, 1] (after adding the mean hysteresis)"}.get(
             name, f"[{'-inf' if d.low is None else f'{d.low:g}'}, {'inf' if d.high is None else f'{d.high:g}'}]")
         slip = (f" A spread given in percent instead of as a fraction (sigma = {d.sigma / 100:g} for "
-                f"{d.sigma:g} %)?" if d.sigma >= 0.5 and d.mean != 0 else "")
+                f"{d.sigma:g} %)?" if d.sigma >= 1.0 and d.mean != 0 else "")
         warn(f"variation.{name}: {count} of {n} draws (sigma = {d.sigma:g}) were clipped to {bounds}, so those cells "
              f"sit at the bound instead of following the distribution.{slip}", stacklevel=3)
 
