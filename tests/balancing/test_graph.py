@@ -167,9 +167,21 @@ def test_unequal_capacities_use_the_generalised_eigenproblem():
 
 
 def test_disconnected_graph_never_balances():
+    from cellbalance.errors import CellBalanceWarning
+
     g = BalancingGraph.from_edge_list(4, [(0, 1), (2, 3)])
-    assert algebraic_connectivity(g) == 0.0
-    assert consensus_time_constant_s(g, 5.0) == np.inf
+    with pytest.warns(CellBalanceWarning, match=r"2 unconnected parts: cell\(s\) 2, 3 are not linked to the other 2"):
+        assert algebraic_connectivity(g) == 0.0
+    with pytest.warns(CellBalanceWarning):
+        assert consensus_time_constant_s(g, 5.0) == np.inf
+
+
+def test_an_edge_list_that_leaves_one_cell_out_warns_naming_it():
+    from cellbalance.errors import CellBalanceWarning
+
+    g = BalancingGraph.from_edge_list(6, [(0, 1), (1, 2), (2, 3), (3, 5)])  # cell 4 forgotten
+    with pytest.warns(CellBalanceWarning, match=r"cell\(s\) 4 are not linked to the other 5 cells, so lambda_2 = 0"):
+        assert algebraic_connectivity(g) == 0.0
 
 
 def test_comparison_table_parts_and_plot(tmp_path):

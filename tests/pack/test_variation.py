@@ -153,3 +153,23 @@ def test_initial_temperature_and_mean_hysteresis():
         sample(v, P, lay, mean_hysteresis=1.5)
     with pytest.raises(ParameterError, match="temperature_K"):
         sample(v, P, lay, temperature_K=-3.0)
+
+
+def test_a_spread_that_clips_cells_warns_and_a_preset_does_not():
+    import warnings
+
+    from cellbalance.cell import get_parameter_set
+    from cellbalance.errors import CellBalanceWarning
+    from cellbalance.pack import PackLayout
+    from cellbalance.pack.variation import Variation, preset, sample
+
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=96)
+    with pytest.warns(CellBalanceWarning, match=r"variation\.capacity: \d+ of 96 draws \(sigma = 2\) were clipped to "
+                                                 r"\[0\.05, inf\].*sigma = 0\.02 for 2 %"):
+        sp = sample(Variation.from_dict({"capacity": {"sigma": 2.0}}), p, lay, seed=1)
+    assert sp.clipped["capacity"] > 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CellBalanceWarning)
+        for name in ("tight", "typical", "second_life"):
+            sample(preset(name), p, lay, seed=2026)

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from ..balancing.graph import BalancingGraph
 from ..balancing.topologies import available_topologies, get_topology
-from ..errors import ParameterError, check_range
+from ..errors import ParameterError, check_range, warn
 
 __all__ = [
     "algebraic_connectivity",
@@ -50,6 +50,8 @@ __all__ = [
 
 #: above this many cells (and without bus nodes) the sparse eigen-solver is used
 SPARSE_THRESHOLD = 1500
+#: plot_graph draws graphs of at most this many cells
+PLOT_MAX_CELLS = 2000
 
 
 def _laplacian(graph_or_laplacian, sparse: bool):
@@ -96,10 +98,77 @@ def _two_smallest(lap, sparse: bool):
     from scipy.sparse.linalg import eigsh
 
     diag = lap.diagonal()
-    sigma = -1e-3 * float(diag.mean()) if diag.mean() > 0 else -1.0
-    ev, vec = eigsh(lap.tocsc(), k=2, sigma=sigma, which="LM", tol=1e-13)
+    # a shift near lambda_2 (about d/n^2 for a path, the worst case) keeps the two smallest well apart
+    # after the inversion; -1e-3 d alone stalls ARPACK on strings of tens of thousands of cells
+    sigma = -min(1e-3, 1.0 / n**2) * float(diag.mean()) if diag.mean() > 0 else -1.0
+    try:
+        ev, vec = eigsh(lap.tocsc(), k=2, sigma=sigma, which="LM", tol=1e-13)
+    except (ArithmeticError, RuntimeError, ValueError) as e:  # ArpackError / ArpackNoConvergence
+        if n > 5000:
+            raise ParameterError(f"algebraic_connectivity: the sparse eigen-solver failed on this graph of {n} "
+                                 f"cells ({type(e).__name__}: {e}); are its weights far from 1e-9 .. 1e9?") from None
+        ev, vec = np.linalg.eigh(lap.toarray())
+        return ev[:2], vec[:, :2]
     order = np.argsort(ev)
     return ev[order], vec[:, order]
+
+
+def _reduced_operator(g: BalancingGraph):
+    """The cell-only Laplacian of ``g`` as a sparse linear operator (never formed: with a bus or a pack
+    node it is dense): ``P^T (L_kk - L_kb L_bb^-1 L_bk) P x``, from the sparse Laplacian over all nodes."""
+    from scipy.sparse.linalg import LinearOperator, factorized
+
+    from ..balancing.graph import HUB_KINDS
+
+    lap = g.laplacian(sparse=True).tocsr()
+    hubs = np.array([k for k, kind in enumerate(g.node_kinds) if kind in HUB_KINDS], dtype=np.int64)
+    keep = np.array([k for k in range(g.n_nodes) if g.node_kinds[k] not in HUB_KINDS], dtype=np.int64)
+    p = g.series_matrix(sparse=True)[keep].tocsr()
+    lkk = lap[keep][:, keep].tocsr()
+    if hubs.size:
+        lkb = lap[keep][:, hubs].tocsr()
+        solve = factorized(lap[hubs][:, hubs].tocsc())
+    n = g.n_cells
+
+    def mv(x):
+        y = p @ np.ravel(x)
+        z = lkk @ y
+        if hubs.size:
+            z = z - lkb @ np.atleast_1d(solve(lkb.T @ y))
+        return p.T @ z
+
+    return LinearOperator((n, n), matvec=mv, dtype=float)
+
+
+def _dense_reduction(g: BalancingGraph) -> bool:
+    """A large graph whose cell-only Laplacian is dense (a bus node, or a series node over many cells)."""
+    if g.n_cells <= SPARSE_THRESHOLD:
+        return False
+    return any(kind == "bus" or len(mem) > 64 for kind, mem in zip(g.node_kinds, g.members, strict=True))
+
+
+def _lambda2_operator(g: BalancingGraph) -> float:
+    """lambda_2 of a large graph with bus, pack or module nodes, on the complement of the all-ones vector
+    (Lanczos on the operator of :func:`_reduced_operator`; such graphs have a wide spectral gap)."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    op = _reduced_operator(g)
+    n = op.shape[0]
+    ones = np.ones(n) / np.sqrt(n)
+
+    def proj(x):
+        x = np.ravel(x)
+        return x - ones * (ones @ x)
+
+    deflated = LinearOperator((n, n), matvec=lambda x: proj(op @ proj(x)), dtype=float)
+    v0 = proj(np.cos(np.arange(n) * 1.618))
+    # the two smallest on 1-perp: 0 (the ones direction, if Lanczos finds it) and lambda_2
+    try:
+        ev = eigsh(deflated, k=2, which="SA", tol=1e-10, v0=v0, maxiter=20 * n, return_eigenvectors=False)
+    except (ArithmeticError, RuntimeError, ValueError) as e:
+        raise ParameterError(f"algebraic_connectivity: the eigen-solver failed on this graph of {n} cells "
+                             f"({type(e).__name__}: {e}).") from None
+    return max(float(ev.max()), 0.0)
 
 
 def algebraic_connectivity(graph, *, sparse: bool | None = None) -> float:
@@ -120,12 +189,35 @@ def algebraic_connectivity(graph, *, sparse: bool | None = None) -> float:
         Closed forms for unit weights: path ``2 - 2 cos(pi/N)``, cycle ``2 - 2 cos(2 pi/N)``,
         complete graph ``N``.
     """
+    if isinstance(graph, BalancingGraph) and sparse is not False and _dense_reduction(graph):
+        return _lambda2_operator(graph)
     use = _use_sparse(graph, sparse)
     lap = _laplacian(graph, use)
-    if lap.shape[0] < 2 or not _connected(lap):
+    if lap.shape[0] < 2:
+        return 0.0
+    if not _connected(lap):
+        _warn_unconnected(lap)
         return 0.0
     ev, _ = _two_smallest(lap, use)
     return max(float(ev[1]), 0.0)
+
+
+def _warn_unconnected(lap) -> None:
+    """Warn that the graph leaves cells unconnected (lambda_2 = 0: those cells are never balanced)."""
+    from scipy.sparse.csgraph import connected_components
+
+    a = sp.csr_matrix(lap)
+    a = (a - sp.diags(a.diagonal())).tocsr()
+    a.data = (np.abs(a.data) > 0).astype(float)
+    a.eliminate_zeros()
+    n_comp, labels = connected_components(a, directed=False)
+    sizes = np.bincount(labels)
+    main = int(np.argmax(sizes))
+    alone = np.flatnonzero(labels != main)
+    shown = ", ".join(str(int(c)) for c in alone[:10]) + (f" and {alone.size - 10} more" if alone.size > 10 else "")
+    warn(f"the balancing graph falls into {n_comp} unconnected parts: cell(s) {shown} are not linked to the other "
+         f"{int(sizes[main])} cells, so lambda_2 = 0 and they are never balanced. A missing edge in the edge list "
+         "(cells are numbered from 0)?", stacklevel=4)
 
 
 def fiedler_vector(graph, *, sparse: bool | None = None) -> np.ndarray:
@@ -172,6 +264,9 @@ def consensus_rate_per_s(graph: BalancingGraph, capacity_Ah, gain: float = 1.0) 
         return float(gain) * algebraic_connectivity(graph) / float(q[0])
     if graph.n_cells < 2:
         return 0.0
+    if graph.n_cells > SPARSE_THRESHOLD:
+        raise ParameterError(f"{o}: per-cell capacities are solved densely, up to {SPARSE_THRESHOLD} cells; got "
+                             f"{graph.n_cells}. Give one capacity for all cells.")
     from scipy.linalg import eigh
 
     lap = graph.reduced_laplacian()
@@ -212,12 +307,19 @@ def predicted_balancing_time_s(graph: BalancingGraph, capacity_Ah, spread0: floa
     return consensus_time_constant_s(graph, capacity_Ah, gain) * float(np.log(spread0 / target))
 
 
-def _adjacent_groups(g: BalancingGraph, a: int, b: int) -> bool:
+def _member_bounds(g: BalancingGraph) -> tuple[list[int], list[int]]:
+    """Lowest and highest member cell of every node (-1 for a node without members, e.g. a bus)."""
+    lo = [min(m) if m else -1 for m in g.members]
+    hi = [max(m) if m else -1 for m in g.members]
+    return lo, hi
+
+
+def _adjacent_groups(bounds, a: int, b: int) -> bool:
     """True if nodes a and b are cells or series groups that touch in the string (no isolation needed)."""
-    ma, mb = g.members[a], g.members[b]
-    if not ma or not mb:
+    lo, hi = bounds
+    if lo[a] < 0 or lo[b] < 0:
         return False
-    return max(ma) + 1 == min(mb) or max(mb) + 1 == min(ma)
+    return hi[a] + 1 == lo[b] or hi[b] + 1 == lo[a]
 
 
 def parts_count(graph: BalancingGraph) -> dict[str, int]:
@@ -246,11 +348,12 @@ def parts_count(graph: BalancingGraph) -> dict[str, int]:
         return out
     kinds = graph.node_kinds
     used_bus = set()
+    bounds = _member_bounds(graph)
     for a, b in graph.edges.tolist():
         if kinds[a] == "bus" or kinds[b] == "bus":
             out["switches"] += 1
             used_bus.update(x for x in (a, b) if kinds[x] == "bus")
-        elif _adjacent_groups(graph, a, b):
+        elif _adjacent_groups(bounds, a, b):
             out["switches"] += 2
             out["inductors"] += 1
         else:
@@ -304,7 +407,8 @@ def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: flo
     import pandas as pd
 
     o = "compare_topologies"
-    check_range(o, "weight_A", weight_A, gt=0)
+    # gains far outside 1e-9 .. 1e12 A/SOC are no converter and leave the eigen-solvers without digits
+    check_range(o, "weight_A", weight_A, ge=1e-9, le=1e12)
     check_range(o, "capacity_Ah", capacity_Ah, gt=0)
     check_range(o, "spread0", spread0, gt=0)
     check_range(o, "target", target, gt=0)
@@ -327,6 +431,9 @@ def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: flo
             params = {"module_size": ms, "weight": weight_A}
         else:
             params = {"weight": weight_A}
+        if kind == "complete" and n_cells > SPARSE_THRESHOLD:
+            rows.append(_complete_row(n_cells, weight_A, capacity_Ah, spread0, target))
+            continue
         g = get_topology(kind, n_cells, **params)
         lam = gain * algebraic_connectivity(g)
         tau_h = np.inf if lam <= 0 else capacity_Ah / lam  # Q / (k lambda_2), in hours
@@ -341,6 +448,17 @@ def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: flo
         row.update(parts_count(g))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _complete_row(n: int, weight_A: float, capacity_Ah: float, spread0: float, target: float) -> dict:
+    """The complete graph's row in closed form (its N(N-1)/2 edges are not built for large N):
+    ``lambda_2 = N k``; N-1 edges join neighbours (buck-boost), the others are isolated flybacks."""
+    edges = n * (n - 1) // 2
+    lam = float(n) * weight_A
+    tau_h = capacity_Ah / lam
+    return {"topology": "complete", "edges": edges, "lambda_2 [A/SOC]": lam, "tau [h]": tau_h,
+            "t_balance [h]": tau_h * max(float(np.log(spread0 / target)), 0.0), "i_edge@spread0 [A]": weight_A * spread0,
+            "switches": 2 * edges, "inductors": n - 1, "transformers": edges - (n - 1), "capacitors": 0}
 
 
 def _layout(graph: BalancingGraph) -> dict[int, np.ndarray]:
@@ -383,6 +501,8 @@ def plot_graph(graph: BalancingGraph, path: str | Path, *, title: str | None = N
     Path
         The file written.
     """
+    if graph.n_cells > PLOT_MAX_CELLS:
+        raise ParameterError(f"plot_graph: draws at most {PLOT_MAX_CELLS} cells; got {graph.n_cells}.")
     import networkx as nx
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError, check_range
+from ..errors import ParameterError, check_range, warn_if_celsius
 from . import kernels as K
 from .tables import Table, TableBank
 
@@ -134,6 +134,8 @@ class CellParameters:
         check_range(o, "t_max_K", self.t_max_K, gt=0)
         check_range(o, "initial_soc", self.initial_soc, ge=0, le=1)
         check_range(o, "ambient_K", self.ambient_K, gt=0)
+        for name in ("ambient_K", "t_max_K", "ocv_reference_temperature_K", "arrhenius_reference_K"):
+            warn_if_celsius(f"{o}.{name}", getattr(self, name))
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -145,15 +147,9 @@ class CellParameters:
         return self.capacity_Ah * 3600.0
 
     def replace(self, **changes) -> CellParameters:
-        """A copy with some fields changed (validated again)."""
-        names = {f.name for f in dataclasses.fields(self)}
-        bad = sorted(set(changes) - names)
-        if bad:
-            import difflib
-
-            hints = {b: difflib.get_close_matches(b, names, 1) for b in bad}
-            raise ParameterError(f"CellParameters has no field(s) {bad}; closest: {hints}.")
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again; see :meth:`with_overrides` for the values
+        each field takes, e.g. a number for a table field)."""
+        return self.with_overrides(changes)
 
     def compile(self, n: int = 1, **per_cell) -> CompiledCells:
         """Arrays the kernels read, for ``n`` cells of this type.
@@ -179,30 +175,27 @@ class CellParameters:
                 d[f.name] = v
         return d
 
+    def with_overrides(self, changes: dict, base_dir: Path | None = None) -> CellParameters:
+        """A copy with ``changes`` applied to any field, validated as a parameter file is: a table field
+        takes a table (``{soc = [...], values = [...]}``, ``{file = "r0.csv"}``) or a number (a constant
+        table); ``thermal`` takes a table of the ThermalParameters fields to change; ``rc`` a list of
+        ``{r = ..., c = ...}`` (each a table or a number)."""
+        if not isinstance(changes, dict):
+            raise ParameterError(f"overrides must be a table of field = value; got {changes!r}.")
+        _check_names(changes, "CellParameters has no field(s) {bad}; closest: {hints}.")
+        kw = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for k, v in changes.items():
+            kw[k] = _coerce_field(k, v, base_dir, current=kw[k])
+        return type(self)(**kw)
+
     @classmethod
     def from_dict(cls, d: dict, base_dir: Path | None = None) -> CellParameters:
-        """Build from a mapping (as read from TOML). Tables may be inline or ``{file = "x.csv"}``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            import difflib
-
-            hints = {u: difflib.get_close_matches(u, names, 1) for u in unknown}
-            raise ParameterError(f"cell parameters: unknown key(s) {unknown}; closest matches {hints}.")
-        kw = dict(d)
-        for f in dataclasses.fields(cls):
-            if f.name in kw and f.type in ("Table", Table):
-                kw[f.name] = _table_from_spec(kw[f.name], f.name, base_dir)
-        if "rc" in kw:
-            kw["rc"] = tuple(
-                RCPair(_table_from_spec(p["r"], f"rc[{j}].r", base_dir), _table_from_spec(p["c"], f"rc[{j}].c", base_dir))
-                for j, p in enumerate(kw["rc"])
-            )
-        if "thermal" in kw:
-            try:
-                kw["thermal"] = ThermalParameters(**kw["thermal"])
-            except TypeError as e:
-                raise ParameterError(f"cell parameters.thermal: {e}") from None
+        """Build from a mapping (as read from TOML). Tables may be inline, a number (constant) or
+        ``{file = "x.csv"}``; every value is type-checked and named in the error."""
+        if not isinstance(d, dict):
+            raise ParameterError(f"cell parameters: expected a table of parameters; got {d!r}.")
+        _check_names(d, "cell parameters: unknown key(s) {bad}; closest matches {hints}.")
+        kw = {k: _coerce_field(k, v, base_dir) for k, v in d.items()}
         missing = [f.name for f in dataclasses.fields(cls)
                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                    and f.name not in kw]
@@ -214,12 +207,19 @@ class CellParameters:
     def from_toml(cls, path: str | Path) -> CellParameters:
         import tomllib
 
+        from ..errors import read_text_file
+
         p = Path(path)
+        what = "a TOML file of cell parameters ([cell] table)"
+        text = read_text_file(p, what, ParameterError)
         try:
-            data = tomllib.loads(p.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ParameterError(f"cannot read cell parameters from {p}: {e}") from None
-        return cls.from_dict(data.get("cell", data), base_dir=p.parent)
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ParameterError(f"{p}: not valid TOML ({e}); expected {what}.") from None
+        try:
+            return cls.from_dict(data.get("cell", data), base_dir=p.parent)
+        except ParameterError as e:
+            raise ParameterError(f"{p}: {e}") from None
 
     def to_toml(self, path: str | Path) -> None:
         import tomli_w
@@ -227,26 +227,109 @@ class CellParameters:
         Path(path).write_text(tomli_w.dumps({"cell": self.to_dict()}))
 
 
+_FIELD_KIND = {"name": "str", "source": "str", "ocv": "table", "r0": "table", "entropic_coefficient": "table",
+               "hysteresis_magnitude": "table", "rc": "rc", "thermal": "thermal", "ocv_includes_entropic": "bool"}
+
+
+def _check_names(d: dict, template: str) -> None:
+    names = [f.name for f in dataclasses.fields(CellParameters)]
+    unknown = sorted(str(k) for k in set(d) - set(names))
+    if unknown:
+        import difflib
+
+        hints = {u: difflib.get_close_matches(u, names, 1) for u in unknown}
+        raise ParameterError(template.format(bad=unknown, hints=hints))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float | np.number) and not isinstance(v, bool)
+
+
+def _coerce_field(name: str, v, base_dir: Path | None, current=None):
+    """One field of CellParameters from a config value (type checked; ranges are checked by the class)."""
+    kind = _FIELD_KIND.get(name, "float")
+    where = f"cell parameters.{name}"
+    if kind == "str":
+        if not isinstance(v, str):
+            raise ParameterError(f"{where} must be text; got {v!r}.")
+        return v
+    if kind == "bool":
+        if not isinstance(v, bool | np.bool_):
+            raise ParameterError(f"{where} must be true or false; got {v!r}.")
+        return bool(v)
+    if kind == "float":
+        if not _is_number(v):
+            raise ParameterError(f"{where} must be a number; got {v!r}.")
+        return float(v)
+    if kind == "table":
+        return _table_from_spec(v, name, base_dir)
+    if kind == "thermal":
+        if isinstance(v, ThermalParameters):
+            return v
+        if not isinstance(v, dict):
+            raise ParameterError(f"{where} must be a table like {{cooling_W_per_K = 0.5}}; got {v!r}.")
+        fields = [f.name for f in dataclasses.fields(ThermalParameters)]
+        bad = sorted(str(k) for k in set(v) - set(fields))
+        if bad:
+            raise ParameterError(f"{where}: unknown key(s) {bad}; allowed {fields}.")
+        for k, x in v.items():
+            if not _is_number(x):
+                raise ParameterError(f"{where}.{k} must be a number; got {x!r}.")
+        base = dataclasses.asdict(current) if isinstance(current, ThermalParameters) else {}
+        try:
+            return ThermalParameters(**{**base, **{k: float(x) for k, x in v.items()}})
+        except TypeError as e:
+            raise ParameterError(f"{where}: {e}") from None
+    # rc: a list of pairs
+    if isinstance(v, tuple) and all(isinstance(p, RCPair) for p in v):
+        return v
+    if not isinstance(v, list | tuple):
+        raise ParameterError(f"{where} must be a list of {{r = ..., c = ...}} tables; got {v!r}.")
+    pairs = []
+    for j, p in enumerate(v):
+        if isinstance(p, RCPair):
+            pairs.append(p)
+            continue
+        if not isinstance(p, dict) or set(p) != {"r", "c"}:
+            raise ParameterError(f"{where}[{j}] must be a table with exactly the keys 'r' and 'c'; got {p!r}.")
+        pairs.append(RCPair(_table_from_spec(p["r"], f"rc[{j}].r", base_dir),
+                            _table_from_spec(p["c"], f"rc[{j}].c", base_dir)))
+    return tuple(pairs)
+
+
 def _table_from_spec(spec, name: str, base_dir: Path | None) -> Table:
     if isinstance(spec, Table):
         return spec
-    if isinstance(spec, int | float):
+    if _is_number(spec):
         return Table.constant(float(spec), name)
     if not isinstance(spec, dict):
-        raise ParameterError(f"cell parameters.{name}: expected a number, a table or {{file = ...}}; got {spec!r}.")
+        raise ParameterError(f"cell parameters.{name}: expected a number (a constant table), a table "
+                             f"{{soc = [...], values = [...]}} or {{file = \"x.csv\"}}; got {spec!r}.")
     if "file" in spec:
+        if set(spec) != {"file"} or not isinstance(spec["file"], str):
+            raise ParameterError(f"cell parameters.{name}: a file table is {{file = \"x.csv\"}} alone; got {spec!r}.")
         return _table_from_csv(Path(base_dir or ".") / spec["file"], name)
-    return Table.from_dict(spec, name=name)
+    try:
+        return Table.from_dict(spec, name=name)
+    except ParameterError as e:
+        raise ParameterError(f"cell parameters.{name}: {e}") from None
 
 
 def _table_from_csv(path: Path, name: str) -> Table:
     """Long-format CSV: columns ``soc`` and ``value``, optionally ``temperature_K`` and ``current_A``."""
+    import io
+
     import pandas as pd
 
+    from ..errors import numeric_column, read_text_file
+
+    what = "a CSV table with columns 'soc' and 'value' (optionally 'temperature_K', 'current_A')"
+    text = read_text_file(path, what, ParameterError)
     try:
-        df = pd.read_csv(path, comment="#")
-    except OSError as e:
-        raise ParameterError(f"cell parameters.{name}: cannot read {path}: {e}") from None
+        df = pd.read_csv(io.StringIO(text), comment="#", skipinitialspace=True)
+    except Exception as e:
+        raise ParameterError(f"cell parameters.{name}: {path} cannot be read as CSV ({e}); expected {what}.") from None
+    df.columns = [str(c).strip() for c in df.columns]
     cols = set(df.columns)
     if not {"soc", "value"} <= cols:
         raise ParameterError(
@@ -254,18 +337,24 @@ def _table_from_csv(path: Path, name: str) -> Table:
             f"(optionally 'temperature_K', 'current_A'); found {sorted(cols)}."
         )
     keys = [c for c in ("temperature_K", "current_A", "soc") if c in cols]
+    for c in [*keys, "value"]:
+        df[c] = numeric_column(df, c, f"cell parameters.{name}: {path}", ParameterError)
     df = df.sort_values(keys)
     axes = {k: np.unique(df[k].to_numpy(float)) for k in keys}
     shape = tuple(axes[k].size for k in keys)
     if int(np.prod(shape)) != len(df):
-        raise ParameterError(f"cell parameters.{name}: {path} is not a full grid over {keys}.")
-    return Table(
-        df["value"].to_numpy(float).reshape(shape),
-        temperature_K=axes.get("temperature_K", np.array([298.15])),
-        current_A=axes.get("current_A", np.array([0.0])),
-        soc=axes["soc"],
-        name=name,
-    )
+        raise ParameterError(f"cell parameters.{name}: {path} is not a full grid over {keys} "
+                             f"({len(df)} rows for a {' x '.join(map(str, shape))} grid).")
+    try:
+        return Table(
+            df["value"].to_numpy(float).reshape(shape),
+            temperature_K=axes.get("temperature_K", np.array([298.15])),
+            current_A=axes.get("current_A", np.array([0.0])),
+            soc=axes["soc"],
+            name=name,
+        )
+    except ParameterError as e:
+        raise ParameterError(f"cell parameters.{name}: {path}: {e}") from None
 
 
 @dataclass(frozen=True, eq=False)

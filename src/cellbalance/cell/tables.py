@@ -136,10 +136,22 @@ class Table:
         if "values" not in d:
             raise ParameterError(f"Table {name!r}: missing 'values'.")
         nm = name or d.get("name", "table")
-        t = np.atleast_1d(np.asarray(d.get("temperature_K", [298.15]), float))
-        i = np.atleast_1d(np.asarray(d.get("current_A", [0.0]), float))
-        z = np.atleast_1d(np.asarray(d.get("soc", [0.0]), float))
-        return cls(np.asarray(d["values"], float), temperature_K=t, current_A=i, soc=z, name=nm)
+
+        def arr(key, default):
+            v = d.get(key, default)
+            try:
+                a = np.asarray(v, float)
+            except (TypeError, ValueError):
+                raise ParameterError(f"Table {nm!r}.{key} must be a number or a (nested) list of numbers "
+                                     f"of a regular shape; got {v!r}.") from None
+            if a.size == 0:
+                raise ParameterError(f"Table {nm!r}.{key} is empty.")
+            return a
+
+        t = np.atleast_1d(arr("temperature_K", [298.15]))
+        i = np.atleast_1d(arr("current_A", [0.0]))
+        z = np.atleast_1d(arr("soc", [0.0]))
+        return cls(arr("values", None), temperature_K=t, current_A=i, soc=z, name=nm)
 
 
 class TableBank:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import typer
@@ -11,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from ..errors import CellBalanceError
+from ..errors import CellBalanceError, CellBalanceWarning
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Design, simulate and verify lithium-ion cell balancing. Current is positive when charging.")
@@ -20,8 +22,40 @@ err_console = Console(stderr=True)
 
 
 def _fail(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {msg}")
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(msg)}")
     raise typer.Exit(code=2)
+
+
+_RUN_ADVICE = "record less often (output.record_every), stream to NetCDF (output.stream = true) or simulate fewer cells"
+
+
+@contextlib.contextmanager
+def _guarded(advice: str = _RUN_ADVICE):
+    """Run a command's body: each cellbalance warning printed once as a ``warning:`` line; a
+    CellBalanceError (or running out of memory) becomes one ``error:`` paragraph and exit code 2."""
+    from rich.markup import escape
+
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            err_console.print(f"[bold yellow]warning:[/] {escape(text)}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CellBalanceWarning)
+        old, warnings.showwarning = warnings.showwarning, show
+        try:
+            yield
+        except CellBalanceError as e:
+            _fail(str(e))
+        except MemoryError:
+            _fail(f"the machine ran out of memory; {advice}.")
+        finally:
+            warnings.showwarning = old
 
 
 def _progress_bar():
@@ -58,21 +92,27 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
     from ..cell import initial_state
     from ..io.config import KELVIN, load_cell_config
     from ..io.output import write_results
-    from ..sim import simulate
+    from ..io.preflight import prepare_output_dir, writing
+    from ..pack import PackLayout
+    from ..sim import SimulationOptions, simulate
+    from ..sim.guards import check_run_size
+    from ..sim.memory import estimate_output_bytes
 
-    try:
+    with _guarded():
         cfg = load_cell_config(config)
-        cells = cfg.parameters(config.parent).compile(1)
+        p = cfg.parameters(config.parent)
+        cells = p.compile(1)
         t0 = None if cfg.initial.temperature_C is None else cfg.initial.temperature_C + KELVIN
         s0 = initial_state(cells, soc=cfg.initial.soc, temperature_K=t0, hysteresis=cfg.initial.hysteresis)
         exp = cfg.build_experiment()
+        out_dir = out or Path(cfg.output.dir)
+        rows = check_run_size(p, PackLayout(), exp, SimulationOptions(), streaming=False, what=str(config))
+        prepare_output_dir(out_dir, estimate_output_bytes(1, p.n_rc, 1, rows, csv=cfg.output.csv))
         start = time.perf_counter()
         ds = _run_with_progress("cell", lambda cb: simulate(cells, exp, state=s0, progress=cb))
         wall = time.perf_counter() - start
-        files = write_results(ds, out or Path(cfg.output.dir), cfg.output.name, csv=cfg.output.csv,
-                              plot=cfg.output.plot)
-    except CellBalanceError as e:
-        _fail(str(e))
+        with writing(out_dir / f"{cfg.output.name}.nc"):
+            files = write_results(ds, out_dir, cfg.output.name, csv=cfg.output.csv, plot=cfg.output.plot)
     console.print(_summary_cell(ds))
     console.print(f"simulated {float(ds.time[-1]):,.0f} s in {wall:.2f} s wall time")
     for f in files:
@@ -84,43 +124,53 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
              out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
     from ..io.config import KELVIN, load_pack_config
-    from ..io.output import to_netcdf
+    from ..io.output import to_csv, to_netcdf
+    from ..io.preflight import prepare_output_dir, writing
     from ..pack import PackLayout
     from ..pack.variation import Variation, sample
     from ..sim import SimulationOptions
     from ..sim import simulate as run_sim
+    from ..sim.guards import check_run_size
+    from ..sim.memory import estimate_output_bytes
     from ..sim.results import NetCDFRecorder
 
-    try:
+    with _guarded():
         cfg = load_pack_config(config)
         p = cfg.parameters(config.parent)
         lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
         var = Variation.from_dict(cfg.variation)
+        exp = cfg.build_experiment()
+        opts = SimulationOptions(record_every=cfg.output.record_every)
+        # before anything is drawn or allocated: memory, then the output directory and its free space
+        rows = check_run_size(p, lay, exp, opts, streaming=cfg.output.stream,
+                              what=f"{config}: a run of {lay.n_cells:,} cells")
+        out_dir = prepare_output_dir(out or Path(cfg.output.dir),
+                                     estimate_output_bytes(lay.n_cells, p.n_rc, lay.n_packs, rows, csv=cfg.output.csv))
         ini = cfg.initial
         sp = sample(var, p, lay, seed=cfg.seed, mean_soc=ini.soc,
                     temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
                     mean_hysteresis=ini.hysteresis)
-        out_dir = out or Path(cfg.output.dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         nc_path = out_dir / f"{cfg.output.name}.nc"
-        rec = NetCDFRecorder(nc_path, sp.cells, lay) if cfg.output.stream else None
+        with writing(nc_path):
+            rec = NetCDFRecorder(nc_path, sp.cells, lay) if cfg.output.stream else None
         start = time.perf_counter()
         d = cfg.balancing.build(lay.n_series) if cfg.balancing is not None else None
         slots = {} if d is None else dict(balancer=d.balancer, controller=d.controller, estimator=d.estimator,
                                           supervisor=d.supervisor)
         ds = _run_with_progress("pack", lambda cb: run_sim(
-            sp.cells, cfg.build_experiment(), layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
-            options=SimulationOptions(record_every=cfg.output.record_every), progress=cb, recorder=rec, **slots))
+            sp.cells, exp, layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
+            options=opts, progress=cb, recorder=rec, **slots))
         wall = time.perf_counter() - start
-        if rec is None:
-            to_netcdf(ds, nc_path)
-        files = [nc_path]
-        if cfg.output.plot:
-            from ..analysis.plots import plot_pack_run
+        with writing(nc_path):
+            if rec is None:
+                to_netcdf(ds, nc_path)
+            files = [nc_path]
+            if cfg.output.csv:
+                files.append(to_csv(ds, out_dir / f"{cfg.output.name}.csv"))
+            if cfg.output.plot:
+                from ..analysis.plots import plot_pack_run
 
-            files += plot_pack_run(ds, out_dir, cfg.output.name)
-    except CellBalanceError as e:
-        _fail(str(e))
+                files += plot_pack_run(ds, out_dir, cfg.output.name)
     console.print(_summary_pack(ds, sp))
     console.print(f"simulated {float(ds.time[-1]):,.0f} s of {lay.n_cells:,} cells in {wall:.2f} s wall time")
     for f in files:
@@ -131,17 +181,16 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
 def plot(results: Path = typer.Argument(..., help="a results NetCDF written by 'cellbalance simulate' or 'cell'"),
          out: Path | None = typer.Option(None, "--out", help="output directory (default: beside the file)")):
     """The standard figures of a run: SOC spread, cell-voltage fan, temperature map."""
-    import xarray as xr
-
     from ..analysis.plots import plot_pack_run
+    from ..io.output import open_results
+    from ..io.preflight import prepare_output_dir, writing
 
-    if not results.exists():
-        _fail(f"{results}: no such file.")
-    try:
-        ds = xr.open_dataset(results)
-    except Exception as e:
-        _fail(f"{results}: not a readable NetCDF file ({e}).")
-    for f in plot_pack_run(ds, out or results.parent, results.stem):
+    with _guarded():
+        ds = open_results(results)
+        out_dir = prepare_output_dir(out or results.parent)
+        with writing(out_dir / results.stem, "figures"):
+            files = plot_pack_run(ds, out_dir, results.stem)
+    for f in files:
         console.print(f"wrote {f}")
 
 
@@ -167,41 +216,49 @@ def topology(cells: int = typer.Option(96, "--cells", help="series elements in t
              target: float = typer.Option(0.005, "--target", help="target SOC spread (fraction)"),
              plot: Path | None = typer.Option(None, "--plot", help="write a picture of the graph (PNG)")):
     """Graph analysis of balancing topologies: edges, lambda_2, predicted balancing time, parts count."""
-    from ..analysis.graph import compare_topologies, plot_graph
-    from ..balancing.topologies import available_topologies, get_topology
+    from rich.markup import escape
 
-    try:
+    from ..analysis.graph import PLOT_MAX_CELLS, SPARSE_THRESHOLD, compare_topologies, plot_graph
+    from ..balancing.topologies import available_topologies, get_topology
+    from ..io.preflight import prepare_output_file, writing
+
+    with _guarded(advice="give fewer --cells or a single --kind"):
+        if plot is not None:
+            if cells > PLOT_MAX_CELLS:
+                _fail(f"--plot draws at most {PLOT_MAX_CELLS:,} cells (a picture of {cells:,} is unreadable); "
+                      "leave out --plot or give fewer --cells.")
+            prepare_output_file(plot, what="--plot file")
         kinds = available_topologies() if kind == "all" else [kind]
         if kind != "all":
-            get_topology(kind, cells)  # validates the name and size with a clear message
+            # validates the name and size with a clear message (the complete graph of a long string is not built)
+            get_topology(kind, cells if kind != "complete" or cells <= SPARSE_THRESHOLD else 2)
         df = compare_topologies(cells, weight_A=weight_A, capacity_Ah=capacity_Ah, spread0=spread, target=target,
                                 kinds=kinds)
         tab = RichTable(title=f"Balancing topologies for {cells} cells (gain {weight_A:g} A/SOC, {capacity_Ah:g} Ah, "
                               f"spread {spread:.1%} -> {target:.1%})")
-        from rich.markup import escape
-
         for c in df.columns:
             tab.add_column(escape(str(c)), justify="right" if c != "topology" else "left")
         for _, row in df.iterrows():
             tab.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
         console.print(tab)
         if plot is not None:
-            g = get_topology(kinds[0], cells, **({"module_size": next(m for m in (12, 8, 6, 4, 3, 2) if cells % m == 0)}
-                                                  if kinds[0] == "modular" else {}))
-            console.print(f"wrote {plot_graph(g, plot)}")
-    except (CellBalanceError, StopIteration) as e:
-        _fail(str(e) or f"no module size divides {cells}")
+            sizes = [m for m in (12, 8, 6, 4, 3, 2) if cells % m == 0]
+            if kinds[0] == "modular" and not sizes:
+                _fail(f"no module size divides {cells}")
+            g = get_topology(kinds[0], cells, **({"module_size": sizes[0]} if kinds[0] == "modular" else {}))
+            with writing(plot, "graph picture"):
+                console.print(f"wrote {plot_graph(g, plot)}")
 
 
 @app.command()
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output directory")):
     """The embedded default run: no input files needed."""
     from ..cli.demo import run_demo
+    from ..io.preflight import prepare_output_dir
 
-    try:
+    with _guarded():
+        prepare_output_dir(out, 200 * 2**20)
         run_demo(out, console, _run_with_progress)
-    except CellBalanceError as e:
-        _fail(str(e))
 
 
 @app.command()

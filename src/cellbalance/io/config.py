@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ..cell import CellParameters, get_parameter_set
-from ..errors import CellBalanceError, ConfigError
+from ..errors import CellBalanceError, ConfigError, read_text_file
 from ..scenarios.experiment import Experiment
 from .balancing_config import BalancingSection, CompareSection
 
@@ -19,7 +19,7 @@ KELVIN = 273.15
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
 
 
 class CellSection(_Strict):
@@ -40,10 +40,27 @@ class InitialSection(_Strict):
 
 
 class OutputSection(_Strict):
-    dir: str = "out"
-    name: str = "run"
+    dir: str = Field("out", min_length=1, description="output directory (created if missing)")
+    name: str = Field("run", description="file name stem of every output file (a plain name, no path)")
     plot: bool = True
     csv: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[^/\\\x00-\x1f:*?\"<>|]{1,120}", v) or v.strip(". ") == "":
+            raise ValueError("must be a plain file name (no '/', '\\', '..', control characters or "
+                             "* ? : \" < > |; at most 120 characters), written inside output.dir")
+        return v
+
+    @field_validator("dir")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must not contain a NUL character")
+        return v
 
 
 class CellRunConfig(_Strict):
@@ -69,7 +86,12 @@ class CellRunConfig(_Strict):
         changes = dict(self.cell.overrides)
         if self.ambient_C is not None:
             changes["ambient_K"] = self.ambient_C + KELVIN
-        return p.replace(**changes) if changes else p
+        if not changes:
+            return p
+        try:
+            return p.with_overrides(changes, base_dir=base_dir)
+        except CellBalanceError as e:
+            raise ConfigError(f"cell.overrides: {e}") from None
 
     def build_experiment(self) -> Experiment:
         return Experiment(self.experiment.steps, period_s=self.experiment.period_s)
@@ -85,14 +107,15 @@ def validation_message(err: ValidationError, source: str) -> str:
     return f"{source}: " + "; ".join(parts) + "."
 
 
-def read_toml(path: str | Path) -> dict:
+def read_toml(path: str | Path, what: str = "a TOML run configuration") -> dict:
+    """The TOML file decoded at the door: one :class:`ConfigError` naming the file for a missing,
+    empty, binary, non-UTF-8 or malformed file."""
     p = Path(path)
+    text = read_text_file(p, what)
     try:
-        return tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file.") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML ({e}).") from None
+        raise ConfigError(f"{p}: not valid TOML ({e}); expected {what}.") from None
 
 
 def _validate(path: str | Path, model):
@@ -122,8 +145,10 @@ class PackSection(_Strict):
 
 
 class PackOutputSection(OutputSection):
-    record_every: int = Field(1, ge=1)
-    stream: bool = Field(False, description="stream rows to NetCDF while running (bounded memory)")
+    csv: bool = Field(False, description="also write the rows as a long-format CSV (large for a pack)")
+    record_every: int = Field(1, ge=1, le=10**9)
+    stream: bool = Field(False, description="stream rows to NetCDF while running (bounded memory); informational "
+                                            "for the results: the same rows and file, written as they come")
 
 
 class ProfileSpec(_Strict):
@@ -143,12 +168,13 @@ class PackRunConfig(_Strict):
     experiment: ExperimentSection
     variation: dict[str, Any] = Field(default_factory=dict, description="see cellbalance.pack.variation")
     profiles: dict[str, ProfileSpec] = Field(default_factory=dict, description="user drive cycles by name")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the cell-to-cell variation draws")
     initial: InitialSection = InitialSection()
     ambient_C: float | None = Field(None, gt=-60, lt=100)
     output: PackOutputSection = PackOutputSection()
     balancing: BalancingSection | None = Field(None, description="the balancing design (io/balancing_config.py)")
-    compare: CompareSection | None = Field(None, description="designs for cellbalance compare")
+    compare: CompareSection | None = Field(None, description="informational for simulate: the designs that "
+                                                             "cellbalance compare runs")
     _cycles: dict = PrivateAttr(default_factory=dict)  # the [profiles] read by load_pack_config
 
     _one_source = field_validator("cell")(CellRunConfig._one_source.__func__)

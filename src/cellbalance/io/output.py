@@ -6,7 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["to_csv", "to_netcdf", "write_results"]
+__all__ = ["PLOT_VARIABLES", "open_results", "to_csv", "to_netcdf", "write_results"]
 
 
 def to_netcdf(ds: xr.Dataset, path: str | Path, precision: str = "float64") -> Path:
@@ -55,3 +55,44 @@ def write_results(ds: xr.Dataset, out_dir: str | Path, name: str, *, csv: bool =
 
         files.append(plot_cell_run(ds, out / f"{name}.png"))
     return files
+
+
+#: what ``plot`` needs in a results file: variable -> dimensions
+PLOT_VARIABLES = {"soc": ("time", "pack", "cell"), "voltage_V": ("time", "pack", "cell"),
+                  "temperature_K": ("time", "pack", "cell")}
+
+
+def open_results(path: str | Path) -> xr.Dataset:
+    """A results NetCDF written by cellbalance, opened and checked at the door: one
+    :class:`~cellbalance.errors.ConfigError` naming the file and what is missing or wrong."""
+    import numpy as np
+
+    from ..errors import ConfigError
+
+    p = Path(path)
+    what = "a results NetCDF written by 'cellbalance simulate' or 'cellbalance cell'"
+    if not p.exists():
+        raise ConfigError(f"{p}: no such file (expected {what}).")
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory; expected {what}.")
+    try:
+        ds = xr.open_dataset(p)
+    except Exception as e:  # netCDF4, h5netcdf and scipy each raise their own types
+        raise ConfigError(f"{p}: not a readable NetCDF file ({type(e).__name__}: {e}); expected {what}.") from None
+    problems = []
+    for name, dims in PLOT_VARIABLES.items():
+        if name not in ds:
+            problems.append(f"no variable '{name}'")
+        elif tuple(ds[name].dims) != dims:
+            problems.append(f"'{name}' has dimensions {tuple(ds[name].dims)}, expected {dims}")
+        elif ds[name].dtype.kind not in "fiu":
+            problems.append(f"'{name}' is not numeric")
+    if not problems:
+        if ds.sizes.get("time", 0) < 1 or ds.sizes.get("cell", 0) < 1 or ds.sizes.get("pack", 0) < 1:
+            problems.append(f"it holds no rows (sizes {dict(ds.sizes)})")
+        elif ds["time"].dtype.kind not in "fiu" or not np.all(np.isfinite(ds["time"].values)):
+            problems.append("its time coordinate is not finite seconds")
+    if problems:
+        ds.close()
+        raise ConfigError(f"{p}: not a cellbalance results file ({'; '.join(problems)}); expected {what}.")
+    return ds

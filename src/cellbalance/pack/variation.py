@@ -82,7 +82,7 @@ import numpy as np
 
 from ..cell import CellParameters, CellState, CompiledCells, initial_state
 from ..cell import kernels as K
-from ..errors import ParameterError, UnknownNameError, check_range
+from ..errors import ParameterError, UnknownNameError, check_range, warn
 from .layout import PackLayout
 
 __all__ = ["QUANTITIES", "Distribution", "SampledPack", "Variation", "available_presets", "preset", "sample"]
@@ -281,6 +281,22 @@ def preset(name: str) -> Variation:
         raise UnknownNameError(f"Unknown variation preset {name!r}; available: {sorted(presets)}.{hint}") from None
 
 
+def _warn_clipped(variation: Variation, clipped: dict[str, int], n: int) -> None:
+    """Warn for each quantity whose draws were clipped: those cells do not follow the distribution given.
+    A few clipped tail draws (at most 5 %, sigma < 1) are the bounds doing their job and pass quietly."""
+    for name, count in clipped.items():
+        d = getattr(variation, name)
+        if not count or (count <= 0.05 * n and d.sigma < 1.0):
+            continue
+        bounds = {"initial_soc": "[0, 1] (after adding the mean SOC)",
+                  "initial_hysteresis": "[-1, 1] (after adding the mean hysteresis)"}.get(
+            name, f"[{'-inf' if d.low is None else f'{d.low:g}'}, {'inf' if d.high is None else f'{d.high:g}'}]")
+        slip = (f" A spread given in percent instead of as a fraction (sigma = {d.sigma / 100:g} for "
+                f"{d.sigma:g} %)?" if d.sigma >= 1.0 and d.mean != 0 else "")
+        warn(f"variation.{name}: {count} of {n} draws (sigma = {d.sigma:g}) were clipped to {bounds}, so those cells "
+             f"sit at the bound instead of following the distribution.{slip}", stacklevel=3)
+
+
 @dataclass(frozen=True, eq=False)
 class SampledPack:
     """What :func:`sample` drew.
@@ -385,5 +401,6 @@ def sample(variation: Variation, params: CellParameters, layout: PackLayout, see
         check_range("sample", "temperature_K", float(temperature_K), gt=0)
     state = initial_state(cells, soc=soc, temperature_K=amb if temperature_K is None else float(temperature_K),
                           hysteresis=np.clip(h, -1.0, 1.0))
+    _warn_clipped(variation, clipped, n)
     return SampledPack(cells, state, np.ascontiguousarray(amb), cap, draws, clipped, layout,
                        None if seed is None else int(seed))

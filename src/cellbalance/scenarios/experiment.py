@@ -67,6 +67,24 @@ class Step:
     cycle: DriveCycle | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        import math
+        import numbers
+
+        for name in ("value", "duration_s", "until_voltage_V", "until_current_A", "until_c_rate",
+                     "until_temperature_K", "profile_scale"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)):
+                raise ConfigError(f"step {self.description!r}: {name} must be a finite number; got {v!r}.")
+        for name in ("until_voltage_V", "until_temperature_K"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ConfigError(f"step {self.description!r}: {name} must be > 0; got {v:g}.")
+        if self.mode != "voltage" and (self.until_current_A is not None or self.until_c_rate is not None):
+            raise ConfigError(f"step {self.description!r}: an 'until <current>' condition ends a voltage hold only "
+                              "('Hold at 4.2 V until C/20'); a current, power, rest or profile step ends on a "
+                              "voltage, a temperature or its duration.")
+        if self.mode == "voltage" and any(v is not None and not v > 0 for v in (self.until_current_A, self.until_c_rate)):
+            raise ConfigError(f"step {self.description!r}: the end current of a hold must be > 0.")
         if self.cycle is not None:
             if not isinstance(self.cycle, DriveCycle):
                 raise ConfigError(f"step {self.description!r}: cycle must be a DriveCycle; got "

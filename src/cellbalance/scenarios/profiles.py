@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import io
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError, UnknownNameError, numeric_column, read_text_file
 
 __all__ = ["DriveCycle", "available_drive_cycles", "load_drive_cycle", "register_drive_cycle"]
 
@@ -110,10 +111,9 @@ class DriveCycle:
         col = value_column or kind
         if kind not in ("current_A", "power_W"):
             raise ConfigError(f"profile file {p}: kind must be 'current_A' or 'power_W'; got {kind!r}.")
+        text = read_text_file(p, f"a CSV profile with a header '{time_column},{col}'")
         try:
-            df = pd.read_csv(p, comment="#", skipinitialspace=True)
-        except FileNotFoundError:
-            raise ConfigError(f"profile file {p}: no such file.") from None
+            df = pd.read_csv(io.StringIO(text), comment="#", skipinitialspace=True)
         except pd.errors.EmptyDataError:
             raise ConfigError(f"profile file {p}: the file is empty; expected a header with "
                               f"'{time_column}' and '{col}'.") from None
@@ -124,15 +124,7 @@ class DriveCycle:
         if missing:
             raise ConfigError(f"profile file {p}: missing column(s) {missing}; found {list(df.columns)}. "
                               f"Expected a header with '{time_column}' and '{col}'.")
-        arrays = {}
-        for c in (time_column, col):
-            num = pd.to_numeric(df[c], errors="coerce").to_numpy(float)
-            bad = np.flatnonzero(~np.isfinite(num))
-            if bad.size:
-                k = int(bad[0])
-                raise ConfigError(f"profile file {p}: column '{c}' has a non-numeric or empty value "
-                                  f"{df[c].iloc[k]!r} in data row {k + 1} ({bad.size} bad value(s) in all).")
-            arrays[c] = num
+        arrays = {c: numeric_column(df, c, f"profile file {p}") for c in (time_column, col)}
         v = arrays[col] * scale
         try:
             return cls(arrays[time_column], -v if discharge_positive else v, kind, name or p.stem, f"file {p.name}")

@@ -24,12 +24,13 @@ from scipy.optimize import brentq
 from ..cell import kernels as K
 from ..cell.model import CellState, initial_state
 from ..cell.params import CellParameters, CompiledCells
-from ..errors import ParameterError
+from ..errors import CellBalanceError, ParameterError
 from ..interfaces import HeldAction, LoopContext, NominalModel, TrueSignals
 from ..pack.electrical import element_affine, element_currents, group_thevenin, split_group_current
 from ..pack.faults import CellFault
 from ..pack.layout import PackLayout
 from ..scenarios.experiment import Experiment, Step
+from .guards import check_finite, check_inputs, step_already_met
 from .results import Recorder, RunDescription
 from .segment import run_segment, segment_plan
 from .slots import Slots
@@ -377,6 +378,7 @@ def simulate(
         raise ParameterError(f"simulate(): state has shape {x0.shape}; expected {(cells.n, K.NX + cells.params.n_rc)}.")
     amb = np.ascontiguousarray(np.broadcast_to(
         np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
+    check_inputs(cells, layout, experiment, opts, recorder, amb)
     faults = sorted(faults, key=lambda f: f.time_s)
     for f in faults:
         if not isinstance(f, CellFault):
@@ -405,6 +407,9 @@ def simulate(
                                    status=f"partial: interrupted at t = {getattr(run, 'cur_t', 0.0):g} s")
         except Exception:
             rec.abort()
+        raise
+    except CellBalanceError:
+        rec.abort()  # a streaming recorder keeps every row written so far
         raise
 
 
@@ -490,6 +495,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             if adv:
                 t += adv * dt
                 k += adv
+                check_finite(x, t, st, run.layout)
                 t_in += adv * dt
                 if progress is not None and _time.monotonic() - last_progress > 0.5:
                     progress(t, t_est_total)
@@ -509,6 +515,9 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             if new_step.any():
                 for b in np.flatnonzero(new_step):
                     run.set_conditions(b, st[b], i_p[b], v_cell[run.pack_slice(b)])
+                    if step_already_met(st[b], k_step[b], b, t + dt - rem[b], i_p[b], v_cell[run.pack_slice(b)],
+                                        x[run.pack_slice(b), K.X_T]):
+                        run.cond[b, 0] = np.inf  # ends the step at once
                 new_step[:] = False
             if first and run.opts.record and k % run.opts.record_every == 0:
                 rec.append(t, x, i_cell, v_cell, i_p, k_step, run.energy)
@@ -555,6 +564,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             _account(run, i_p, i_cell, v_cell, tau)
             x, x_try = x_try, x
             rem -= tau
+            check_finite(x, t + dt - rem.min(), st, run.layout)
             t_in += tau
             for b in np.flatnonzero(ended) if ended.any() else ():
                 t_end = t + (dt - rem[b])

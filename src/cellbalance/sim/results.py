@@ -17,6 +17,7 @@ import xarray as xr
 from ..cell import CellState
 from ..cell import kernels as K
 from ..errors import ParameterError
+from .streamguard import guarded_write
 
 __all__ = ["RECORDABLE", "NetCDFRecorder", "Recorder", "RunDescription", "final_state", "netcdf_encoding",
            "state_names"]
@@ -333,6 +334,7 @@ class NetCDFRecorder(Recorder):
             self.path.unlink()
         self._nc = None
         self._n_written = 0
+        self._identity, self._t_written = None, 0.0
 
     def _open(self, ds: xr.Dataset) -> None:
         import netCDF4
@@ -358,6 +360,9 @@ class NetCDFRecorder(Recorder):
         self._nc = nc
 
     def flush_chunk(self, chunk) -> None:
+        guarded_write(self, chunk, self._write_chunk)  # a vanished or failing file stops the run cleanly
+
+    def _write_chunk(self, chunk) -> None:
         ds = self.chunk_to_dataset(chunk)
         if self._nc is None:
             self._open(ds)

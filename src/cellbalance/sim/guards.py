@@ -1,0 +1,119 @@
+"""Checks the loop makes on its inputs and its state, kept out of the loop itself.
+
+* :func:`check_inputs`: before the run: the experiment's steps against the cells' limits (a step whose
+  end condition can never be met is an error, as PyBaMM reports an infeasible experiment), the
+  memory the run needs (:mod:`cellbalance.sim.memory`), and temperatures that look like Celsius
+  given as kelvin.
+* :func:`step_already_met`: when a pack starts a step whose end condition already holds, a warning;
+  the step then ends at once (a no-op).
+* :func:`check_finite`: a non-finite value anywhere in the state stops the run with one message
+  naming the step, the time and the cells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cell import kernels as K
+from ..errors import SimulationError, warn, warn_if_celsius
+from .memory import check_run_memory, estimate_run_memory, expected_duration_s, expected_rows
+from .results import Recorder
+
+__all__ = ["check_finite", "check_inputs", "check_run_size", "check_steps", "step_already_met"]
+
+_TOL_V = 1e-9
+
+
+def check_steps(experiment, params) -> None:
+    """Raise :class:`SimulationError` for a step whose end condition the cells can never meet."""
+    v_min, v_max, t_max = params.v_min, params.v_max, params.t_max_K
+    for k, s in enumerate(experiment.steps):
+        where = f"step {k + 1} {s.description!r}"
+        sign = np.sign(s.value) if s.mode in ("current", "c_rate", "power") else 0.0
+        u = s.until_voltage_V
+        if u is not None and sign < 0 and u < v_min - _TOL_V:
+            raise SimulationError(f"{where} can never end by its condition: {u:g} V is below the cells' lower "
+                                  f"voltage limit v_min = {v_min:g} V, which ends the discharge first. Give a "
+                                  f"voltage >= {v_min:g} V (or lower v_min in the cell parameters).")
+        if u is not None and sign > 0 and u > v_max + _TOL_V:
+            raise SimulationError(f"{where} can never end by its condition: {u:g} V is above the cells' upper "
+                                  f"voltage limit v_max = {v_max:g} V, which ends the charge first. Give a "
+                                  f"voltage <= {v_max:g} V (or raise v_max in the cell parameters).")
+        if s.mode == "voltage" and not (v_min - _TOL_V <= s.value <= v_max + _TOL_V):
+            raise SimulationError(f"{where}: the hold voltage {s.value:g} V is outside the cells' limits "
+                                  f"[{v_min:g}, {v_max:g}] V (v_min, v_max of the cell parameters).")
+        tu = s.until_temperature_K
+        if tu is not None and s.mode != "rest" and tu > t_max + _TOL_V:
+            raise SimulationError(f"{where} can never end by its condition: {tu:g} K ({tu - 273.15:.1f} degC) is "
+                                  f"above the cells' temperature limit t_max_K = {t_max:g} K, which ends the step "
+                                  "first.")
+
+
+#: more plant periods than this is a run that would not end in a human time
+MAX_PERIODS = 1e10
+
+
+def check_run_size(params, layout, experiment, opts, *, streaming: bool, what: str | None = None) -> int:
+    """Refuse a run of more than :data:`MAX_PERIODS` periods, or one whose memory exceeds what the machine
+    has (warn near it); returns the expected number of recorded rows."""
+    dur = expected_duration_s(experiment, params.capacity_Ah, layout.n_parallel, opts.max_time_s)
+    periods = dur / experiment.period_s
+    if not periods <= MAX_PERIODS:
+        raise SimulationError(f"the experiment takes about {dur:,.0f} s at period_s = {experiment.period_s:g} s, "
+                              f"{periods:.3g} periods (at most {MAX_PERIODS:.0e}); give a longer period_s.")
+    rows = expected_rows(experiment, params.capacity_Ah, layout.n_parallel, opts.max_time_s, opts.record_every)
+    est = estimate_run_memory(layout.n_cells, params.n_rc, layout.n_packs, rows, record=opts.record,
+                              streaming=streaming)
+    check_run_memory(est, what=what or f"simulating {layout.n_cells:,} cells for about {dur:,.0f} s")
+    return rows
+
+
+def check_inputs(cells, layout, experiment, opts, recorder, ambient_K) -> None:
+    """Everything ``simulate`` checks before it allocates the run (see the module docstring)."""
+    check_steps(experiment, cells.params)
+    warn_if_celsius("simulate(): ambient_K", ambient_K, stacklevel=5)
+    check_run_size(cells.params, layout, experiment, opts, streaming=recorder is not None and type(recorder) is not Recorder)
+
+
+def step_already_met(step, k: int, b: int, t: float, i_p: float, v_cells: np.ndarray, t_cells: np.ndarray) -> bool:
+    """Whether pack ``b`` starts step ``k`` with its end condition already met (warns; the loop then
+    ends the step at once). A voltage condition counts in the step's direction: a discharge to a
+    voltage the lowest cell is already at or below, a charge to one the highest is at or above."""
+    if not np.isfinite(i_p):
+        return False
+    why = None
+    u = step.until_voltage_V
+    sign = np.sign(step.value) if step.mode in ("current", "c_rate", "power") else 0.0
+    if u is not None and sign < 0 and v_cells.min() <= u:
+        why = f"the lowest cell is already at {v_cells.min():.4g} V <= {u:g} V"
+    elif u is not None and sign > 0 and v_cells.max() >= u:
+        why = f"the highest cell is already at {v_cells.max():.4g} V >= {u:g} V"
+    elif step.until_temperature_K is not None and t_cells.max() >= step.until_temperature_K:
+        why = f"the warmest cell is already at {t_cells.max():.2f} K >= {step.until_temperature_K:g} K"
+    if why is None:
+        return False
+    warn(f"step {k + 1} {step.description!r} (pack {b}, t = {t:g} s): its end condition already holds ({why}); "
+         "the step does nothing.", stacklevel=4)
+    return True
+
+
+def check_finite(x: np.ndarray, t: float, steps, layout) -> None:
+    """Raise :class:`SimulationError` if the state ``x`` holds a NaN or an infinity (cheap when it does not)."""
+    if np.isfinite(x.sum()):
+        return
+    bad_rows = ~np.isfinite(x).all(axis=1)
+    if not bad_rows.any():
+        return  # a huge but finite sum
+    cells = np.flatnonzero(bad_rows)
+    cpp = layout.cells_per_pack
+    packs = sorted({int(c // cpp) for c in cells})
+    names = {K.X_Z: "soc", K.X_H: "hysteresis", K.X_S: "last_sign", K.X_T: "temperature_K",
+             K.X_TJ: "jig_temperature_K"}
+    cols = np.flatnonzero(~np.isfinite(x[cells]).all(axis=0))
+    what = ", ".join(names.get(int(c), f"v_rc_{int(c) - K.NX}_V") for c in cols)
+    shown = ", ".join(f"pack {int(c // cpp)} cell {int(c % cpp)}" for c in cells[:5])
+    more = f" and {cells.size - 5} more" if cells.size > 5 else ""
+    where = "; ".join(f"pack {p}: {steps[p].description!r}" for p in packs[:3])
+    raise SimulationError(f"the run produced a non-finite state ({what}) at t = {t:g} s in step {where}, in "
+                          f"{cells.size} cell(s): {shown}{more}. A current, power or parameter beyond what the "
+                          "model can represent (check the step's rate and the cell parameters).")
