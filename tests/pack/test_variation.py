@@ -86,8 +86,11 @@ def test_clipping_is_counted():
     assert v.min() == 0.5 and v.max() == 1.5
     assert clipped == np.count_nonzero((v == 0.5) | (v == 1.5))
     assert 0.55 < clipped / v.size < 0.65  # P(|N| > 0.5) = 0.617
-    s = sample(Variation(initial_soc=Distribution(mean=0.0, sigma=0.2)), P, PackLayout(n_series=50), seed=0,
-               mean_soc=0.95)
+    from cellbalance.errors import CellBalanceWarning
+
+    with pytest.warns(CellBalanceWarning, match=r"variation\.initial_soc: \d+ of 50 draws .* clipped to \[0, 1\]"):
+        s = sample(Variation(initial_soc=Distribution(mean=0.0, sigma=0.2)), P, PackLayout(n_series=50), seed=0,
+                   mean_soc=0.95)
     assert s.clipped["initial_soc"] == np.count_nonzero(s.initial_soc == 1.0) > 0
 
 
@@ -141,7 +144,10 @@ def test_initial_temperature_and_mean_hysteresis():
     lay = PackLayout(n_series=40, n_parallel=2)
     v = Variation(initial_hysteresis=Distribution(mean=0.0, sigma=0.3, low=-1, high=1), coolant_gradient_K=4.0)
     base = sample(v, P, lay, seed=5, ambient_K=300.0)
-    s = sample(v, P, lay, seed=5, ambient_K=300.0, temperature_K=283.15, mean_hysteresis=0.8)
+    from cellbalance.errors import CellBalanceWarning
+
+    with pytest.warns(CellBalanceWarning, match=r"variation\.initial_hysteresis: \d+ of 80 draws"):
+        s = sample(v, P, lay, seed=5, ambient_K=300.0, temperature_K=283.15, mean_hysteresis=0.8)
     x0, x = base.initial_state.x, s.initial_state.x
     np.testing.assert_array_equal(x[:, K.X_T], 283.15)
     np.testing.assert_array_equal(x[:, K.X_TJ], 283.15)
