@@ -12,6 +12,7 @@ import copy
 import os
 import re
 import signal
+import warnings
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,8 @@ def _small_enough(f: Path, cmd: str) -> bool:
     from cellbalance.sim.memory import expected_duration_s
 
     try:
-        with contextlib.chdir(f.parent):
+        with contextlib.chdir(f.parent), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the CLI itself shows them; here only the size matters
             cfg = (load_cell_config if cmd == "cell" else load_pack_config)(f)
             p = cfg.parameters(f.parent)
             exp = cfg.build_experiment()
