@@ -9,6 +9,7 @@ holds plain arrays only and writes to NetCDF as returned.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,17 +226,24 @@ class Recorder:
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+@functools.cache
+def _version() -> str:
+    """The installed package's version (looked up once: the metadata read costs a millisecond)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cellbalance")
+    except PackageNotFoundError:  # a source tree that was not installed
+        return "unknown"
+
+
 def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
                  status: str = "complete") -> tuple[dict, dict, dict]:
     """Event table, final state, per-cell parameters (variables, coordinates) and the run's attributes
     (CF-1.10 global attributes: Conventions, title, source, history, date_created)."""
     import datetime
-    from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        __version__ = version("cellbalance")
-    except PackageNotFoundError:  # a source tree that was not installed
-        __version__ = "unknown"
+    __version__ = _version()
 
     ev = np.array(events, dtype=object).reshape(-1, 5)
     steps = run.experiment.steps
