@@ -113,12 +113,6 @@ class FaultySensors:
         return dataclasses.replace(m, element_voltage_V=v), _FaultyState(inner, stuck)
 
 
-def _flag(alarms: list[str], flagged: set, key: tuple, text: str) -> None:
-    if key not in flagged:
-        flagged.add(key)
-    alarms.append(text)
-
-
 @dataclass(frozen=True)
 class SelfDischargeDetector:
     """Flags elements that lose charge by themselves (see the module docstring)."""
@@ -141,7 +135,7 @@ class SelfDischargeDetector:
         u = open_circuit_voltage(nom.cell, z, nom.cell.ambient_K)
         if np.any(np.diff(u) <= 0):
             raise ParameterError("SelfDischargeDetector needs a strictly increasing nominal OCV curve.")
-        return {"u": u, "z": z, "q": nom.element_capacity_As, "rest_since": None, "samples": [], "flagged": set(),
+        return {"u": u, "z": z, "q": nom.element_capacity_As, "rest_since": None, "samples": [],
                 "last_rest_sample": -np.inf}
 
     def step(self, t_s: float, m: Measurement, estimate, st):
@@ -158,7 +152,6 @@ class SelfDischargeDetector:
                 st["samples"] = [*st["samples"], (t_s, z)]
                 st["last_rest_sample"] = t_s
         alarms: list[str] = []
-        flagged = set(st["flagged"])
         if len(st["samples"]) >= 2:
             z0 = st["samples"][0][1]
             same = [(t, z) for t, z in st["samples"] if abs(np.mean(z) - np.mean(z0)) <= self.phase_soc]
@@ -169,10 +162,8 @@ class SelfDischargeDetector:
                 slope = np.tensordot(tc, rel - rel.mean(0), axes=(0, 0)) / (tc @ tc)  # (B, Ns) [1/s]
                 i_loss = -slope * st["q"]
                 for b, e in zip(*np.nonzero(i_loss > self.threshold_A), strict=True):
-                    _flag(alarms, flagged, (int(b), int(e)),
-                          f"pack {b} element {e}: self-discharge {i_loss[b, e] * 1e3:.1f} mA above its string "
-                          f"(threshold {self.threshold_A * 1e3:g} mA): internal short?")
-        st["flagged"] = flagged
+                    alarms.append(f"pack {b} element {e}: self-discharge {i_loss[b, e] * 1e3:.1f} mA above its string "
+                                  f"(threshold {self.threshold_A * 1e3:g} mA): internal short?")
         return Directive(alarms=tuple(alarms)), st
 
 

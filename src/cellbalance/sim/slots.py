@@ -24,7 +24,6 @@ import dataclasses
 import time
 
 import numpy as np
-import xarray as xr
 
 from ..balancing.hardware import hold_command
 from ..errors import ConfigError
@@ -185,11 +184,6 @@ class Slots:
         return held
 
     # -- results ----------------------------------------------------------------------------------
-    def to_dataset(self) -> xr.Dataset:
-        """What each layer did when, as a Dataset (see :meth:`variables`)."""
-        data, coords = self.variables()
-        return xr.Dataset(data, coords=coords)
-
     def variables(self) -> tuple[dict, dict]:
         """What each layer did when: measurements, estimates, commands and held actions, each on
         its own time axis (``measurement_time``, ``estimate_time``, ``control_time``)."""
