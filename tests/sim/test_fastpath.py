@@ -91,9 +91,10 @@ def test_segment_state_is_the_one_before_the_stopping_period():
     lo = 3.0
     energy = np.zeros((1, 5))
     rows = np.full(cur.shape[0], -1, dtype=np.int64)
-    e = [np.empty((0, n, x.shape[1])), np.empty((0, n)), np.empty((0, n)), np.empty((0, 1, 5))]
+    e = (np.empty((0, n, x.shape[1])), np.empty((0, n)), np.empty((0, n)), np.empty((0, 1, 5)), np.empty(0),
+         np.empty((0, 1)), np.empty((0, 1), np.int32))
     done = S.run_segment(cells, x, cur, np.full(n, 298.15), 1.0, [(lo, np.inf, np.inf)], 1, False, 0.0, energy,
-                         rows, *e)
+                         np.zeros(1), rows, e, 0.0, np.zeros(1, np.int64))
     assert 0 < done < cur.shape[0]
     args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta)
     bufs = [np.empty(n) for _ in range(5)]

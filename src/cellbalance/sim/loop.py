@@ -15,6 +15,7 @@ as in Plett's discrete-time model). Step ends are listed exactly in the ``event_
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -132,6 +133,9 @@ class _Run:
         self.profiles = {s.profile: s.cycle for s in experiment.steps if s.mode == "profile"}  # resolved when built
         self.grid_ok: dict = {}  # (profile, period) -> can the compiled segments run it
         self.seg_plan = False  # made on first use (None: the segments cannot run this layout)
+        B = self.B
+        self.no_rows = (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, B, 5)), np.empty(0),
+                        np.empty((0, B)), np.empty((0, B), np.int32))  # record buffers of a segment without rows
 
     def apply(self, held: HeldAction) -> None:
         """Hold the balancing hardware's action from now on (solved with the pack at every step)."""
@@ -421,11 +425,11 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 def _truth(run: _Run, t, x, i_p, v_cell) -> TrueSignals:
     """The plant's true signals at t, as read-only copies (sensors may hand them on as they are)."""
     shp = run.layout.shape
-    ip = np.where(np.isnan(i_p), 0.0, i_p)
-    v = v_cell.reshape(shp)
+    ip = np.nan_to_num(i_p, nan=0.0)
+    v = v_cell.reshape(shp).copy()
     return TrueSignals(
         t_s=t,
-        cell_voltage_V=_readonly(v.copy()),
+        cell_voltage_V=_readonly(v),
         cell_temperature_K=_readonly(x[:, K.X_T].reshape(shp).copy()),
         cell_soc=_readonly(x[:, K.X_Z].reshape(shp).copy()),
         pack_current_A=_readonly(ip),
@@ -489,8 +493,8 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
                     # the fixed point between the held currents and the element voltages they cause)
                     run.apply(slots.rehold(_voltages_with(run, x, st, t_in, dt, v_cell, i_before, evaluated)))
         if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
-            t_next = min(slots.next_due(), run.faults[0].time_s if run.faults else np.inf)
-            n_slot = int(np.ceil((t_next - t) / dt - 1e-9)) if np.isfinite(t_next) else 1 << 40
+            t_next = min(slots.next_due(), run.faults[0].time_s if run.faults else math.inf)
+            n_slot = math.ceil((t_next - t) / dt - 1e-9) if math.isfinite(t_next) else 1 << 40
             adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot)
             if adv:
                 t += adv * dt
@@ -723,6 +727,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         cur[:, b] = c_b
     every = run.opts.record_every
     row_of = np.full(n_max, -1, dtype=np.int64)
+    view = None
     if run.opts.record:
         per = np.arange((-k) % every, n_max, every)
         if per.size:
@@ -732,29 +737,22 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
                 n_max = int(per[m])  # stop before the first row that does not fit; the loop comes back
                 cur, row_of, per = cur[:n_max], row_of[:n_max], per[:m]
             row_of[per] = np.arange(per.size)
-            bx, bi, bv, be = view["x"], view["i"], view["v"], view["energy"]
-        else:
-            view = None
     else:
         per = row_of[:0]
-        view = None
     if view is None:
-        bx, bi, bv, be = (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, B, 5)))
+        buffers = run.no_rows  # (a segment that records no row)
+    else:
+        buffers = (view["x"], view["i"], view["v"], view["energy"], view["time"], view["ip"], view["step"])
     bal = run.has_bal or run.has_shunt
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
-                       run.layout.interconnect_ohm, run.energy, row_of, bx, bi, bv, be,
+                       run.layout.interconnect_ohm, run.energy, run.charge, row_of, buffers, t, k_step,
                        run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
         return 0
     nrow = int(np.searchsorted(per, done))
     if nrow:
-        per = per[:nrow]
-        view["time"][:nrow] = t + per * dt
-        view["ip"][:nrow] = cur[per]
-        view["step"][:nrow] = k_step
         rec.commit(nrow)
-        run.i_cell = bi[nrow - 1].copy()
-    run.charge += cur[:done].sum(0) * dt
+        run.i_cell = buffers[1][nrow - 1].copy()
     plan = run.seg_plan
     if plan.evaluated:  # the segment's evaluation of its end state serves the next solve
         run.buf.emf[:] = plan.emf

@@ -277,17 +277,19 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, nrows, nt,
+def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, ws, nt,
            row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv, emf_out, r0_out):
-    """All blocks for one chunk: task k takes blocks k, k + nt, ... on numba's threads."""
+    """All blocks for one chunk: task k takes blocks k, k + nt, ... on numba's threads, in its own
+    workspace row ``ws[k]`` (made once per run). Returns the earliest stop over the blocks."""
     nb = starts.shape[0]
     for k in prange(nt):
         kk = np.int64(k)  # (prange's index is unsigned: cast, or _block is compiled a second time)
-        w = np.empty(nrows * BLOCK)
+        w = ws[kk]
         for b in range(kk, nb, nt):
             stop[b] = _block(cp, gp, data, meta, x, cur[pack_of[b]], L, tamb, dt, lims[b, 0], lims[b, 1], lims[b, 2],
                              npar, cur_dep, starts[b], sizes[b], w, row_of, rec_x, rec_i, rec_v, pvmin, pvmax,
                              ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out)
+    return stop.min()
 
 
 def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -336,6 +338,9 @@ class SegmentPlan:
         self.r0 = np.empty(n)
         self.evaluated = False
         self.nt = max(1, min(numba.get_num_threads(), nb))
+        self.ws = np.empty((self.nt, self.nrows * BLOCK))  # one block workspace per thread, reused
+        self.lims_key = None  # the end conditions lims was made from (made again when they change)
+        self.lims = None
         self.ns = cpp // npar
         self.npar = npar
         self.B = B
@@ -350,41 +355,39 @@ def segment_plan(cells, n_packs: int, npar: int) -> SegmentPlan | None:
     return None if bb is None else SegmentPlan(cells, n_packs, npar, bb)
 
 
-def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_of, rec_x, rec_i, rec_v, rec_e,
+def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, charge, row_of, rec, t0, k_step,
                 i_bal=None, g_shunt=None, plan: SegmentPlan | None = None):
     """Advance ``x`` in place through the periods of ``cur`` until the end state of a period would meet
     a condition in any pack (that period is not taken) or ``cur`` is used up.
 
     ``cur`` (periods, packs): the current of each pack (cells ordered pack by pack); ``cond``
-    (packs, 3): the (v_lo, v_hi, T_max) that end each pack's step; ``energy`` (packs, 5) is updated
-    in place. ``row_of[j]`` is the row of the record buffers that period j fills (-1: none);
-    ``rec_e[row]`` (packs, 5) receives the energy sums at the row's time. ``i_bal`` and
-    ``g_shunt`` (packs, n_series), optional: held balancing currents and shunt conductances of the
-    elements (None = none). ``plan``: from :func:`segment_plan` (made here if not given).
-    Returns the number of periods advanced, or -1 when the segment cannot run here (a parallel group
-    larger than a block).
+    (packs, 3): the (v_lo, v_hi, T_max) that end each pack's step; ``energy`` (packs, 5) and
+    ``charge`` (packs,) are updated in place. ``row_of[j]`` is the row of the record buffers that
+    period j fills (-1: none); ``rec`` = (x, i, v, energy, time, pack current, step) buffers with a
+    leading row axis, filled at the start of each recorded period (time ``t0 + j dt``, steps
+    ``k_step``). ``i_bal`` and ``g_shunt`` (packs, n_series), optional: held balancing currents and
+    shunt conductances of the elements (None = none). ``plan``: from :func:`segment_plan` (made here
+    if not given). Returns the number of periods advanced, or -1 when the segment cannot run here (a
+    parallel group larger than a block).
     """
     B = cur.shape[1]
     if plan is None:
         plan = segment_plan(cells, B, npar)
         if plan is None:
             return -1
-    lims = np.asarray(cond, float)[plan.pack_of]
-    args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta)
+    if plan.lims_key is None or not np.array_equal(plan.lims_key, cond):
+        plan.lims_key = np.array(cond, float)
+        plan.lims = plan.lims_key[plan.pack_of]
+    lims = plan.lims
     pvmin, pvmax, ptmax, psv, psvg, pbl, pcv = plan.work
     bal = i_bal is not None or g_shunt is not None
     ns = plan.ns
     ibc = _per_cell(i_bal, B, ns, npar) if bal else _NONE
     gsc = _per_cell(g_shunt, B, ns, npar) if bal else _NONE
+    rec_x, rec_i, rec_v, rec_e, rec_t, rec_ip, rec_step = rec
     stop = plan.stop
     x_save = plan.x_save
-    first = plan.first
-
-    def run_chunk(L, cj, rj):
-        _chunk(*args, x, cj, L, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.nrows,
-               plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv,
-               plan.emf, plan.r0)
-
+    args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta, x)
     done = 0
     total = cur.shape[0]
     plan.evaluated = False
@@ -393,14 +396,18 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
         cj = np.ascontiguousarray(cur[done:done + L].T)  # (packs, L): one contiguous row per pack
         rj = row_of[done:done + L]
         np.copyto(x_save, x)
-        run_chunk(L, cj, rj)
-        ok = int(stop.min())
+        ok = _chunk(*args, cj, L, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
+                    plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv,
+                    plan.emf, plan.r0)
         if ok < L:
             np.copyto(x, x_save)
             if ok > 0:  # the periods before the stop, again, all blocks in step
-                run_chunk(ok, cj, rj)
+                _chunk(*args, cj, ok, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
+                       plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl,
+                       pcv, plan.emf, plan.r0)
         if ok > 0:
-            _energy(energy, cj, psv, psvg, pbl, pcv, first, plan.per_pack, ok, r_ic, dt, rj, rec_e, bal)
+            _energy(energy, charge, cj, psv, psvg, pbl, pcv, plan.first, plan.per_pack, ok, r_ic, dt, rj, rec_e,
+                    rec_t, rec_ip, rec_step, k_step, t0, done, bal)
             plan.evaluated = not cur_dep
         done += ok
         if ok < L:
@@ -409,17 +416,24 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, row_
 
 
 @njit(cache=True)
-def _energy(energy, cur, psv, psvg, pbl, pcv, first, per_pack, ok, r_ic, dt, row_of, rec_e, bal):
-    """Energy sums (load, cells, bleed, converters, interconnect) of each pack over periods 0..ok-1,
-    added period by period as the general loop does; ``rec_e[row]`` gets the sums at the start of
-    each recorded period. ``cur`` (packs, periods); ``p*`` (blocks, periods) per-block sums."""
+def _energy(energy, charge, cur, psv, psvg, pbl, pcv, first, per_pack, ok, r_ic, dt, row_of, rec_e, rec_t, rec_ip,
+            rec_step, k_step, t0, off, bal):
+    """Energy sums (load, cells, bleed, converters, interconnect) and the charge of each pack over
+    periods 0..ok-1, added period by period as the general loop does; each recorded period's row gets
+    its time ``t0 + (off + j) dt``, pack currents, steps and the energy sums at its start. ``cur``
+    (packs, periods); ``p*`` (blocks, periods) per-block sums."""
     B = energy.shape[0]
     for j in range(ok):
         row = row_of[j]
+        if row >= 0:
+            rec_t[row] = t0 + (off + j) * dt
         for p in range(B):
+            i = cur[p, j]
             if row >= 0:
                 for q in range(5):
                     rec_e[row, p, q] = energy[p, q]
+                rec_ip[row, p] = i
+                rec_step[row, p] = k_step[p]
             sv = 0.0
             svg = 0.0
             bl = 0.0
@@ -430,10 +444,10 @@ def _energy(energy, cur, psv, psvg, pbl, pcv, first, per_pack, ok, r_ic, dt, row
                 if bal:
                     bl += pbl[b, j]
                     cv += pcv[b, j]
-            i = cur[p, j]
             p_ic = i * i * r_ic
             energy[p, 0] += (i * svg + p_ic) * dt
             energy[p, 1] += sv * dt
             energy[p, 2] += bl * dt
             energy[p, 3] += cv * dt
             energy[p, 4] += p_ic * dt
+            charge[p] += i * dt

@@ -21,6 +21,7 @@ timing rules (``docs/architecture.md``):
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -47,7 +48,7 @@ def _check_component(kind: str, comp, methods: tuple[str, ...]) -> None:
 
 def _next(due: float, period: float, t: float) -> float:
     """The next due time after a call at ``t`` of a slot due at ``due`` with this period."""
-    return due + period * max(1, np.floor((t - due) / period + _EPS) + 1)
+    return due + period * max(1, math.floor((t - due) / period + _EPS) + 1)
 
 
 def _derate(cmd: Command, d: Directive) -> Command:
@@ -89,7 +90,7 @@ class Slots:
         self.next_sup = 0.0 if supervisor is not None else np.inf
         self.directive = Directive()
         self.log_sup: list[tuple[float, Directive]] = []
-        sp = getattr(self.sensors, "period_s", None)
+        sp = self.sensor_period = getattr(self.sensors, "period_s", None)
         self.next_sensor = 0.0 if (sp is not None and (estimator or controller or supervisor)) else np.inf
         self.next_est = 0.0 if estimator is not None else np.inf
         self.next_ctl = 0.0 if controller is not None else np.inf
@@ -122,7 +123,7 @@ class Slots:
         est_due = t >= self.next_est - _EPS
         ctl_due = t >= self.next_ctl - _EPS
         sup_due = t >= self.next_sup - _EPS
-        sp = getattr(self.sensors, "period_s", None)
+        sp = self.sensor_period
         if (sp is not None and t >= self.next_sensor - _EPS) or (sp is None and (est_due or ctl_due or sup_due)):
             self.measurement, self.sensor_state = self.sensors.step(t, truth, self.sensor_state)
             self.log_meas.append(self.measurement)
