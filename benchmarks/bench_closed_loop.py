@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import numba
-import numpy as np
 
 from cellbalance.balancing import ActiveBalancer, ConverterModel, PassiveBalancer, get_topology
 from cellbalance.cell import get_parameter_set
