@@ -19,7 +19,8 @@ ACTIVE_PARAMS = {
 }
 
 #: controllers that can drive converter graphs (the others drive bleed channels only)
-ACTIVE_CAPABLE = ("consensus", "mpc")
+ACTIVE_CAPABLE = ("consensus", "mpc", "voltage_difference_transfer")
+ACTIVE_ONLY = ("voltage_difference_transfer",)  # converters only: refuses bleed hardware
 
 
 @pytest.fixture(scope="session")

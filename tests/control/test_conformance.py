@@ -8,17 +8,30 @@ import numpy as np
 import pytest
 
 from cellbalance.balancing import ActiveBalancer, get_topology, hold_command
-from cellbalance.control import available_controllers, get_controller
+from cellbalance.control import BleedAboveMinimum, VoltageDifferenceTransfer, available_controllers, get_controller
 from cellbalance.errors import ConfigError
 from cellbalance.interfaces import Command, Controller
 
-from .conftest import ACTIVE_CAPABLE, ACTIVE_PARAMS, context, estimate, layout, measurement, passive_hw, ring_hw
+from .conftest import (
+    ACTIVE_CAPABLE,
+    ACTIVE_ONLY,
+    ACTIVE_PARAMS,
+    context,
+    estimate,
+    layout,
+    measurement,
+    passive_hw,
+    ring_hw,
+)
 
 NS, B = 6, 3
 #: irregular call times: repeated instants, fractions of a second, long gaps (past every rest timer)
 TIMES = [0.0, 0.0, 37.3, 700.0, 2500.5, 2501.0, 5000.0]
-CASES = [(name, kind) for name in available_controllers()
-         for kind in (("passive", "active") if name in ACTIVE_CAPABLE else ("passive",))]
+#: unregistered controllers (no safety guards: not offered by the CLI) go through the same checks
+SIMPLE = {"bleed_above_minimum": BleedAboveMinimum, "voltage_difference_transfer": VoltageDifferenceTransfer}
+CASES = [(name, kind) for name in (*available_controllers(), *SIMPLE)
+         for kind in (("active",) if name in ACTIVE_ONLY else ("passive", "active") if name in ACTIVE_CAPABLE
+                      else ("passive",))]
 
 
 def _hw(kind, ns=NS):
@@ -52,6 +65,8 @@ def _arrays(cmd: Command):
 @pytest.fixture(params=CASES, ids=[f"{n}-{k}" for n, k in CASES])
 def case(request, cell):
     name, kind = request.param
+    if name in SIMPLE:
+        return name, kind, SIMPLE[name](period_s=30.0)
     return name, kind, get_controller(name, **ACTIVE_PARAMS.get(name, {}))
 
 
@@ -94,14 +109,16 @@ def test_does_not_mutate_its_inputs(case, cell):
         before_m = {k: np.array(getattr(m, k), copy=True) for k in
                     ("element_voltage_V", "temperature_K", "pack_current_A", "pack_voltage_V", "pack_charge_C")}
         before_e = (e.soc.copy(), e.soc_std.copy())
-        before_s = {k: np.array(v, copy=True) for k, v in vars(state).items() if isinstance(v, np.ndarray)}
+        fields = vars(state) if hasattr(state, "__dict__") else {"": state}  # a dataclass, an array or None
+        before_s = {k: np.array(v, copy=True) for k, v in fields.items() if isinstance(v, np.ndarray)}
         _, new = ctl.step(t, m, e, state)
         for k, v in before_m.items():
             np.testing.assert_array_equal(getattr(m, k), v, err_msg=f"{name} changed measurement.{k}")
         np.testing.assert_array_equal(e.soc, before_e[0])
         np.testing.assert_array_equal(e.soc_std, before_e[1])
         for k, v in before_s.items():
-            np.testing.assert_array_equal(getattr(state, k), v, err_msg=f"{name} changed state.{k} in place")
+            now = state if k == "" else getattr(state, k)
+            np.testing.assert_array_equal(now, v, err_msg=f"{name} changed state.{k} in place")
         state = new
 
 
@@ -126,6 +143,8 @@ def test_refuses_hardware_it_cannot_drive(case, cell):
     impossible = [None, ActiveBalancer(get_topology("switched_capacitor", NS, capacitance_F=1e-3, f_sw_Hz=1e4))]
     if name not in ACTIVE_CAPABLE:
         impossible.append(ring_hw(NS))
+    if name in ACTIVE_ONLY:
+        impossible.append(passive_hw())
     for hw in impossible:
         with pytest.raises(ConfigError) as err:
             ctl.init(context(cell, lay, hw))

@@ -9,7 +9,10 @@ rules, SOC consensus with a stability bound, MPC — build on the same slot shap
   consensus law (R. Olfati-Saber, R. M. Murray, "Consensus problems in networks of agents with
   switching topology and time-delays", IEEE Trans. Autom. Control 49 (2004) 1520-1533) on voltages.
 
-Both are vectorised over packs and elements, keep no state, and see only the measurement.
+Both are vectorised over packs and elements, keep no state and see only the measurement. They have
+none of the guards of the registered controllers (voltage, temperature, Lyapunov filter), so they
+are not in the registry the CLI offers; they pass the same conformance checks
+(``tests/control/test_conformance.py``) and serve the loop's own tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError, check_range
 from ..interfaces import Command, LoopContext, Measurement
+from . import base as cb
 
 __all__ = ["BleedAboveMinimum", "VoltageDifferenceTransfer"]
 
@@ -43,9 +47,7 @@ class BleedAboveMinimum:
             check_range("BleedAboveMinimum", "only_at_rest_A", self.only_at_rest_A, ge=0)
 
     def init(self, context: LoopContext):
-        if context.balancer is not None and "bleed" not in getattr(context.balancer, "accepts", ()):
-            raise ConfigError(f"BleedAboveMinimum commands bleed channels but the balancer "
-                              f"{type(context.balancer).__name__} has none.")
+        cb.require_passive("BleedAboveMinimum", context)
         return None
 
     def step(self, t_s: float, measurement: Measurement, estimate, state):
@@ -60,26 +62,31 @@ class BleedAboveMinimum:
 class VoltageDifferenceTransfer:
     """Converter edge currents ``clip(k (v_a - v_b), -i_max, i_max)`` along each edge ``(a, b)``.
 
-    edges : (m, 2) element indices (an ``ActiveBalancer``'s ``edges``); gain_A_per_V : k;
-    max_current_A : saturation [A]; period_s : controller period [s].
+    edges : (m, 2) element indices (default None: the ``edges`` of the balancer's converters);
+    gain_A_per_V : k; max_current_A : saturation [A]; period_s : controller period [s].
     """
 
-    edges: tuple
+    edges: tuple | None = None
     gain_A_per_V: float = 20.0
     max_current_A: float = 1.0
     period_s: float = 60.0
 
     def __post_init__(self) -> None:
-        e = np.asarray(self.edges)
-        if e.ndim != 2 or e.shape[1] != 2 or e.size == 0:
-            raise ConfigError(f"VoltageDifferenceTransfer.edges must be (m, 2) element pairs; got shape {e.shape}.")
-        object.__setattr__(self, "edges", tuple(map(tuple, e.astype(int).tolist())))
+        if self.edges is not None:
+            e = np.asarray(self.edges)
+            if e.ndim != 2 or e.shape[1] != 2 or e.size == 0:
+                raise ConfigError(f"VoltageDifferenceTransfer.edges must be (m, 2) element pairs; got shape {e.shape}.")
+            object.__setattr__(self, "edges", tuple(map(tuple, e.astype(int).tolist())))
         check_range("VoltageDifferenceTransfer", "gain_A_per_V", self.gain_A_per_V, ge=0)
         check_range("VoltageDifferenceTransfer", "max_current_A", self.max_current_A, gt=0)
         check_range("VoltageDifferenceTransfer", "period_s", self.period_s, gt=0)
 
     def init(self, context: LoopContext):
-        e = np.asarray(self.edges)
+        hw = cb.require_active("VoltageDifferenceTransfer", context)
+        e = np.asarray(hw.edges if self.edges is None else self.edges, dtype=int)
+        if self.edges is not None and (e.shape != np.asarray(hw.edges).shape):
+            raise ConfigError(f"VoltageDifferenceTransfer.edges has {e.shape[0]} edges but the balancer's topology "
+                              f"{hw.graph.kind!r} has {len(hw.edges)}.")
         if e.max() >= context.layout.n_series:
             raise ConfigError(f"VoltageDifferenceTransfer.edges refer to element {e.max()} but the pack has "
                               f"{context.layout.n_series} series elements.")
