@@ -100,3 +100,22 @@ def test_projected_bleed_only_form_never_bleeds_below_the_mean_and_converges(cel
     # the mean falls, but never below the initial minimum less the cells' own self-discharge (only bleeding)
     drift = cell.self_discharge_A * ds.time.values[-1] / (cell.capacity_Ah * 3600.0)
     assert z[-1].min() >= z0.min() - drift - 1e-9
+
+
+def test_temperature_weighted_consensus_settles_at_the_offset_its_potential_sets(cell):
+    """With potential x = z + gamma (T - Tbar), consensus drives x to agreement, so at rest under a
+    fixed temperature gradient the element SOCs settle at z - zbar = -gamma (T - Tbar): warmer
+    elements end lower. (Before the Lyapunov guard used x, it blocked every move from equal SOCs.)"""
+    n, gamma = 6, 0.002
+    amb = 298.15 + np.array([0.0, 2.0, 4.0, 6.0, 4.0, 2.0])
+    ab = ActiveBalancer(get_topology("ring", n), ConverterModel(max_current_A=5.0, dead_band_A=0.0))
+    cells = cell.compile(n)
+    ds = simulate(cells, Experiment(["Rest for 3 hours"], period_s=DT), layout=PackLayout(n_series=n),
+                  state=initial_state(cells, soc=0.5, temperature_K=amb), ambient_K=amb,
+                  controller=Consensus(period_s=DT, temperature_gain_soc_per_K=gamma), balancer=ab,
+                  estimator=PerfectEstimator(period_s=DT))
+    z = ds.soc.values[-1, 0, :]
+    t = ds.temperature_K.values[-1, 0, :]
+    want = -gamma * (t - t.mean())
+    assert np.ptp(want) > 0.01  # a 1 %-point offset to build from equal SOCs
+    np.testing.assert_allclose(z - z.mean(), want, atol=0.03 * np.ptp(want))

@@ -176,8 +176,11 @@ class Consensus:
         c = np.clip(c, -plan.i_max * plan.sizes[1], plan.i_max * plan.sizes[0])  # source-side limit
         if not plan.bidirectional:
             c = np.maximum(c, 0.0)
-        c = lyapunov_filter(c, z, plan.d_el, plan.eta)
-        c = lyapunov_step(c, z, plan.d_el, plan.eta, self.period_s / tab.q_As)
+        # the Lyapunov function is that of the potential x (= z unless temperature-weighted: then
+        # V = sum (x - xbar)^2 with the temperatures held over the period, whose minimum is the
+        # temperature-dependent SOC offset this form aims at)
+        c = lyapunov_filter(c, x, plan.d_el, plan.eta)
+        c = lyapunov_step(c, x, plan.d_el, plan.eta, self.period_s / tab.q_As)
         c = voltage_scale(c, v, z, temp, plan.d_el, tab, self.margin_V, self.margin_K,
                           np.asarray(measurement.pack_current_A, float), self.period_s)
         return Command(edge_current_A=to_command(c, plan.sizes)), plan
