@@ -478,7 +478,7 @@ class TopologyBalancing:
             ("per-edge gain k", self.gain_A, "A per unit SOC"),
             ("lambda_2 with the gains", self.lambda2_A, "A per unit SOC"),
             ("time constant Q / (k lambda_2)", self.tau_h, "h"),
-            ("predicted balancing time", self.time_h, "h"),
+            ("predicted balancing time (worst case: the slowest mode)", self.time_h, "h"),
             ("largest edge current at the start", self.edge_current_A, "A"),
         ]
         if self.max_current_A is not None:
