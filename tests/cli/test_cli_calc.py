@@ -51,6 +51,8 @@ def test_bleed_resistor_usable_topology_self_discharge_print_their_numbers():
     r = _calc("usable-capacity", "--capacity-Ah", "5", "--capacity-sigma", "0.01", "--soc", "0.5", "--soc-sigma",
               "0.02", "--n-series", "16")
     assert r.exit_code == 0 and _row(r.output, "series elements") == ["16", "-"]
+    r = _calc("usable-capacity", "--capacities-Ah", "5,4.8,5.1", "--soc", "0.5", "--soc-sigma", "0.02")
+    assert r.exit_code == 0 and _row(r.output, "series elements") == ["3", "-"]  # SOCs drawn for the 3 cells given
     r = _calc("topology", "--kind", "adjacent", "--cells", "4", "--max-current-A", "1")
     assert r.exit_code == 0, r.output
     assert _row(r.output, "per-edge gain k") == ["20", "A per unit SOC"]

@@ -127,7 +127,8 @@ def usable_capacity(capacities_Ah: str | None = typer.Option(None, "--capacities
                     capacity_sigma: float = typer.Option(0.0, "--capacity-sigma", help="relative sigma of capacity"),
                     soc: float | None = typer.Option(None, "--soc", help="mean SOC to draw from (fraction)"),
                     soc_sigma: float = typer.Option(0.0, "--soc-sigma", help="sigma of SOC (fraction)"),
-                    n_series: int = typer.Option(96, "--n-series", help="series cells to draw"),
+                    n_series: int = typer.Option(96, "--n-series",
+                                                 help="series cells to draw (a list given sets the count)"),
                     seed: int = typer.Option(0, "--seed", help="seed of the draws"),
                     efficiency: float = typer.Option(1.0, "--efficiency", help="active converter efficiency (0, 1]")):
     """Usable capacity of a series string; what perfect passive and active balancing could recover."""
@@ -138,10 +139,12 @@ def usable_capacity(capacities_Ah: str | None = typer.Option(None, "--capacities
     with _cli["guarded"]():
         q, z = _floats(capacities_Ah, "--capacities-Ah"), _floats(socs, "--socs")
         if q is None or z is None:
-            if capacity_Ah is None or soc is None:
+            if (q is None and capacity_Ah is None) or (z is None and soc is None):
                 raise ParameterError("usable-capacity: give --capacities-Ah and --socs (lists), or --capacity-Ah and "
                                      "--soc (with --capacity-sigma, --soc-sigma, --n-series) to draw the cells.")
-            dq, dz = draw_cells(n_series, capacity_Ah, capacity_sigma, soc, soc_sigma, seed)
+            given = q if q is not None else z  # one list given: draw the other for as many cells
+            dq, dz = draw_cells(n_series if given is None else len(given), capacity_Ah if q is None else 1.0,
+                                capacity_sigma, soc if z is None else 0.5, soc_sigma, seed)
             q = dq if q is None else q
             z = dz if z is None else z
         r = calc(q, z, efficiency=efficiency)
