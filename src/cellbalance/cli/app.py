@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from ..errors import CellBalanceError, CellBalanceWarning
+from .calc import register as _register_calc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Design, simulate and verify lithium-ion cell balancing. Current is positive when charging.")
@@ -291,6 +292,9 @@ def warmup():
             total += dt
             console.print(f"{name} {lay.n_series}s{lay.n_parallel}p: {dt:.1f} s")
     console.print(f"kernels compiled and cached in {total:.1f} s")
+
+
+_register_calc(app, _guarded, console)
 
 
 def main() -> None:
