@@ -172,8 +172,8 @@ def terminal_voltage(cells: CompiledCells | CellParameters, state: CellState, cu
 
 def open_circuit_voltage(params: CellParameters, soc, temperature_K=298.15) -> np.ndarray:
     """U(z, T) = U0(z) + (T - T_ref) dU/dT(z) (the second term only if ``ocv_includes_entropic``)."""
-    z = np.asarray(soc, float)
-    t = np.broadcast_to(np.asarray(temperature_K, float), z.shape)
+    z, t = np.broadcast_arrays(np.asarray(soc, float), np.asarray(temperature_K, float))
+    z, t = np.array(z), np.array(t)  # own copies: broadcast views are not for the compiled look-up
     u = params.ocv(t, 0.0, z)
     if params.ocv_includes_entropic:
         u = u + (t - params.ocv_reference_temperature_K) * params.entropic_coefficient(t, 0.0, z)
