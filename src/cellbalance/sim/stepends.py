@@ -110,5 +110,5 @@ def warn_step_ends(events: list[tuple], steps, n_packs: int, limit_s: float, tru
         more = f" and {len(stuck) - 3} more pack(s)" if len(stuck) > 3 else ""
         warn(f"the run stopped at its run-length limit, {limit_s:g} s ({limit_s / 86400:.3g} days), before every "
              f"step ended ({where}{more}); the results are partial. Set the limit with "
-             "SimulationOptions(max_time_s=...), [simulation] max_time_s in a config file or --max-time on the "
+             "SimulationOptions(max_time_s=...), [simulation] max_time_s in a config file or --max-time-s on the "
              "command line.", stacklevel=4, category=RunLengthWarning)
