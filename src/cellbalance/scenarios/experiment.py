@@ -9,7 +9,7 @@ Examples::
     "Discharge at 15 W for 30 min"        (constant power; pack power for a pack)
     "Rest for 1 hour"
     "Run US06 for 20 minutes"             (a packaged or registered drive cycle, repeated as needed)
-    "Run US06 x 4"                        (4 repeats of the cycle: 4 x 600 s)
+    "Run US06 x 4"                        (4 repeats of the cycle: 4 x 601 s)
     "Run US06 scaled by 4 for 20 minutes" (every value of the cycle times 4; also "at 4x current")
     "Run WLTC per cell for 10 minutes"    (the cycle's values are one cell's: x n_parallel for a current
                                            profile, x cells per pack for a power profile; default "per pack")

@@ -103,7 +103,7 @@ def warn_step_ends(events: list[tuple], steps, n_packs: int, limit_s: float, tru
         planned = f" of its {s.duration_s:g} s" if s.duration_s is not None else ""
         packs = f"pack {ev[0]}" + (f" and {len(evs) - 1} other pack(s) of {n_packs}" if len(evs) > 1 else "")
         warn(f"step {k + 1} {s.description!r} ended after {ev[3] - ev[2]:g} s{planned} in {packs} (at t = "
-             f"{ev[3]:g} s): {ev[5]}.", stacklevel=4, category=StepEndWarning)
+             f"{ev[3]:g} s): {ev[5]}.", stacklevel=5, category=StepEndWarning)
     if truncated:
         stuck = [ev for ev in events if ev[4] == "run-length limit"]
         where = "; ".join(f"pack {ev[0]} in step {ev[1] + 1} {steps[ev[1]].description!r}" for ev in stuck[:3])
@@ -111,4 +111,4 @@ def warn_step_ends(events: list[tuple], steps, n_packs: int, limit_s: float, tru
         warn(f"the run stopped at its run-length limit, {limit_s:g} s ({limit_s / 86400:.3g} days), before every "
              f"step ended ({where}{more}); the results are partial. Set the limit with "
              "SimulationOptions(max_time_s=...), [simulation] max_time_s in a config file or --max-time-s on the "
-             "command line.", stacklevel=4, category=RunLengthWarning)
+             "command line.", stacklevel=5, category=RunLengthWarning)
