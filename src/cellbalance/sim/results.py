@@ -256,7 +256,6 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
         "event_end_s": ("event", ev[:, 3].astype(float), {"units": "s", "long_name": "Step end (simulated time)"}),
         "event_reason": ("event", ev[:, 4].astype(str), {
             "long_name": "Why the step ended",
-            "flag_meanings": "duration cut-off cell_limit power_not_deliverable run-length_limit",
             "comment": "duration: its written duration; cut-off: a condition the step names; cell limit: the "
                        "cells' v_min, v_max or t_max_K, which the step does not name; power not deliverable; "
                        "run-length limit: the run stopped (max_time_s) during the step"}),
