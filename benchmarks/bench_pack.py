@@ -8,7 +8,7 @@ Workloads (full model: nmc_lg_m50 with tables, 2 RC pairs, Arrhenius, hysteresis
   c) 1536 independent cells, 55 min at 1C, 1 s steps (PyBaMM ECM over a list of 1536 input sets with
      IDAKLU: 3.95 s here, ~360 simulated cell-hours per second); here the 1536 cells are one
      current-driven string (series cells under current control do not interact);
-  e) Monte Carlo: 50 packs of 96s2p with typical variation, UDDS x 2 for 1 h, one vectorised run;
+  e) Monte Carlo: 50 packs of 96s2p with typical variation, UDDS per cell (x 2 on the 2p pack) for 1 h, one vectorised run;
   d) memory: 10,000 cells for 24 h at 1 s, decimated to one row a minute, streamed to NetCDF
      (peak resident set size read from /proc) -- run with --memory, it takes minutes.
 Peers are not dependencies: their figures are the ones quoted in the issue, measured on this
@@ -61,7 +61,7 @@ def monte_carlo(repeat: int = 3) -> dict:
     p = get_parameter_set("nmc_lg_m50")
     lay = PackLayout(n_series=96, n_parallel=2, n_packs=50)
     pack = sample(preset("typical"), p, lay, seed=1)
-    exp = Experiment(["Run UDDS x 2 for 1 hour"], period_s=1.0)
+    exp = Experiment(["Run UDDS per cell for 1 hour"], period_s=1.0)
     kw = dict(layout=lay, state=pack.initial_state, ambient_K=pack.ambient_K)
     simulate(pack.cells, Experiment(["Rest for 5 s"]), **kw)
     best = np.inf

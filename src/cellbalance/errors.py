@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CellBalanceError", "CellBalanceWarning", "ConfigError", "ParameterError", "ResourceError", "SimulationError",
-           "UnknownNameError", "check_range", "numeric_column", "read_text_file", "warn", "warn_if_celsius"]
+__all__ = ["CellBalanceError", "CellBalanceWarning", "ConfigError", "ParameterError", "ResourceError",
+           "RunLengthWarning", "SimulationError", "StepEndWarning", "UnknownNameError", "check_range",
+           "numeric_column", "read_text_file", "warn", "warn_if_celsius"]
 
 
 class CellBalanceError(Exception):
@@ -32,11 +33,21 @@ class CellBalanceWarning(UserWarning):
     """A legal but suspicious input (a likely slip), or a step that does nothing; the run goes on."""
 
 
-def warn(message: str, stacklevel: int = 3) -> None:
+class StepEndWarning(CellBalanceWarning):
+    """A step ended for a limit its text does not name (a cell's v_min, v_max or t_max, power the pack
+    cannot deliver) before its duration or its own cut-off; the run goes on with the next step."""
+
+
+class RunLengthWarning(CellBalanceWarning):
+    """The run reached its run-length limit (``SimulationOptions.max_time_s``) before every step ended;
+    the results are partial."""
+
+
+def warn(message: str, stacklevel: int = 3, category: type[CellBalanceWarning] = CellBalanceWarning) -> None:
     """Issue a :class:`CellBalanceWarning` (the CLI prints each one as a ``warning:`` line)."""
     import warnings
 
-    warnings.warn(message, CellBalanceWarning, stacklevel=stacklevel)
+    warnings.warn(message, category, stacklevel=stacklevel)
 
 
 def read_text_file(path, what: str, error: type[CellBalanceError] | None = None) -> str:

@@ -173,7 +173,7 @@ def test_energy_bookkeeping_closes_in_the_simulation_loop(kind):
     cmds = np.random.default_rng(3).uniform(-0.5, 0.5, (4, 1, ab.n_edges))
     sched = _schedule(kind, np.arange(4) * 900.0, cmds)
     cells = get_parameter_set("nmc_lg_m50").compile(ns)
-    exp = Experiment(["Run UDDS x 0.5 for 30 minutes", "Charge at 0.5 A for 20 minutes", "Rest for 10 minutes"],
+    exp = Experiment(["Run UDDS scaled by 0.5 for 30 minutes", "Charge at 0.5 A for 20 minutes", "Rest for 10 minutes"],
                      period_s=10.0)
     ds = simulate(cells, exp, layout=PackLayout(n_series=ns, interconnect_ohm=0.002),
                   state=initial_state(cells, soc=np.linspace(0.45, 0.7, ns)), controller=sched, balancer=ab)
@@ -204,7 +204,7 @@ def test_24h_energy_bookkeeping_closes_for_every_topology(kind):
     cmds = rng.uniform(-0.05, 0.05, (1, 1, m)) * (8 / m) * np.array([1, -1, 1, -1, 1, -1])[:, None, None]
     sched = _schedule(kind, np.arange(6) * 4 * 3600.0, cmds)
     cells = get_parameter_set("nmc_lg_m50").compile(ns)
-    exp = Experiment(["Repeat 4 times: Run UDDS x 0.4 for 2 hours; Rest for 1 hour; Charge at 0.25 A for 2 hours; "
+    exp = Experiment(["Repeat 4 times: Run UDDS scaled by 0.4 for 2 hours; Rest for 1 hour; Charge at 0.25 A for 2 hours; "
                       "Rest for 1 hour"], period_s=10.0)
     ds = simulate(cells, exp, layout=PackLayout(n_series=ns, interconnect_ohm=0.002),
                   state=initial_state(cells, soc=np.linspace(0.45, 0.7, ns)), controller=sched, balancer=ab)

@@ -66,7 +66,7 @@ def test_cv_holds_the_voltage_and_tapers():
             x[0, 5:] = ds.v_rc_V.values[row, 0, 0]
             v_left = terminal_voltage(c, CellState(x), i[k])[0]
             assert abs(v_left - 4.2) < tol_left, (dt, k, v_left)
-        assert ds.event_reason.values[1] == "condition"
+        assert ds.event_reason.values[1] == "cut-off"
         assert i[-1] >= 0.25 - 1e-9
 
 
@@ -82,7 +82,7 @@ def test_constant_power_and_temperature_cutoff():
     ends = []
     for dt in (0.5, 5.0, 30.0):
         ds = simulate(hot, Experiment(["Discharge at 2C until 40 degC", "Rest for 1 minute"], period_s=dt))
-        assert ds.event_reason.values[0] == "condition"
+        assert ds.event_reason.values[0] == "cut-off"
         ends.append(float(ds.event_end_s.values[0]))
         k = np.searchsorted(ds.time.values, ends[-1])
         assert ds.temperature_K.values[k - 1, 0, 0] < 313.15 + 1e-6

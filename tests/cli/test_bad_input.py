@@ -222,17 +222,18 @@ def test_a_month_at_one_second_asks_to_record_less_or_stream(tmp_path):
 
 
 def test_a_step_already_met_warns_on_the_command_line(tmp_path):
-    f = _cell(tmp_path, steps='["Discharge at 1C until 5.0 V", "Rest for 1 minute"]')
+    f = _cell(tmp_path, steps='["Discharge at 1C until 4.0 V", "Rest for 1 minute"]')
     r, text = _run(["cell", f, "--out", tmp_path / "o"])
     assert r.exit_code == 0, text
     assert text.count("warning:") == 1
-    assert re.search(r"warning: step 1 'Discharge at 1C until 5.0 V' .* the step does nothing", text)
+    assert re.search(r"warning: step 1 'Discharge at 1C until 4.0 V' .* the step does nothing", text)
 
 
 def test_an_impossible_step_is_an_error_before_the_run(tmp_path):
     f = _cell(tmp_path, steps='["Charge at 1C until 5.0 V"]')
     r, text = _run(["cell", f, "--out", tmp_path / "o"])
-    _error(r, text, r"can never end by its condition: 5 V is above the cells' upper voltage limit v_max = 4.2 V")
+    _error(r, text, r"the cut-off 5 V is outside the cells' voltage limits \[2.5, 4.2\] V, so the cells' upper limit "
+                    r"v_max = 4.2 V would end the step instead")
     assert not (tmp_path / "o" / "c.nc").exists()
 
 

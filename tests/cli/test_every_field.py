@@ -47,6 +47,7 @@ CHANGES = {
     "output.plot": (True, {}),
     "output.csv": (True, {}),
     "output.record_every": (3, {}),
+    "simulation.max_time_s": (60.0, {}),
     "pack.n_series": (2, {}),
     "pack.n_parallel": (2, {}),
     "pack.n_packs": (2, {}),

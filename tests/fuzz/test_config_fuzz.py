@@ -99,7 +99,7 @@ def mutated(draw, base):
                 num = draw(st.sampled_from(["0", "0.001", "3.0", "4.2", "5", "1e6", "-1", "1e-9", "100"]))
                 v[k] = draw(st.sampled_from([
                     f"Discharge at {num}C for 10 s", f"Charge at {num} A until 4.1 V", f"Rest for {num} s",
-                    f"Hold at {num} V until C/20", f"Discharge at {num} W for 5 s", f"Run cyc x {num} for 10 s",
+                    f"Hold at {num} V until C/20", f"Discharge at {num} W for 5 s", f"Run cyc scaled by {num} for 10 s",
                     f"Discharge at 1C until {num} V", f"Charge at 1C for 10 s or until {num} degC",
                     f"Repeat {num} times: Rest for 1 s; Discharge at 1C for 1 s"]))
             else:

@@ -179,3 +179,27 @@ def test_a_spread_that_clips_cells_warns_and_a_preset_does_not():
         warnings.simplefilter("error", CellBalanceWarning)
         for name in ("tight", "typical", "second_life"):
             sample(preset(name), p, lay, seed=2026)
+
+
+def test_initial_soc_is_drawn_per_parallel_group_by_default():
+    """Issue 11: cells of a parallel group equalise within minutes, so one initial-SOC draw per element is the
+    default; 'cell' keeps per-cell draws, and a 1p pack draws the same either way."""
+    from cellbalance.sim import simulate
+
+    p = get_parameter_set("nmc_lg_m50")
+    lay = PackLayout(n_series=4, n_parallel=3)
+    z = sample(preset("typical"), p, lay, seed=3, mean_soc=0.5).initial_soc.reshape(4, 3)
+    assert np.all(z == z[:, :1]) and np.ptp(z[:, 0]) > 0
+    per_cell = dataclasses.replace(preset("typical"), initial_soc_scope="cell")
+    sp = sample(per_cell, p, lay, seed=3, mean_soc=0.5)
+    assert np.ptp(sp.initial_soc.reshape(4, 3), axis=1).min() > 0
+    one = PackLayout(n_series=6)
+    np.testing.assert_array_equal(sample(preset("typical"), p, one, seed=3).initial_soc,
+                                  sample(per_cell, p, one, seed=3).initial_soc)
+    assert Variation.from_dict({"preset": "typical", "initial_soc_scope": "cell"}) == per_cell
+    with pytest.raises(ParameterError, match=r"initial_soc_scope must be 'element' .* or 'cell'; got 'group'"):
+        Variation.from_dict({"initial_soc_scope": "group"})
+    # why: per-cell draws inside a group equalise at rest (a circulating current through the resistances)
+    ds = simulate(sp.cells, ["Rest for 15 minutes"], layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K)
+    within = np.ptp(ds.soc.values[[0, -1], 0].reshape(2, 4, 3), axis=-1).max(-1)
+    assert within[1] < 0.5 * within[0], within

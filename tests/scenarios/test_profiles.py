@@ -177,7 +177,7 @@ def test_experiment_carries_its_drive_cycles():
     cyc = _custom_cycle("test_resolved_cycle")
     profiles.register_drive_cycle(cyc)
     try:
-        exp = Experiment(["Run test_resolved_cycle for 2 minutes", "Run US06 x 2 for 30 s"], period_s=5.0)
+        exp = Experiment(["Run test_resolved_cycle for 2 minutes", "Run US06 scaled by 2 for 30 s"], period_s=5.0)
     finally:
         del profiles._REGISTERED["test_resolved_cycle"]
     assert exp.steps[0].cycle is cyc and exp.steps[1].cycle.name == "US06"

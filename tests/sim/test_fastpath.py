@@ -17,7 +17,7 @@ from cellbalance.sim import SimulationOptions, simulate
     ("lfp_a123_26650", PackLayout(n_series=5), ["Run US06 for 30 minutes", "Rest for 5 minutes",
                                                 "Run UDDS until 3.2 V"], 7),
     ("nmc_lg_m50", PackLayout(n_series=40), ["Discharge at 1C until 3.3 V", "Rest for 10 minutes"], 2),
-    ("nmc_lg_m50", PackLayout(n_series=6, n_parallel=3), ["Run US06 x 3 for 15 minutes",
+    ("nmc_lg_m50", PackLayout(n_series=6, n_parallel=3), ["Run US06 per cell for 15 minutes",
                                                           "Discharge at 2C until 3.4 V", "Rest for 5 minutes"], 1),
     ("lfp_a123_26650", PackLayout(n_series=30, n_parallel=20), ["Discharge at 1C for 20 minutes",
                                                                "Rest for 5 minutes"], 4),

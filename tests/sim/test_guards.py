@@ -19,8 +19,8 @@ P = get_parameter_set("nmc_lg_m50")
 
 
 def test_a_step_already_met_warns_and_does_nothing():
-    with pytest.warns(CellBalanceWarning, match=r"step 1 'Discharge at 1C until 5.0 V' .*already at 3.6\d* V <= 5 V"):
-        ds = simulate(P, ["Discharge at 1C until 5.0 V", "Rest for 1 minute"])
+    with pytest.warns(CellBalanceWarning, match=r"step 1 'Discharge at 1C until 4.0 V' .*already at 3.6\d* V <= 4 V"):
+        ds = simulate(P, ["Discharge at 1C until 4.0 V", "Rest for 1 minute"])
     assert float(ds.event_end_s[0]) == 0.0  # the no-op
     assert float(ds.event_end_s[1]) == pytest.approx(60.0)
     np.testing.assert_allclose(ds.soc.isel(time=-1).values, P.initial_soc, atol=1e-6)  # self-discharge only
@@ -33,8 +33,9 @@ def test_a_charge_to_a_voltage_already_reached_warns():
 
 
 @pytest.mark.parametrize("step,message", [
-    ("Charge at 1C until 4.5 V", r"4.5 V is above the cells' upper voltage limit v_max = 4.2 V"),
-    ("Discharge at 2 A until 2.0 V", r"2 V is below the cells' lower voltage limit v_min = 2.5 V"),
+    ("Charge at 1C until 4.5 V", r"cut-off 4.5 V is outside the cells' voltage limits \[2.5, 4.2\] V, so the "
+                                 r"cells' upper limit v_max = 4.2 V would end the step instead"),
+    ("Discharge at 2 A until 2.0 V", r"cut-off 2 V is outside .* lower limit v_min = 2.5 V would end the step"),
     ("Hold at 4.6 V until C/20", r"hold voltage 4.6 V is outside the cells' limits \[2.5, 4.2\] V"),
     ("Charge at 1C until 80 degC", r"353.15 K \(80.0 degC\) is above the cells' temperature limit t_max_K = 333.15"),
 ])

@@ -15,6 +15,7 @@ from rich.table import Table as RichTable
 
 from ..errors import CellBalanceError, CellBalanceWarning
 from .calc import register as _register_calc
+from .steps import steps_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Design, simulate and verify lithium-ion cell balancing. Current is positive when charging.")
@@ -75,27 +76,29 @@ def _run_with_progress(label: str, fn):
         return fn(cb)
 
 
-def _summary_cell(ds) -> RichTable:
-    tab = RichTable(title="Steps")
-    for col in ("#", "step", "start [s]", "end [s]", "ended by"):
-        tab.add_column(col)
-    for k in range(ds.sizes.get("event", 0)):
-        tab.add_row(str(int(ds.event_step[k])), str(ds.event_description.values[k]),
-                    f"{float(ds.event_start_s[k]):.1f}", f"{float(ds.event_end_s[k]):.1f}",
-                    str(ds.event_reason.values[k]))
-    return tab
+_MAX_TIME_HELP = ("run-length limit in seconds (overrides [simulation].max_time_s; default: the steps' durations "
+                  "added up, 30 days for each step without one)")
+
+
+def _options(cfg, max_time_s: float | None, **kw):
+    """SimulationOptions from the config's [simulation] section, --max-time-s taking precedence."""
+    from ..sim import SimulationOptions
+
+    limit = max_time_s if max_time_s is not None else cfg.simulation.max_time_s
+    return SimulationOptions(max_time_s=limit, **kw)
 
 
 @app.command()
 def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment], [initial], [output]"),
-         out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
+         out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)"),
+         max_time_s: float | None = typer.Option(None, "--max-time-s", min=0.001, help=_MAX_TIME_HELP)):
     """Run a single-cell experiment; write NetCDF, CSV and a PNG plot."""
     from ..cell import initial_state
     from ..io.config import KELVIN, load_cell_config
     from ..io.output import write_results
     from ..io.preflight import prepare_output_dir, writing
     from ..pack import PackLayout
-    from ..sim import SimulationOptions, simulate
+    from ..sim import simulate
     from ..sim.guards import check_run_size
     from ..sim.memory import estimate_output_bytes
 
@@ -107,14 +110,15 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
         s0 = initial_state(cells, soc=cfg.initial.soc, temperature_K=t0, hysteresis=cfg.initial.hysteresis)
         exp = cfg.build_experiment()
         out_dir = out or Path(cfg.output.dir)
-        rows = check_run_size(p, PackLayout(), exp, SimulationOptions(), streaming=False, what=str(config))
+        opts = _options(cfg, max_time_s)
+        rows = check_run_size(p, PackLayout(), exp, opts, streaming=False, what=str(config))
         prepare_output_dir(out_dir, estimate_output_bytes(1, p.n_rc, 1, rows, csv=cfg.output.csv))
         start = time.perf_counter()
-        ds = _run_with_progress("cell", lambda cb: simulate(cells, exp, state=s0, progress=cb))
+        ds = _run_with_progress("cell", lambda cb: simulate(cells, exp, state=s0, options=opts, progress=cb))
         wall = time.perf_counter() - start
         with writing(out_dir / f"{cfg.output.name}.nc"):
             files = write_results(ds, out_dir, cfg.output.name, csv=cfg.output.csv, plot=cfg.output.plot)
-    console.print(_summary_cell(ds))
+    console.print(steps_table(ds))
     console.print(f"simulated {float(ds.time[-1]):,.0f} s in {wall:.2f} s wall time")
     for f in files:
         console.print(f"wrote {f}")
@@ -122,14 +126,14 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
 
 @app.command()
 def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack], [variation], [experiment], [output]"),
-             out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
+             out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)"),
+             max_time_s: float | None = typer.Option(None, "--max-time-s", min=0.001, help=_MAX_TIME_HELP)):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
     from ..io.config import KELVIN, load_pack_config
     from ..io.output import to_csv, to_netcdf
     from ..io.preflight import prepare_output_dir, writing
     from ..pack import PackLayout
     from ..pack.variation import Variation, sample
-    from ..sim import SimulationOptions
     from ..sim import simulate as run_sim
     from ..sim.guards import check_run_size
     from ..sim.memory import estimate_output_bytes
@@ -141,7 +145,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
         var = Variation.from_dict(cfg.variation)
         exp = cfg.build_experiment()
-        opts = SimulationOptions(record_every=cfg.output.record_every)
+        opts = _options(cfg, max_time_s, record_every=cfg.output.record_every)
         # before anything is drawn or allocated: memory, then the output directory and its free space
         rows = check_run_size(p, lay, exp, opts, streaming=cfg.output.stream,
                               what=f"{config}: a run of {lay.n_cells:,} cells")
@@ -172,6 +176,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
                 from ..analysis.plots import plot_pack_run
 
                 files += plot_pack_run(ds, out_dir, cfg.output.name)
+    console.print(steps_table(ds))
     console.print(_summary_pack(ds, sp))
     console.print(f"simulated {float(ds.time[-1]):,.0f} s of {lay.n_cells:,} cells in {wall:.2f} s wall time")
     for f in files:

@@ -43,7 +43,7 @@ def run_compare(config: Path, out: Path | None, console, run_with_progress) -> l
     t0 = time.perf_counter()
     res = run_with_progress(f"{len(designs)} designs", lambda cb: run_comparison(
         sp.cells, cfg.build_experiment(), designs, layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
-        options=SimulationOptions(record_every=cfg.output.record_every)))
+        options=SimulationOptions(record_every=cfg.output.record_every, max_time_s=cfg.simulation.max_time_s)))
     tab = comparison_table(res, sp.capacity_Ah, v_min=p.v_min, v_max=p.v_max, t_max_K=p.t_max_K,
                            spread_target=cfg.compare.spread_target_pct / 100.0, baseline=cfg.compare.baseline)
     rt = RichTable(title=f"{lay.n_series}s{lay.n_parallel}p {p.name}: designs side by side")

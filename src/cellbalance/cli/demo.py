@@ -1,7 +1,7 @@
 """``cellbalance demo``: an embedded default run that needs no files.
 
 A 96s4p pack of NMC 21700 cells (about 7 kWh) with typical lot-to-lot variation drives the US06
-cycle, rests, and is CC-CV charged with the CV held on the highest cell, as a BMS does. The
+cycle (a cell current, given per cell: the pack current is 4 times it), rests, and is CC-CV charged with the CV held on the highest cell, as a BMS does. The
 metrics table shows what the cell differences cost; then the same pack drives and rests under three
 balancing designs (none, passive bleeding to the lowest SOC, an active ring under consensus), side
 by side. The figures land in the output directory.
@@ -23,11 +23,12 @@ from ..pack.variation import preset, sample
 from ..scenarios.experiment import Experiment
 from ..sim import simulate
 from ..sim.warmup import warm_up
+from .steps import steps_table
 
 __all__ = ["BALANCING_STEPS", "DEMO_STEPS", "run_demo"]
 
 DEMO_STEPS = [
-    "Run US06 x 4 for 40 minutes",
+    "Run US06 per cell for 40 minutes",  # US06 is one cell's current: x 4 for the 4p pack
     "Rest for 20 minutes",
     "Charge at 0.5C until 4.2 V",
     "Hold at 4.2 V until C/20",
@@ -57,13 +58,7 @@ def run_demo(out: Path, console, run_with_progress) -> None:
     tab.add_column("value", justify="right")
     for k, v in m.items():
         tab.add_row(k, f"{float(v[0]):.3f}")
-    steps = RichTable(title="Steps")
-    for c in ("step", "end [s]", "ended by"):
-        steps.add_column(c)
-    for k in range(ds.sizes["event"]):
-        steps.add_row(str(ds.event_description.values[k]), f"{float(ds.event_end_s[k]):.1f}",
-                      str(ds.event_reason.values[k]))
-    console.print(steps)
+    console.print(steps_table(ds))
     console.print(tab)
     files = [to_netcdf(ds, out / "demo_pack.nc", precision="float32")]
     files += plot_pack_run(ds, out, "demo_pack")

@@ -33,6 +33,17 @@ class ExperimentSection(_Strict):
     period_s: float = Field(1.0, gt=0, le=3600)
 
 
+class SimulationSection(_Strict):
+    max_time_s: float | None = Field(None, gt=0, description=(
+        "run-length limit [s]: the run stops there (a warning; the results are marked partial). Default: the "
+        "steps' written durations added up, 30 days for each step without one"))
+
+    def options(self, **kw):
+        from ..sim import SimulationOptions
+
+        return SimulationOptions(max_time_s=self.max_time_s, **kw)
+
+
 class InitialSection(_Strict):
     soc: float | None = Field(None, ge=0, le=1)
     temperature_C: float | None = Field(None, gt=-60, lt=100)
@@ -68,6 +79,7 @@ class CellRunConfig(_Strict):
     experiment: ExperimentSection
     initial: InitialSection = InitialSection()
     ambient_C: float | None = Field(None, gt=-60, lt=100)
+    simulation: SimulationSection = SimulationSection()
     output: OutputSection = OutputSection()
 
     @field_validator("cell")
@@ -171,6 +183,7 @@ class PackRunConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the cell-to-cell variation draws")
     initial: InitialSection = InitialSection()
     ambient_C: float | None = Field(None, gt=-60, lt=100)
+    simulation: SimulationSection = SimulationSection()
     output: PackOutputSection = PackOutputSection()
     balancing: BalancingSection | None = Field(None, description="the balancing design (io/balancing_config.py)")
     compare: CompareSection | None = Field(None, description="informational for simulate: the designs that "

@@ -24,24 +24,39 @@ __all__ = ["check_finite", "check_inputs", "check_run_size", "check_steps", "ste
 _TOL_V = 1e-9
 
 
-def check_steps(experiment, params) -> None:
-    """Raise :class:`SimulationError` for a step whose end condition the cells can never meet."""
+def check_steps(experiment, params, layout=None) -> None:
+    """Raise :class:`SimulationError` for a cut-off or hold outside the cells' limits (nothing is clamped:
+    the message gives the limit that would end the step instead) or a step whose end condition the cells
+    can never meet. ``layout`` (default one cell) bounds a pack-voltage cut-off by ``n_series`` times the
+    cell limits; a cell-voltage cut-off that looks like a pack voltage is refused with the conversion."""
     v_min, v_max, t_max = params.v_min, params.v_max, params.t_max_K
+    ns = 1 if layout is None else layout.n_series
     for k, s in enumerate(experiment.steps):
         where = f"step {k + 1} {s.description!r}"
-        sign = np.sign(s.value) if s.mode in ("current", "c_rate", "power") else 0.0
         u = s.until_voltage_V
-        if u is not None and sign < 0 and u < v_min - _TOL_V:
-            raise SimulationError(f"{where} can never end by its condition: {u:g} V is below the cells' lower "
-                                  f"voltage limit v_min = {v_min:g} V, which ends the discharge first. Give a "
-                                  f"voltage >= {v_min:g} V (or lower v_min in the cell parameters).")
-        if u is not None and sign > 0 and u > v_max + _TOL_V:
-            raise SimulationError(f"{where} can never end by its condition: {u:g} V is above the cells' upper "
-                                  f"voltage limit v_max = {v_max:g} V, which ends the charge first. Give a "
-                                  f"voltage <= {v_max:g} V (or raise v_max in the cell parameters).")
+        if u is not None and not (v_min - _TOL_V <= u <= v_max + _TOL_V):
+            hint = ""
+            if ns > 1 and ns * v_min <= u <= ns * v_max:
+                hint = (f" It looks like a pack voltage: on this {ns}s pack it is {u / ns:.4g} V per cell; write "
+                        f"'until pack {u:g} V' for the pack terminal voltage or 'until {u / ns:.4g} V' for a cell.")
+            side = "the cells' lower limit v_min" if u < v_min else "the cells' upper limit v_max"
+            lim = v_min if u < v_min else v_max
+            raise SimulationError(f"{where}: the cut-off {u:g} V is outside the cells' voltage limits "
+                                  f"[{v_min:g}, {v_max:g}] V, so {side} = {lim:g} V would end the step instead "
+                                  f"(a cut-off is a cell voltage, of the lowest cell on discharge and the highest "
+                                  f"on charge).{hint} Give a voltage inside the limits, or change v_min / v_max "
+                                  "in the cell parameters.")
+        up = s.until_pack_voltage_V
+        if up is not None and not (ns * v_min - _TOL_V <= up <= ns * v_max + _TOL_V):
+            raise SimulationError(f"{where}: the pack cut-off {up:g} V is outside what {ns} cell(s) in series can "
+                                  f"reach inside their limits, [{ns * v_min:g}, {ns * v_max:g}] V; a cell limit "
+                                  "would end the step first. Give a pack voltage inside that range.")
         if s.mode == "voltage" and not (v_min - _TOL_V <= s.value <= v_max + _TOL_V):
-            raise SimulationError(f"{where}: the hold voltage {s.value:g} V is outside the cells' limits "
-                                  f"[{v_min:g}, {v_max:g}] V (v_min, v_max of the cell parameters).")
+            hint = (f" (on this {ns}s pack that is {s.value / ns:.4g} V per cell)" if ns > 1 and
+                    ns * v_min <= s.value <= ns * v_max else "")
+            raise SimulationError(f"{where}: the hold voltage {s.value:g} V{hint} is outside the cells' limits "
+                                  f"[{v_min:g}, {v_max:g}] V (v_min, v_max of the cell parameters); a hold is "
+                                  "the voltage of the extreme cell, not clamped.")
         tu = s.until_temperature_K
         if tu is not None and s.mode != "rest" and tu > t_max + _TOL_V:
             raise SimulationError(f"{where} can never end by its condition: {tu:g} K ({tu - 273.15:.1f} degC) is "
@@ -56,12 +71,13 @@ MAX_PERIODS = 1e10
 def check_run_size(params, layout, experiment, opts, *, streaming: bool, what: str | None = None) -> int:
     """Refuse a run of more than :data:`MAX_PERIODS` periods, or one whose memory exceeds what the machine
     has (warn near it); returns the expected number of recorded rows."""
-    dur = expected_duration_s(experiment, params.capacity_Ah, layout.n_parallel, opts.max_time_s)
+    dur = expected_duration_s(experiment, params.capacity_Ah, layout.n_parallel, opts.run_length_s(experiment))
     periods = dur / experiment.period_s
     if not periods <= MAX_PERIODS:
         raise SimulationError(f"the experiment takes about {dur:,.0f} s at period_s = {experiment.period_s:g} s, "
                               f"{periods:.3g} periods (at most {MAX_PERIODS:.0e}); give a longer period_s.")
-    rows = expected_rows(experiment, params.capacity_Ah, layout.n_parallel, opts.max_time_s, opts.record_every)
+    rows = expected_rows(experiment, params.capacity_Ah, layout.n_parallel, opts.run_length_s(experiment),
+                         opts.record_every)
     est = estimate_run_memory(layout.n_cells, params.n_rc, layout.n_packs, rows, record=opts.record,
                               streaming=streaming)
     check_run_memory(est, what=what or f"simulating {layout.n_cells:,} cells for about {dur:,.0f} s")
@@ -70,12 +86,13 @@ def check_run_size(params, layout, experiment, opts, *, streaming: bool, what: s
 
 def check_inputs(cells, layout, experiment, opts, recorder, ambient_K) -> None:
     """Everything ``simulate`` checks before it allocates the run (see the module docstring)."""
-    check_steps(experiment, cells.params)
+    check_steps(experiment, cells.params, layout)
     warn_if_celsius("simulate(): ambient_K", ambient_K, stacklevel=5)
     check_run_size(cells.params, layout, experiment, opts, streaming=recorder is not None and type(recorder) is not Recorder)
 
 
-def step_already_met(step, k: int, b: int, t: float, i_p: float, v_cells: np.ndarray, t_cells: np.ndarray) -> bool:
+def step_already_met(step, k: int, b: int, t: float, i_p: float, v_cells: np.ndarray, t_cells: np.ndarray,
+                     v_pack: float = np.nan) -> bool:
     """Whether pack ``b`` starts step ``k`` with its end condition already met (warns; the loop then
     ends the step at once). A voltage condition counts in the step's direction: a discharge to a
     voltage the lowest cell is already at or below, a charge to one the highest is at or above."""
@@ -88,6 +105,10 @@ def step_already_met(step, k: int, b: int, t: float, i_p: float, v_cells: np.nda
         why = f"the lowest cell is already at {v_cells.min():.4g} V <= {u:g} V"
     elif u is not None and sign > 0 and v_cells.max() >= u:
         why = f"the highest cell is already at {v_cells.max():.4g} V >= {u:g} V"
+    elif step.until_pack_voltage_V is not None and sign < 0 and v_pack <= step.until_pack_voltage_V:
+        why = f"the pack is already at {v_pack:.5g} V <= {step.until_pack_voltage_V:g} V"
+    elif step.until_pack_voltage_V is not None and sign > 0 and v_pack >= step.until_pack_voltage_V:
+        why = f"the pack is already at {v_pack:.5g} V >= {step.until_pack_voltage_V:g} V"
     elif step.until_temperature_K is not None and t_cells.max() >= step.until_temperature_K:
         why = f"the warmest cell is already at {t_cells.max():.2f} K >= {step.until_temperature_K:g} K"
     if why is None:

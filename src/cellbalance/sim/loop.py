@@ -35,6 +35,7 @@ from .guards import check_finite, check_inputs, step_already_met
 from .results import Recorder, RunDescription
 from .segment import run_segment, segment_plan
 from .slots import Slots
+from .stepends import end_event, run_length_events, warn_step_ends
 
 __all__ = ["SimulationOptions", "simulate"]
 
@@ -44,7 +45,10 @@ class SimulationOptions:
     """Knobs of the loop that are not physics.
 
     record_every : record one row every this many periods (1 = every period).
-    max_time_s : hard stop of the whole run [s] (a step that never ends cannot hang the run).
+    max_time_s : the run-length limit [s]: a hard stop of the whole run, so a step that never ends cannot
+        hang it. None (default): the steps' written durations added up, 30 days for each step without
+        one (:meth:`run_length_s`). Reaching it warns (:class:`~cellbalance.errors.RunLengthWarning`)
+        and marks the results partial.
     current_iterations : fixed-point passes between R0(I) and I when a resistance table depends on
         current (1 pass otherwise).
     record : record rows at all (False: only events, final state and the slots' logs).
@@ -55,7 +59,7 @@ class SimulationOptions:
     """
 
     record_every: int = 1
-    max_time_s: float = 30 * 86400.0
+    max_time_s: float | None = None
     current_iterations: int = 2
     record: bool = True
     record_variables: tuple[str, ...] | None = None
@@ -76,8 +80,20 @@ class SimulationOptions:
             object.__setattr__(self, "record_variables", names)
         if not (isinstance(self.record_every, int) and self.record_every >= 1):
             raise ParameterError(f"SimulationOptions.record_every must be an integer >= 1; got {self.record_every!r}.")
-        if not self.max_time_s > 0:
-            raise ParameterError(f"SimulationOptions.max_time_s must be > 0; got {self.max_time_s!r}.")
+        if self.max_time_s is not None and not self.max_time_s > 0:
+            raise ParameterError(f"SimulationOptions.max_time_s must be > 0 s (or None: from the steps); got "
+                                 f"{self.max_time_s!r}.")
+
+    def run_length_s(self, experiment: Experiment) -> float:
+        """The run-length limit of ``experiment``: ``max_time_s`` if given, else the written step durations
+        plus :data:`UNTIMED_STEP_LIMIT_S` for each step without one."""
+        if self.max_time_s is not None:
+            return float(self.max_time_s)
+        return float(sum(UNTIMED_STEP_LIMIT_S if s.duration_s is None else s.duration_s for s in experiment.steps))
+
+
+#: the run-length allowance of a step without a written duration (30 days)
+UNTIMED_STEP_LIMIT_S = 30 * 86400.0
 
 
 @dataclass
@@ -128,7 +144,9 @@ class _Run:
         self.nominal_Ah = cells.params.capacity_Ah * self.Np
         p = cells.params
         self.v_min, self.v_max, self.t_max = p.v_min, p.v_max, p.t_max_K
-        self.cond = np.zeros((self.B, 4))
+        self.cond = np.zeros((self.B, 6))  # lo, hi (cell V), t_max (K), taper (A), lo, hi (pack V)
+        self.cond_set = np.zeros((self.B, 6))  # as set at the step's start (for the step-end report)
+        self.limit_s = opts.run_length_s(experiment)
         self.taper = False
         self.profiles = {s.profile: s.cycle for s in experiment.steps if s.mode == "profile"}  # resolved when built
         self.grid_ok: dict = {}  # (profile, period) -> can the compiled segments run it
@@ -176,8 +194,16 @@ class _Run:
             return step.value * self.nominal_Ah
         if step.mode == "profile":
             prof = self.profiles[step.profile]
-            return float(prof.value_at(t_in_step % prof.duration_s)) * step.profile_scale
+            return float(prof.value_at(t_in_step % prof.duration_s)) * self.profile_factor(step)
         return step.value
+
+    def profile_factor(self, step: Step) -> float:
+        """What a profile step's cycle values are multiplied by: its scale, times n_parallel (a current)
+        or the cells of a pack (a power) when the values are one cell's ('per cell')."""
+        if step.profile_basis == "pack":
+            return step.profile_scale
+        per = self.Np if self.profiles[step.profile].kind == "current_A" else self.cpp
+        return step.profile_scale * per
 
     def refresh(self, steps: list[Step]) -> None:
         """Cache per-pack step properties as arrays (called when any pack changes step)."""
@@ -280,20 +306,26 @@ class _Run:
     # -- end conditions ---------------------------------------------------------------------------
     def set_conditions(self, b: int, step: Step, i_p: float, v_pack_cells: np.ndarray) -> None:
         """Thresholds that end pack b's current step (NaN/inf = none)."""
-        lo, hi, tl, ith = -np.inf, np.inf, np.inf, np.nan
+        lo, hi, tl, ith, plo, phi = -np.inf, np.inf, np.inf, np.nan, -np.inf, np.inf
+        d = 0.0 if step.mode in ("profile", "rest") else float(np.sign(i_p))
         if step.mode != "rest":
             tl = self.t_max
-            d = 0.0 if step.mode == "profile" else float(np.sign(i_p))
             if step.mode != "voltage":
                 if d <= 0:
                     lo = self.v_min
                 if d >= 0:
                     hi = self.v_max
-            if step.until_voltage_V is not None and step.mode != "voltage":
-                if v_pack_cells.min() > step.until_voltage_V and d <= 0:
-                    lo = max(lo, step.until_voltage_V)
-                else:
-                    hi = min(hi, step.until_voltage_V)
+        if step.until_voltage_V is not None and step.mode != "voltage":
+            if v_pack_cells.min() > step.until_voltage_V and d <= 0:
+                lo = max(lo, step.until_voltage_V)
+            else:
+                hi = min(hi, step.until_voltage_V)
+        if step.until_pack_voltage_V is not None:
+            v_pack = v_pack_cells.reshape(self.Ns, self.Np)[:, 0].sum() + i_p * self.layout.interconnect_ohm
+            if v_pack > step.until_pack_voltage_V and d <= 0:
+                plo = step.until_pack_voltage_V
+            else:
+                phi = step.until_pack_voltage_V
         if step.until_temperature_K is not None:
             tl = min(tl, step.until_temperature_K)
         if step.mode == "voltage":
@@ -301,23 +333,28 @@ class _Run:
                 ith = step.until_current_A
             elif step.until_c_rate is not None:
                 ith = step.until_c_rate * self.nominal_Ah
-        self.cond[b] = (lo, hi, tl, ith)
-        self.taper = bool(np.any(np.isfinite(self.cond[:, 3])))  # a current taper ends some pack's step
+        self.cond[b] = self.cond_set[b] = (lo, hi, tl, ith, plo, phi)
+        # a current taper or a pack voltage ends some pack's step (conditions the compiled segments do not check)
+        self.taper = bool(np.any(np.isfinite(self.cond[:, 3:])))
 
     def margins(self, x, i_cell, steps, t_in, dt, b=None) -> np.ndarray:
         """Per pack, min over its end conditions of the distance to the condition; <= 0 = reached."""
         sl = None if b is None else self.pack_slice(b)
         cond = self.cond if b is None else self.cond[b : b + 1]
         B = cond.shape[0]
-        emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, bool(np.any(np.isfinite(cond[:, 3]))))
+        emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, bool(np.any(np.isfinite(cond[:, 3:]))))
         v = (emf + i_cell * r0).reshape(B, -1)
         T = x[:, K.X_T].reshape(B, -1)
         m = np.minimum(v.min(-1) - cond[:, 0], cond[:, 1] - v.max(-1))
         m = np.minimum(m, cond[:, 2] - T.max(-1))
-        if np.any(np.isfinite(cond[:, 3])):
+        taper, pack = np.isfinite(cond[:, 3]), np.isfinite(cond[:, 4:]).any(-1)
+        if taper.any() or pack.any():
             code, val = self.modes(steps, t_in)
             i_p = self.pack_currents(code, val, emf, r0, estep, rstep, *self._bal(b))
-            m = np.where(np.isfinite(cond[:, 3]), np.minimum(m, np.abs(i_p) - cond[:, 3]), m)
+            m = np.where(taper, np.minimum(m, np.abs(i_p) - cond[:, 3]), m)
+            if pack.any():
+                v_p = v.reshape(B, self.Ns, self.Np)[..., 0].sum(-1) + i_p * self.layout.interconnect_ohm
+                m = np.where(pack, np.minimum(m, np.minimum(v_p - cond[:, 4], cond[:, 5] - v_p)), m)
         return m
 
 
@@ -396,7 +433,7 @@ def simulate(
                       balancer=balancer)
     slots = Slots(ctx, sensors, estimator, controller, balancer, supervisor)
     rec = recorder or Recorder(cells, layout)
-    rec.expect(int(min(_estimate_duration(run), opts.max_time_s) / experiment.period_s / opts.record_every) + 2)
+    rec.expect(int(min(_estimate_duration(run), run.limit_s) / experiment.period_s / opts.record_every) + 2)
     rec.select(opts.record_variables, opts.record_precision)
     try:
         return _loop(run, rec, slots, progress)
@@ -450,7 +487,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     t_in = np.zeros(B)
     t_start_step = np.zeros(B)
     done = np.zeros(B, dtype=bool)
-    events: list[tuple[int, int, float, float, str]] = []
+    events: list[tuple] = []  # stepends.EVENT_FIELDS
     run.events = events  # (kept on the run: an interrupted run still hands its events to the recorder)
     rest = Step(mode="rest", duration_s=1e30, description="(finished)")
     x = run.x
@@ -470,7 +507,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     fast_ok = (run.Np == 1 or not run.cur_dep) and run.q_in is None
     applied: list = []
     run.applied = applied
-    while not done.all() and t < run.opts.max_time_s:
+    while not done.all() and t < run.limit_s:
         run.cur_x, run.cur_t = x, t
         while run.faults and t >= run.faults[0].time_s - 1e-9:
             f = run.faults.pop(0)
@@ -520,7 +557,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
                 for b in np.flatnonzero(new_step):
                     run.set_conditions(b, st[b], i_p[b], v_cell[run.pack_slice(b)])
                     if step_already_met(st[b], k_step[b], b, t + dt - rem[b], i_p[b], v_cell[run.pack_slice(b)],
-                                        x[run.pack_slice(b), K.X_T]):
+                                        x[run.pack_slice(b), K.X_T], _pack_voltage(run, b, v_cell, i_p[b])):
                         run.cond[b, 0] = np.inf  # ends the step at once
                 new_step[:] = False
             if first and run.opts.record and k % run.opts.record_every == 0:
@@ -552,11 +589,11 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             for b in np.flatnonzero(hit | nan_packs) if (hit.any() or nan_packs.any()) else ():
                 sl = run.pack_slice(b)
                 if nan_packs[b]:
-                    reason[b] = "power not deliverable"
+                    reason[b] = "power"
                 elif m0[b] <= 0.0:
                     tau[b] = 0.0
                     x_try[sl] = x[sl]
-                    reason[b] = "condition (at the start of the period)"
+                    reason[b] = "condition"  # (at the start of the period)
                 else:
                     tau[b] = _locate(run, b, st[b], x[sl], i_cell[sl], qq[sl], t_in[b], tau[b], dt, x_try)
                     reason[b] = "condition"
@@ -570,9 +607,12 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             rem -= tau
             check_finite(x, t + dt - rem.min(), st, run.layout)
             t_in += tau
+            st_now = st
             for b in np.flatnonzero(ended) if ended.any() else ():
                 t_end = t + (dt - rem[b])
-                events.append((int(b), int(k_step[b]), float(t_start_step[b]), float(t_end), reason[b]))
+                sl = run.pack_slice(b)
+                events.append(end_event(run, b, k_step[b], st_now[b], t_start_step[b], t_end, reason[b], x[sl],
+                                        i_cell[sl], float(i_p[b]), t_in[b], dt))
                 k_step[b] += 1
                 t_in[b] = 0.0
                 t_start_step[b] = t_end
@@ -599,7 +639,10 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     if progress is not None:
         progress(t, t)
     truncated = not done.all()
-    status = "complete" if not truncated else f"partial: the run-length limit max_time_s = {run.opts.max_time_s:g} s"
+    status = "complete" if not truncated else f"partial: the run-length limit max_time_s = {run.limit_s:g} s"
+    if truncated:
+        events += run_length_events(run, steps, k_step, done, t_start_step, t)
+    warn_step_ends(events, steps, B, run.limit_s, truncated)
     return rec.finish(events, RunDescription(c.params, run.layout, exp, c), truncated=truncated,
                       final_state=CellState(x.copy()), extra=_merge(slots.variables(), _fault_variables(applied)),
                       status=status)
@@ -632,6 +675,12 @@ def _voltages_with(run: _Run, x, st, t_in, dt, v_cell, i_before, evaluated: bool
         return v_el + r_g * (run.i_bal - i_before)
     _, _, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
     return v2.reshape(shp)[..., 0]
+
+
+def _pack_voltage(run: _Run, b: int, v_cell, i_p: float) -> float:
+    """Terminal voltage of pack b: its element voltages and the interconnect drop."""
+    v = v_cell[run.pack_slice(b)].reshape(run.Ns, run.Np)[:, 0].sum()
+    return float(v + (0.0 if np.isnan(i_p) else i_p) * run.layout.interconnect_ohm)
 
 
 def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
@@ -700,7 +749,7 @@ def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float)
         j0 = int(round(r))
         if abs(r - j0) > 1e-9:
             return None  # a step that began inside a period: its periods straddle the samples
-        return np.take(grid, np.arange(j0, j0 + n_max), mode="wrap") * step.profile_scale
+        return np.take(grid, np.arange(j0, j0 + n_max), mode="wrap") * run.profile_factor(step)
     return np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
 
 
@@ -708,13 +757,13 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     """Advance whole periods of every pack in compiled code when all their steps allow it (current
     driven, no current taper) up to the next slot call (``n_slot`` periods at most), with the held
     balancing currents and shunts; returns periods advanced."""
-    if run.opts.max_time_s - t < 3 * dt:
+    if run.limit_s - t < 3 * dt:
         return 0
     if run.seg_plan is False:
         run.seg_plan = segment_plan(run.cells, run.B, run.Np)
     if run.seg_plan is None:
         return 0  # a parallel group larger than a block: the general loop runs it
-    n_max = int(min(float((run._dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
+    n_max = int(min(float((run._dur - t_in).min()), run.limit_s - t) // dt) - 1
     if n_max < 2 or run.taper:
         return 0
     n_max = min(n_max, 100_000, n_slot)  # (a single period up to the next slot call is worth a segment)

@@ -245,14 +245,37 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
 
     __version__ = _version()
 
-    ev = np.array(events, dtype=object).reshape(-1, 5)
+    from .stepends import EVENT_FIELDS
+
+    ev = np.array(events, dtype=object).reshape(-1, len(EVENT_FIELDS))
     steps = run.experiment.steps
     data = {
         "event_pack": ("event", ev[:, 0].astype(int), {"long_name": "Pack whose step ended"}),
-        "event_step": ("event", ev[:, 1].astype(int), {"long_name": "Experiment step index that ended"}),
+        "event_step": ("event", ev[:, 1].astype(int), {"long_name": "Experiment step index that ended (0-based)"}),
         "event_start_s": ("event", ev[:, 2].astype(float), {"units": "s", "long_name": "Step start (simulated time)"}),
         "event_end_s": ("event", ev[:, 3].astype(float), {"units": "s", "long_name": "Step end (simulated time)"}),
-        "event_reason": ("event", ev[:, 4].astype(str), {"long_name": "Why the step ended"}),
+        "event_reason": ("event", ev[:, 4].astype(str), {
+            "long_name": "Why the step ended",
+            "comment": "duration: its written duration; cut-off: a condition the step names; cell limit: the "
+                       "cells' v_min, v_max or t_max_K, which the step does not name; power not deliverable; "
+                       "run-length limit: the run stopped (max_time_s) during the step"}),
+        "event_detail": ("event", ev[:, 5].astype(str), {"long_name": "Which cell or the pack ended the step, "
+                                                                      "the value reached and the limit"}),
+        "event_quantity": ("event", ev[:, 6].astype(str), {
+            "long_name": "Quantity that ended the step (empty for a duration)",
+            "comment": "cell_voltage_V, cell_temperature_K, pack_voltage_V or pack_current_A"}),
+        "event_cell": ("event", ev[:, 7].astype(int), {"long_name": "Cell (index within its pack) that ended the "
+                                                                    "step; -1 for the pack or a duration"}),
+        "event_element": ("event", ev[:, 8].astype(int), {"long_name": "Series element of that cell; -1 if none"}),
+        "event_value": ("event", ev[:, 9].astype(float), {"long_name": "Value the quantity reached",
+                                                          "units": "V, K or A by event_quantity"}),
+        "event_limit": ("event", ev[:, 10].astype(float), {"long_name": "The limit, cut-off or duration that "
+                                                                        "ended the step",
+                                                           "units": "V, K, A or s by event_quantity"}),
+        "event_written": ("event", ev[:, 11].astype(np.int8), {
+            "long_name": "1 if the step's own text named the end (duration or cut-off), 0 for a limit it does "
+                         "not name", "flag_values": np.array([0, 1], np.int8),
+            "flag_meanings": "limit_not_in_step named_in_step"}),
         "event_description": ("event", np.array([steps[int(k)].description for k in ev[:, 1]], dtype=str),
                               {"long_name": "The step as written"}),
     }
