@@ -277,6 +277,8 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
         "status": status,
         "parameter_set": run.params.name,
         "parameter_source": run.params.source,
+        "v_min_V": float(run.params.v_min),  # the cell's voltage limits (drawn on the figures)
+        "v_max_V": float(run.params.v_max),
         "layout": f"{run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p",
         "period_s": run.experiment.period_s,
         "experiment": " | ".join(s.description for s in steps),
