@@ -4,7 +4,6 @@ titles that never cut a step, and no one-row temperature map for a single cell."
 import numpy as np
 import pytest
 from matplotlib.image import AxesImage
-from matplotlib.lines import Line2D
 
 from cellbalance.analysis.plots import cell_run_figure, pack_run_figures, run_title
 from cellbalance.cell import get_parameter_set

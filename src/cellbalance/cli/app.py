@@ -159,28 +159,24 @@ def _summary_cell(ds) -> RichTable:
 def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment], [initial], [output]"),
          out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
     """Run a single-cell experiment; write NetCDF, CSV and a PNG plot."""
-    from ..cell import initial_state
-    from ..io.config import KELVIN, load_cell_config
+    from ..io.config import load_cell_config
     from ..io.output import write_results
     from ..io.preflight import prepare_output_dir, writing
-    from ..pack import PackLayout
-    from ..sim import SimulationOptions, simulate
+    from ..io.runs import build_cell_run
+    from ..sim import SimulationOptions
     from ..sim.guards import check_run_size
     from ..sim.memory import estimate_output_bytes
 
     with _guarded(outputs=_Outputs()) as kept:
         cfg = load_cell_config(config)
-        p = cfg.parameters(config.parent)
-        cells = p.compile(1)
-        t0 = None if cfg.initial.temperature_C is None else cfg.initial.temperature_C + KELVIN
-        s0 = initial_state(cells, soc=cfg.initial.soc, temperature_K=t0, hysteresis=cfg.initial.hysteresis)
-        exp = cfg.build_experiment()
+        run = build_cell_run(cfg, config.parent)
+        p = run.cells.params
         out_dir = out or Path(cfg.output.dir)
-        rows = check_run_size(p, PackLayout(), exp, SimulationOptions(), streaming=False, what=str(config))
+        rows = check_run_size(p, run.layout, run.experiment, SimulationOptions(), streaming=False, what=str(config))
         prepare_output_dir(out_dir, estimate_output_bytes(1, p.n_rc, 1, rows, csv=cfg.output.csv))
         kept.partial_to = out_dir / f"{cfg.output.name}.nc"
         start = time.perf_counter()
-        ds = _run_with_progress("cell", lambda cb: simulate(cells, exp, state=s0, progress=cb))
+        ds = _run_with_progress("cell", lambda cb: run.simulate(progress=cb))
         wall = time.perf_counter() - start
         with writing(out_dir / f"{cfg.output.name}.nc"):
             files = write_results(ds, out_dir, cfg.output.name, csv=cfg.output.csv, plot=cfg.output.plot)
@@ -194,13 +190,10 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
 def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack], [variation], [experiment], [output]"),
              out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
-    from ..io.config import KELVIN, load_pack_config
+    from ..io.config import load_pack_config
     from ..io.output import to_csv, to_netcdf
     from ..io.preflight import prepare_output_dir, writing
-    from ..pack import PackLayout
-    from ..pack.variation import Variation, sample
-    from ..sim import SimulationOptions
-    from ..sim import simulate as run_sim
+    from ..io.runs import build_pack_run
     from ..sim.guards import check_run_size
     from ..sim.memory import estimate_output_bytes
     from ..sim.results import NetCDFRecorder
@@ -208,19 +201,14 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
     with _guarded(outputs=_Outputs()) as kept:
         cfg = load_pack_config(config)
         p = cfg.parameters(config.parent)
-        lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
-        var = Variation.from_dict(cfg.variation)
-        exp = cfg.build_experiment()
-        opts = SimulationOptions(record_every=cfg.output.record_every)
+        lay = cfg.layout()
         # before anything is drawn or allocated: memory, then the output directory and its free space
-        rows = check_run_size(p, lay, exp, opts, streaming=cfg.output.stream,
+        rows = check_run_size(p, lay, cfg.build_experiment(), cfg.options(), streaming=cfg.output.stream,
                               what=f"{config}: a run of {lay.n_cells:,} cells")
         out_dir = prepare_output_dir(out or Path(cfg.output.dir),
                                      estimate_output_bytes(lay.n_cells, p.n_rc, lay.n_packs, rows, csv=cfg.output.csv))
-        ini = cfg.initial
-        sp = sample(var, p, lay, seed=cfg.seed, mean_soc=ini.soc,
-                    temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
-                    mean_hysteresis=ini.hysteresis)
+        run = build_pack_run(cfg, config.parent)  # the cells drawn with the seed, the balancing design built
+        sp = run.sampled
         nc_path = out_dir / f"{cfg.output.name}.nc"
         with writing(nc_path):
             rec = NetCDFRecorder(nc_path, sp.cells, lay) if cfg.output.stream else None
@@ -229,12 +217,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         else:
             kept.files.append(nc_path)  # streamed: the rows written so far, then the events and metadata
         start = time.perf_counter()
-        d = cfg.balancing.build(lay.n_series) if cfg.balancing is not None else None
-        slots = {} if d is None else dict(balancer=d.balancer, controller=d.controller, estimator=d.estimator,
-                                          supervisor=d.supervisor)
-        ds = _run_with_progress("pack", lambda cb: run_sim(
-            sp.cells, exp, layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
-            options=opts, progress=cb, recorder=rec, **slots))
+        ds = _run_with_progress("pack", lambda cb: run.simulate(progress=cb, recorder=rec))
         wall = time.perf_counter() - start
         with writing(nc_path):
             if rec is None:

@@ -189,6 +189,19 @@ class PackRunConfig(_Strict):
     def parameters(self, base_dir: Path) -> CellParameters:
         return CellRunConfig.parameters(self, base_dir)  # type: ignore[arg-type]
 
+    def layout(self):
+        """The :class:`~cellbalance.pack.PackLayout` of ``[pack]``."""
+        from ..pack import PackLayout
+
+        p = self.pack
+        return PackLayout(p.n_series, p.n_parallel, p.n_packs, p.interconnect_ohm)
+
+    def options(self):
+        """The :class:`~cellbalance.sim.SimulationOptions` of ``[output]``."""
+        from ..sim import SimulationOptions
+
+        return SimulationOptions(record_every=self.output.record_every)
+
     def read_profiles(self, base_dir: Path) -> None:
         """Read the ``[profiles]`` files (relative to ``base_dir``) for :meth:`build_experiment`."""
         from ..scenarios.profiles import DriveCycle
