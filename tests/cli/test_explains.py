@@ -157,6 +157,8 @@ def test_ctrl_c_keeps_the_partial_run_names_the_file_and_exits_130(tmp_path, mon
     ds = xr.open_dataset(nc, decode_times=False)
     assert ds.attrs["truncated"] == 1 and ds.attrs["status"].startswith("partial")
     assert float(ds.time[-1]) >= 300 and ds.sizes["event"] >= 1  # the rows and the step ends so far
+    r = runner.invoke(app, ["plot", str(nc), "--out", str(tmp_path / "figs")])
+    assert r.exit_code == 0 and "holds a partial run" in _flat(r.output)
 
 
 def test_ctrl_c_before_anything_is_written_says_so(tmp_path, monkeypatch):
@@ -185,6 +187,10 @@ def test_steps_table_keeps_its_units(tmp_path):
                       terminal_width=200)
     assert r.exit_code == 0, r.output
     assert "start [s]" in r.output and "end [s]" in r.output
+    r = runner.invoke(app, ["plot", str(tmp_path / "cell_nmc.nc"), "--out", str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    names = sorted(f.name for f in (tmp_path / "figs").glob("*.png"))
+    assert names == ["cell_nmc_soc_spread.png", "cell_nmc_temperature.png", "cell_nmc_voltage_fan.png"]
 
 
 @pytest.mark.parametrize("kind", ["ring", "adjacent", "switched_capacitor", "modular", "bus"])

@@ -245,6 +245,10 @@ def plot(results: Path = typer.Argument(..., help="a results NetCDF written by '
 
     with _guarded():
         ds = open_results(results)
+        status = str(ds.attrs.get("status", "complete"))
+        if status != "complete" or int(ds.attrs.get("truncated", 0)):
+            err_console.print(f"[bold yellow]warning:[/] {escape(str(results))} holds a partial run ({escape(status)}); "
+                              "the figures say so in their titles.")
         out_dir = prepare_output_dir(out or results.parent)
         with writing(out_dir / results.stem, "figures"):
             files = plot_pack_run(ds, out_dir, results.stem)
