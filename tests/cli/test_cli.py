@@ -22,7 +22,7 @@ def test_help_lists_the_commands():
 def test_cell_command_writes_netcdf_csv_and_png(tmp_path):
     r = runner.invoke(app, ["cell", str(EXAMPLES / "cell_nmc.toml"), "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    ds = xr.open_dataset(tmp_path / "cell_nmc.nc")
+    ds = xr.open_dataset(tmp_path / "cell_nmc.nc", decode_times=False)
     assert ds.sizes["event"] == 5 and (tmp_path / "cell_nmc.csv").exists() and (tmp_path / "cell_nmc.png").exists()
 
 
@@ -56,7 +56,7 @@ def test_simulate_and_plot(tmp_path):
     r = runner.invoke(app, ["simulate", str(_write(tmp_path)), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "usable capacity" in r.output
-    ds = xr.open_dataset(tmp_path / "o" / "p.nc")
+    ds = xr.open_dataset(tmp_path / "o" / "p.nc", decode_times=False)
     assert ds.sizes["cell"] == 16
     r = runner.invoke(app, ["plot", str(tmp_path / "o" / "p.nc"), "--out", str(tmp_path / "figs")])
     assert r.exit_code == 0, r.output
@@ -144,7 +144,7 @@ def test_simulate_honours_every_initial_field(tmp_path, stream):
         out = tmp_path / field
         r = runner.invoke(app, ["simulate", str(f), "--out", str(out)])
         assert r.exit_code == 0, r.output
-        with xr.open_dataset(out / "p.nc") as ds:
+        with xr.open_dataset(out / "p.nc", decode_times=False) as ds:
             got = first_row(ds)
         assert got.shape[-1] == 6
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9, err_msg=field)

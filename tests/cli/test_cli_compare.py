@@ -40,7 +40,7 @@ def test_simulate_honours_the_balancing_section(tmp_path):
     assert res.exit_code == 0, res.output
     import xarray as xr
 
-    ds = xr.open_dataset(tmp_path / "b.nc")
+    ds = xr.open_dataset(tmp_path / "b.nc", decode_times=False)
     assert float(ds.energy_bleed_J.values[-1, 0]) > 0 and ds.sizes["control_time"] == 20
     ds.close()
 

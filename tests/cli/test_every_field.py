@@ -103,7 +103,7 @@ def _run(tmp_path: Path, cmd: str, cfg: dict, tag: str):
     assert r.exit_code == 0, (tag, r.output)
     files = sorted(p.name for p in out.iterdir())
     nc = next(out.glob("*.nc"))
-    with xr.open_dataset(nc) as ds:
+    with xr.open_dataset(nc, decode_times=False) as ds:
         arrays = {v: ds[v].values.copy() for v in ("soc", "voltage_V", "temperature_K", "hysteresis", "pack_voltage_V")}
     return files, arrays
 

@@ -23,7 +23,7 @@ def test_streamed_netcdf_equals_in_memory(tmp_path):
     assert disk.sizes["time"] == mem.sizes["time"] > 300
     for v in ("soc", "voltage_V", "current_A", "temperature_K", "v_rc_V", "pack_voltage_V", "event_end_s"):
         np.testing.assert_array_equal(disk[v].values, mem[v].values)
-    again = xr.open_dataset(tmp_path / "run.nc")
+    again = xr.open_dataset(tmp_path / "run.nc", decode_times=False)
     assert again.attrs["truncated"] == 0 and again.sizes["event"] == 2
 
 
@@ -40,7 +40,7 @@ def test_interrupted_run_keeps_written_rows(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         simulate(cells, EXP, layout=lay, recorder=rec, heat_in_W=q_in)
-    ds = xr.open_dataset(tmp_path / "cut.nc")
+    ds = xr.open_dataset(tmp_path / "cut.nc", decode_times=False)
     assert ds.attrs["truncated"] == 1
     assert ds.sizes["time"] >= 1000  # every row up to the interruption is on disk
     assert np.all(np.diff(ds.time.values) > 0)
@@ -58,7 +58,7 @@ def test_dataset_writes_to_netcdf_as_returned(tmp_path):
     ds = simulate(p.compile(lay.n_cells), ["Run US06 for 2 minutes", "Rest for 1 minute"], layout=lay,
                   options=SimulationOptions(record_every=10))
     ds.to_netcdf(tmp_path / "run.nc")
-    with xr.open_dataset(tmp_path / "run.nc") as back:
+    with xr.open_dataset(tmp_path / "run.nc", decode_times=False) as back:
         back.load()
     xr.testing.assert_identical(back, ds)
     assert back.attrs == ds.attrs
@@ -80,7 +80,7 @@ def test_streamed_run_keeps_the_final_state(tmp_path):
     mem = simulate(cells, EXP, layout=lay, options=opts)
     disk = simulate(cells, EXP, layout=lay, options=opts,
                     recorder=NetCDFRecorder(tmp_path / "s.nc", cells, lay, chunk_rows=7))
-    with xr.open_dataset(tmp_path / "s.nc") as again:
+    with xr.open_dataset(tmp_path / "s.nc", decode_times=False) as again:
         _assert_state_equal(final_state(again), final_state(mem))
     _assert_state_equal(final_state(disk), final_state(mem))
     disk.close()
@@ -102,7 +102,7 @@ def test_compressed_netcdf_reads_back_equal_and_float32_to_its_precision(tmp_pat
     f32 = to_netcdf(ds, tmp_path / "f32.nc", precision="float32")
     assert os.path.getsize(f64) < os.path.getsize(plain)
     assert os.path.getsize(f32) < 0.5 * os.path.getsize(plain)
-    b64, b32 = xr.open_dataset(f64), xr.open_dataset(f32)
+    b64, b32 = xr.open_dataset(f64, decode_times=False), xr.open_dataset(f32, decode_times=False)
     for v in ds.variables:
         np.testing.assert_array_equal(b64[v].values, ds[v].values, err_msg=v)  # lossless
     for v in ("soc", "voltage_V", "current_A", "temperature_K"):
@@ -160,7 +160,7 @@ def test_an_interrupted_run_keeps_its_rows_events_and_metadata_marked_partial(tm
     rec = NetCDFRecorder(tmp_path / "cut.nc", cells, lay, chunk_rows=100) if stream else None
     with pytest.raises(KeyboardInterrupt) as info:
         simulate(cells, exp, layout=lay, controller=_StopAt(900.0), recorder=rec)
-    ds = xr.open_dataset(tmp_path / "cut.nc") if stream else info.value.partial
+    ds = xr.open_dataset(tmp_path / "cut.nc", decode_times=False) if stream else info.value.partial
     assert ds.attrs["truncated"] == 1 and ds.attrs["status"] == "partial: interrupted at t = 900 s"
     assert ds.event_end_s.values.tolist() == [300.0]  # the step that ended before the interruption
     assert float(ds.time.values[-1]) == pytest.approx(899.0)

@@ -43,9 +43,11 @@ __all__ = [
     "consensus_rate_per_s",
     "consensus_time_constant_s",
     "fiedler_vector",
+    "graph_figure",
     "parts_count",
     "plot_graph",
     "predicted_balancing_time_s",
+    "topology_graph",
 ]
 
 #: above this many cells (and without bus nodes) the sparse eigen-solver is used
@@ -367,6 +369,23 @@ def _default_module_size(n_cells: int) -> int | None:
     return next((m for m in (12, 8, 6, 4, 3, 2) if n_cells % m == 0 and m < n_cells), None)
 
 
+def topology_graph(kind: str, n_cells: int, *, weight_A: float = 50.0, module_size: int | None = None,
+                   docv_dsoc_V: float = 0.7, sc_f_sw_Hz: float = 10e3) -> tuple[BalancingGraph, float]:
+    """The graph of topology ``kind`` as :func:`compare_topologies` builds it, and the factor ``gain``
+    turning its weights into A per unit SOC (``lambda_2 [A/SOC] = gain * algebraic_connectivity``):
+    every converter edge gets ``weight_A`` (gain 1); the switched capacitors get the capacitance
+    ``C = weight_A / (f_sw dU/dz)`` of the same gain (weights in S, gain ``dU/dz``)."""
+    if kind == "switched_capacitor":
+        return get_topology(kind, n_cells, capacitance_F=weight_A / (sc_f_sw_Hz * docv_dsoc_V),
+                            f_sw_Hz=sc_f_sw_Hz), docv_dsoc_V
+    if kind == "modular":
+        ms = module_size or _default_module_size(n_cells)
+        if ms is None:
+            raise ParameterError(f"compare_topologies: no module size divides n_cells={n_cells}; pass module_size.")
+        return get_topology(kind, n_cells, module_size=ms, weight=weight_A), 1.0
+    return get_topology(kind, n_cells, weight=weight_A), 1.0
+
+
 def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: float = 5.0, spread0: float = 0.05,
                        target: float = 0.005, kinds: list[str] | None = None, module_size: int | None = None,
                        docv_dsoc_V: float = 0.7, sc_f_sw_Hz: float = 10e3):
@@ -416,25 +435,15 @@ def compare_topologies(n_cells: int, *, weight_A: float = 50.0, capacity_Ah: flo
     check_range(o, "sc_f_sw_Hz", sc_f_sw_Hz, gt=0)
     rows = []
     for kind in kinds or available_topologies():
-        gain = 1.0
         if kind == "ring" and n_cells < 3 and kinds is None:
             continue
-        if kind == "switched_capacitor":
-            params = {"capacitance_F": weight_A / (sc_f_sw_Hz * docv_dsoc_V), "f_sw_Hz": sc_f_sw_Hz}
-            gain = docv_dsoc_V
-        elif kind == "modular":
-            ms = module_size or _default_module_size(n_cells)
-            if ms is None:
-                if kinds is None:
-                    continue
-                raise ParameterError(f"{o}: no module size divides n_cells={n_cells}; pass module_size.")
-            params = {"module_size": ms, "weight": weight_A}
-        else:
-            params = {"weight": weight_A}
+        if kind == "modular" and kinds is None and (module_size or _default_module_size(n_cells)) is None:
+            continue
         if kind == "complete" and n_cells > SPARSE_THRESHOLD:
             rows.append(_complete_row(n_cells, weight_A, capacity_Ah, spread0, target))
             continue
-        g = get_topology(kind, n_cells, **params)
+        g, gain = topology_graph(kind, n_cells, weight_A=weight_A, module_size=module_size, docv_dsoc_V=docv_dsoc_V,
+                                 sc_f_sw_Hz=sc_f_sw_Hz)
         lam = gain * algebraic_connectivity(g)
         tau_h = np.inf if lam <= 0 else capacity_Ah / lam  # Q / (k lambda_2), in hours
         row = {
@@ -479,7 +488,8 @@ def _layout(graph: BalancingGraph) -> dict[int, np.ndarray]:
     return pos
 
 
-def plot_graph(graph: BalancingGraph, path: str | Path, *, title: str | None = None, dpi: int = 110) -> Path:
+def plot_graph(graph: BalancingGraph, path: str | Path, *, title: str | None = None, dpi: int = 110,
+               gain: float = 1.0, unit: str | None = None) -> Path:
     """Draw a balancing network to an image file (matplotlib Agg canvas, no display needed).
 
     Cells are blue, in string order on a circle; pack/bus hubs orange at the centre; module nodes
@@ -492,15 +502,27 @@ def plot_graph(graph: BalancingGraph, path: str | Path, *, title: str | None = N
     path : str or Path
         Output file (format from the suffix, e.g. ``.png``, ``.svg``); parent folders are created.
     title : str, optional
-        Default: kind, cells, edges and ``lambda_2``.
+        Default: kind, cells, edges and ``lambda_2`` (``gain`` times the graph's, in ``unit``).
     dpi : int
         Resolution for raster formats.
+    gain, unit : float, str
+        Factor and unit of the ``lambda_2`` in the title (default: the graph's weights and weight
+        unit); :func:`topology_graph` gives the pair that :func:`compare_topologies` uses.
 
     Returns
     -------
     Path
         The file written.
     """
+    fig = graph_figure(graph, title=title, gain=gain, unit=unit)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=dpi)
+    return p
+
+
+def graph_figure(graph: BalancingGraph, *, title: str | None = None, gain: float = 1.0, unit: str | None = None):
+    """The matplotlib Figure of :func:`plot_graph` (not saved)."""
     if graph.n_cells > PLOT_MAX_CELLS:
         raise ParameterError(f"plot_graph: draws at most {PLOT_MAX_CELLS} cells; got {graph.n_cells}.")
     import networkx as nx
@@ -527,11 +549,9 @@ def plot_graph(graph: BalancingGraph, path: str | Path, *, title: str | None = N
     if not big:
         nx.draw_networkx_labels(g, pos, ax=ax, labels={k: d["name"].replace("module ", "M") for k, d in g.nodes(data=True)},
                                 font_size=7)
+    lam = gain * algebraic_connectivity(graph)
     ax.set_title(title or f"{graph.kind}: {graph.n_cells} cells, {graph.n_edges} edges, "
-                          f"lambda_2 = {algebraic_connectivity(graph):.4g} {graph.weight_unit}")
+                          f"lambda_2 = {lam:.4g} {unit or graph.weight_unit}")
     ax.set_aspect("equal")
     ax.axis("off")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=dpi)
-    return p
+    return fig

@@ -34,6 +34,7 @@ import xarray as xr
 from ..errors import ParameterError
 
 __all__ = [
+    "across_packs",
     "element_charge_Ah",
     "energy_throughput_Wh",
     "peak_temperature_K",
@@ -175,4 +176,35 @@ def summary(ds: xr.Dataset, capacity_Ah, v_min: float | None = None, v_max: floa
     if v_min is not None and v_max is not None:
         out[f"time within {margin_V * 1000:g} mV of a voltage limit [%]"] = (
             time_near_limits(ds, v_min, v_max, margin_V) * 100)
+    return out
+
+
+#: which way each :func:`summary` entry gets worse (+1: higher is worse, -1: lower is worse, 0: neither)
+WORSE_WHEN = {
+    "SOC spread at start [%]": +1,
+    "SOC spread at end [%]": +1,
+    "SOC std at end [%]": +1,
+    "usable capacity at start [Ah]": -1,
+    "usable capacity at end [Ah]": -1,
+    "ideal capacity [Ah]": -1,
+    "capacity lost to imbalance [%]": +1,
+    "energy charged [Wh]": 0,
+    "energy discharged [Wh]": 0,
+    "peak cell temperature [°C]": +1,
+}
+
+
+def across_packs(metrics: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """A batch of packs in one row per metric: ``mean``, ``std`` (population), ``min``, ``max`` over the
+    packs, and the ``worst`` value with its pack index ``worst_pack`` (by :data:`WORSE_WHEN`; entries
+    not listed there, e.g. the time near a voltage limit, are worse when higher; NaN and -1 for the
+    energies, which are neither better nor worse).
+    """
+    out = {}
+    for name, v in metrics.items():
+        a = np.atleast_1d(np.asarray(v, float))
+        sense = WORSE_WHEN.get(name, +1)
+        k = -1 if sense == 0 else int(np.argmax(a) if sense > 0 else np.argmin(a))
+        out[name] = {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()), "max": float(a.max()),
+                     "worst": float(a[k]) if k >= 0 else float("nan"), "worst_pack": k}
     return out

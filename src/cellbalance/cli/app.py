@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
@@ -17,10 +18,26 @@ from ..errors import CellBalanceError, CellBalanceWarning
 from .calc import register as _register_calc
 from .steps import steps_table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# rich_markup_mode=None: help texts are shown as written (with rich markup, "[cell]" and "[s]" were eaten)
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Design, simulate and verify lithium-ion cell balancing. Current is positive when charging.")
-console = Console(width=None if sys.stdout.isatty() else 132)
-err_console = Console(stderr=True)
+# piped or redirected: no hard wrap at 80 columns (a reader or a log keeps whole lines)
+console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=not sys.stdout.isatty())
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from ..sim.results import _version
+
+        console.print(f"cellbalance {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Design, simulate and verify lithium-ion cell balancing. Current is positive when charging."""
 
 
 def _fail(msg: str) -> None:
@@ -30,13 +47,64 @@ def _fail(msg: str) -> None:
     raise typer.Exit(code=2)
 
 
+def _table(title: str, columns, right: bool = False) -> RichTable:
+    """A table whose title and column headers are shown as written ("start [s]" keeps its unit)."""
+    from rich.markup import escape
+
+    tab = RichTable(title=escape(title))
+    for c in columns:
+        tab.add_column(escape(str(c)), justify="right" if right and c != columns[0] else "left")
+    return tab
+
+
 _RUN_ADVICE = "record less often (output.record_every), stream to NetCDF (output.stream = true) or simulate fewer cells"
 
 
+class _Outputs:
+    """What a command has (or will have) on disk, for the message after a Ctrl-C: ``files`` exist or are
+    being streamed; a partial run is saved to ``partial_to`` (when set) if it was held in memory."""
+
+    def __init__(self):
+        self.files: list[Path] = []
+        self.partial_to: Path | None = None
+        self.dir: Path | None = None  # a command that writes many files: name the directory
+
+
+def _interrupted(e: KeyboardInterrupt, out: _Outputs) -> None:
+    """Ctrl-C: keep what the run did (the partial Dataset rides on the exception: saved as NetCDF,
+    marked partial), say which files are kept, and exit 130."""
+    from rich.markup import escape
+
+    ds = getattr(e, "partial", None)
+    status = ""
+    if ds is not None:
+        status = f" ({ds.attrs.get('status', 'partial')})"
+        if out.partial_to is not None and out.partial_to not in out.files:
+            try:
+                from ..io.output import to_netcdf
+
+                out.files.append(to_netcdf(ds, out.partial_to))
+            except Exception as w:  # a second failure must not hide the first message
+                err_console.print(f"[yellow]interrupted[/]: the partial run could not be saved ({escape(str(w))}).")
+    kept = [f for f in dict.fromkeys(out.files) if Path(f).exists()]
+    if kept:
+        names = ", ".join(escape(str(f)) for f in kept)
+        err_console.print(f"[yellow]interrupted[/]{escape(status)}: kept {names} (marked partial: attribute "
+                          "status, truncated = 1)." if ds is not None else
+                          f"[yellow]interrupted[/]: kept {names}; nothing else was written.")
+    elif out.dir is not None:
+        err_console.print(f"[yellow]interrupted[/]: the files already written to {escape(str(out.dir))} are kept; "
+                          "the run in progress was not saved.")
+    else:
+        err_console.print("[yellow]interrupted[/] before any file was written; nothing was kept.")
+    raise typer.Exit(code=130)
+
+
 @contextlib.contextmanager
-def _guarded(advice: str = _RUN_ADVICE):
+def _guarded(advice: str = _RUN_ADVICE, outputs: _Outputs | None = None):
     """Run a command's body: each cellbalance warning printed once as a ``warning:`` line; a
-    CellBalanceError (or running out of memory) becomes one ``error:`` paragraph and exit code 2."""
+    CellBalanceError (or running out of memory) becomes one ``error:`` paragraph and exit code 2;
+    Ctrl-C keeps the partial run, names the files kept and exits 130."""
     from rich.markup import escape
 
     seen: set[str] = set()
@@ -51,11 +119,13 @@ def _guarded(advice: str = _RUN_ADVICE):
         warnings.simplefilter("always", CellBalanceWarning)
         old, warnings.showwarning = warnings.showwarning, show
         try:
-            yield
+            yield outputs
         except CellBalanceError as e:
             _fail(str(e))
         except MemoryError:
             _fail(f"the machine ran out of memory; {advice}.")
+        except KeyboardInterrupt as e:
+            _interrupted(e, outputs or _Outputs())
         finally:
             warnings.showwarning = old
 
@@ -93,28 +163,24 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
          out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)"),
          max_time_s: float | None = typer.Option(None, "--max-time-s", min=0.001, help=_MAX_TIME_HELP)):
     """Run a single-cell experiment; write NetCDF, CSV and a PNG plot."""
-    from ..cell import initial_state
-    from ..io.config import KELVIN, load_cell_config
+    from ..io.config import load_cell_config
     from ..io.output import write_results
     from ..io.preflight import prepare_output_dir, writing
-    from ..pack import PackLayout
-    from ..sim import simulate
+    from ..io.runs import build_cell_run
     from ..sim.guards import check_run_size
     from ..sim.memory import estimate_output_bytes
 
-    with _guarded():
+    with _guarded(outputs=_Outputs()) as kept:
         cfg = load_cell_config(config)
-        p = cfg.parameters(config.parent)
-        cells = p.compile(1)
-        t0 = None if cfg.initial.temperature_C is None else cfg.initial.temperature_C + KELVIN
-        s0 = initial_state(cells, soc=cfg.initial.soc, temperature_K=t0, hysteresis=cfg.initial.hysteresis)
-        exp = cfg.build_experiment()
+        run = build_cell_run(cfg, config.parent)
+        p = run.cells.params
         out_dir = out or Path(cfg.output.dir)
-        opts = _options(cfg, max_time_s)
-        rows = check_run_size(p, PackLayout(), exp, opts, streaming=False, what=str(config))
+        run.options = _options(cfg, max_time_s)
+        rows = check_run_size(p, run.layout, run.experiment, run.options, streaming=False, what=str(config))
         prepare_output_dir(out_dir, estimate_output_bytes(1, p.n_rc, 1, rows, csv=cfg.output.csv))
+        kept.partial_to = out_dir / f"{cfg.output.name}.nc"
         start = time.perf_counter()
-        ds = _run_with_progress("cell", lambda cb: simulate(cells, exp, state=s0, options=opts, progress=cb))
+        ds = _run_with_progress("cell", lambda cb: run.simulate(progress=cb))
         wall = time.perf_counter() - start
         with writing(out_dir / f"{cfg.output.name}.nc"):
             files = write_results(ds, out_dir, cfg.output.name, csv=cfg.output.csv, plot=cfg.output.plot)
@@ -129,42 +195,36 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
              out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)"),
              max_time_s: float | None = typer.Option(None, "--max-time-s", min=0.001, help=_MAX_TIME_HELP)):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
-    from ..io.config import KELVIN, load_pack_config
+    from ..io.config import load_pack_config
     from ..io.output import to_csv, to_netcdf
     from ..io.preflight import prepare_output_dir, writing
-    from ..pack import PackLayout
-    from ..pack.variation import Variation, sample
-    from ..sim import simulate as run_sim
+    from ..io.runs import build_pack_run
     from ..sim.guards import check_run_size
     from ..sim.memory import estimate_output_bytes
     from ..sim.results import NetCDFRecorder
 
-    with _guarded():
+    with _guarded(outputs=_Outputs()) as kept:
         cfg = load_pack_config(config)
         p = cfg.parameters(config.parent)
-        lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
-        var = Variation.from_dict(cfg.variation)
-        exp = cfg.build_experiment()
+        lay = cfg.layout()
         opts = _options(cfg, max_time_s, record_every=cfg.output.record_every)
         # before anything is drawn or allocated: memory, then the output directory and its free space
-        rows = check_run_size(p, lay, exp, opts, streaming=cfg.output.stream,
+        rows = check_run_size(p, lay, cfg.build_experiment(), opts, streaming=cfg.output.stream,
                               what=f"{config}: a run of {lay.n_cells:,} cells")
         out_dir = prepare_output_dir(out or Path(cfg.output.dir),
                                      estimate_output_bytes(lay.n_cells, p.n_rc, lay.n_packs, rows, csv=cfg.output.csv))
-        ini = cfg.initial
-        sp = sample(var, p, lay, seed=cfg.seed, mean_soc=ini.soc,
-                    temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
-                    mean_hysteresis=ini.hysteresis)
+        run = build_pack_run(cfg, config.parent)  # the cells drawn with the seed, the balancing design built
+        run.options = opts  # (--max-time-s over [simulation])
+        sp = run.sampled
         nc_path = out_dir / f"{cfg.output.name}.nc"
         with writing(nc_path):
             rec = NetCDFRecorder(nc_path, sp.cells, lay) if cfg.output.stream else None
+        if rec is None:
+            kept.partial_to = nc_path
+        else:
+            kept.files.append(nc_path)  # streamed: the rows written so far, then the events and metadata
         start = time.perf_counter()
-        d = cfg.balancing.build(lay.n_series) if cfg.balancing is not None else None
-        slots = {} if d is None else dict(balancer=d.balancer, controller=d.controller, estimator=d.estimator,
-                                          supervisor=d.supervisor)
-        ds = _run_with_progress("pack", lambda cb: run_sim(
-            sp.cells, exp, layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
-            options=opts, progress=cb, recorder=rec, **slots))
+        ds = _run_with_progress("pack", lambda cb: run.simulate(progress=cb, recorder=rec))
         wall = time.perf_counter() - start
         with writing(nc_path):
             if rec is None:
@@ -193,6 +253,10 @@ def plot(results: Path = typer.Argument(..., help="a results NetCDF written by '
 
     with _guarded():
         ds = open_results(results)
+        status = str(ds.attrs.get("status", "complete"))
+        if status != "complete" or int(ds.attrs.get("truncated", 0)):
+            err_console.print(f"[bold yellow]warning:[/] {escape(str(results))} holds a partial run ({escape(status)}); "
+                              "the figures say so in their titles.")
         out_dir = prepare_output_dir(out or results.parent)
         with writing(out_dir / results.stem, "figures"):
             files = plot_pack_run(ds, out_dir, results.stem)
@@ -201,15 +265,22 @@ def plot(results: Path = typer.Argument(..., help="a results NetCDF written by '
 
 
 def _summary_pack(ds, sp) -> RichTable:
-    from ..analysis.metrics import summary
+    """The metrics of one pack, or of a batch across its packs (mean, spread, worst pack)."""
+    import numpy as np
 
-    m = summary(ds, sp.capacity_Ah)
-    tab = RichTable(title="Pack summary (pack 0)")
-    tab.add_column("metric")
-    tab.add_column("value", justify="right")
-    for k, v in m.items():
-        val = v[0] if hasattr(v, "__len__") and not isinstance(v, str) else v
-        tab.add_row(k, f"{float(val):.4g}" if isinstance(val, int | float) or hasattr(val, "dtype") else str(val))
+    from ..analysis.metrics import across_packs, summary
+
+    m = summary(ds, sp.capacity_Ah, v_min=sp.cells.params.v_min, v_max=sp.cells.params.v_max)
+    n = ds.sizes["pack"]
+    if n == 1:
+        tab = _table("Pack summary", ("metric", "value"), right=True)
+        for k, v in m.items():
+            tab.add_row(escape(k), f"{float(np.asarray(v).reshape(-1)[0]):.4g}")
+        return tab
+    tab = _table(f"Summary across {n} packs", ("metric", "mean", "std", "min", "max", "worst (pack)"), right=True)
+    for k, r in across_packs(m).items():
+        worst = "-" if r["worst_pack"] < 0 else f"{r['worst']:.4g} (#{r['worst_pack']})"
+        tab.add_row(escape(k), *(f"{r[c]:.4g}" for c in ("mean", "std", "min", "max")), worst)
     return tab
 
 
@@ -224,7 +295,7 @@ def topology(cells: int = typer.Option(96, "--cells", help="series elements in t
     """Graph analysis of balancing topologies: edges, lambda_2, predicted balancing time, parts count."""
     from rich.markup import escape
 
-    from ..analysis.graph import PLOT_MAX_CELLS, SPARSE_THRESHOLD, compare_topologies, plot_graph
+    from ..analysis.graph import PLOT_MAX_CELLS, SPARSE_THRESHOLD, compare_topologies, plot_graph, topology_graph
     from ..balancing.topologies import available_topologies, get_topology
     from ..io.preflight import prepare_output_file, writing
 
@@ -248,12 +319,10 @@ def topology(cells: int = typer.Option(96, "--cells", help="series elements in t
             tab.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
         console.print(tab)
         if plot is not None:
-            sizes = [m for m in (12, 8, 6, 4, 3, 2) if cells % m == 0]
-            if kinds[0] == "modular" and not sizes:
-                _fail(f"no module size divides {cells}")
-            g = get_topology(kinds[0], cells, **({"module_size": sizes[0]} if kinds[0] == "modular" else {}))
+            # the same graph and gains as the table (so the title's lambda_2 is the table's)
+            g, gain = topology_graph(kinds[0], cells, weight_A=weight_A)
             with writing(plot, "graph picture"):
-                console.print(f"wrote {plot_graph(g, plot)}")
+                console.print(f"wrote {plot_graph(g, plot, gain=gain, unit='A/SOC')}")
 
 
 @app.command()
@@ -262,7 +331,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output direct
     from ..cli.demo import run_demo
     from ..io.preflight import prepare_output_dir
 
-    with _guarded():
+    with _guarded(outputs=_Outputs()) as kept:
+        kept.dir = out
         prepare_output_dir(out, 200 * 2**20)
         run_demo(out, console, _run_with_progress)
 
@@ -277,8 +347,41 @@ def compare(config: Path = typer.Argument(..., help="pack TOML with [[compare.de
         files = run_compare(config, out, console, _run_with_progress)
     except CellBalanceError as e:
         _fail(str(e))
+    except KeyboardInterrupt as e:
+        _interrupted(e, _Outputs())  # the table and figure are written at the end: nothing yet
     for f in files:
         console.print(f"wrote {f}")
+
+
+@app.command("list")
+def list_(kind: str = typer.Argument(..., help="parameter-sets, cycles, presets, topologies or controllers")):
+    """List what the package offers by name: each with a one-line description and its source."""
+    from rich.markup import escape
+
+    from .catalogue import catalogue
+
+    with _guarded():
+        title, rows = catalogue(kind)
+    tab = _table(title, ("name", "description", "source"))
+    for row in rows:
+        tab.add_row(*(escape(x) for x in row))
+    console.print(tab)
+
+
+@app.command("config-reference")
+def config_reference(out: Path | None = typer.Option(None, "--out", help="write the Markdown here (default: print it)")):
+    """The reference of every configuration key (type, unit, allowed range, default), from the models."""
+    from ..io.preflight import prepare_output_file, writing
+    from ..io.reference import config_reference as reference
+    from ..io.reference import write_config_reference
+
+    with _guarded():
+        if out is None:
+            sys.stdout.write(reference())
+            return
+        prepare_output_file(out, what="--out file")
+        with writing(out, "config reference"):
+            console.print(f"wrote {write_config_reference(out)}")
 
 
 @app.command()

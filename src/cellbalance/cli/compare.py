@@ -21,10 +21,8 @@ def run_compare(config: Path, out: Path | None, console, run_with_progress) -> l
 
     from ..analysis.comparison import comparison_table
     from ..errors import ConfigError
-    from ..io.config import KELVIN, load_pack_config
-    from ..pack import PackLayout
-    from ..pack.variation import Variation, sample
-    from ..sim import SimulationOptions
+    from ..io.config import load_pack_config
+    from ..io.runs import sample_pack
     from ..studies.compare import run_comparison
 
     cfg = load_pack_config(config)
@@ -32,18 +30,15 @@ def run_compare(config: Path, out: Path | None, console, run_with_progress) -> l
         raise ConfigError(f"{config}: cellbalance compare needs [[compare.design]] tables (see "
                           "cellbalance.io.balancing_config).")
     p = cfg.parameters(config.parent)
-    lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
-    ini = cfg.initial
-    sp = sample(Variation.from_dict(cfg.variation), p, lay, seed=cfg.seed, mean_soc=ini.soc,
-                temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
-                mean_hysteresis=ini.hysteresis)
+    lay = cfg.layout()
+    sp = sample_pack(cfg, config.parent)
     designs = cfg.compare.designs(lay.n_series)
     out_dir = out or Path(cfg.output.dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     res = run_with_progress(f"{len(designs)} designs", lambda cb: run_comparison(
         sp.cells, cfg.build_experiment(), designs, layout=lay, state=sp.initial_state, ambient_K=sp.ambient_K,
-        options=SimulationOptions(record_every=cfg.output.record_every, max_time_s=cfg.simulation.max_time_s)))
+        options=cfg.options()))
     tab = comparison_table(res, sp.capacity_Ah, v_min=p.v_min, v_max=p.v_max, t_max_K=p.t_max_K,
                            spread_target=cfg.compare.spread_target_pct / 100.0, baseline=cfg.compare.baseline)
     rt = RichTable(title=f"{lay.n_series}s{lay.n_parallel}p {p.name}: designs side by side")

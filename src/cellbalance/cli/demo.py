@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from ..analysis.metrics import summary
@@ -57,7 +58,7 @@ def run_demo(out: Path, console, run_with_progress) -> None:
     tab.add_column("metric")
     tab.add_column("value", justify="right")
     for k, v in m.items():
-        tab.add_row(k, f"{float(v[0]):.3f}")
+        tab.add_row(escape(k), f"{float(v[0]):.3f}")
     console.print(steps_table(ds))
     console.print(tab)
     files = [to_netcdf(ds, out / "demo_pack.nc", precision="float32")]
@@ -65,8 +66,9 @@ def run_demo(out: Path, console, run_with_progress) -> None:
     import numpy as np
 
     z_end = ds.soc.values[-1, 0]
-    cell0 = ds.isel(cell=[int(np.argmax(z_end)), int(np.argmin(z_end))])
-    files.append(plot_cell_run(cell0, out / "demo_extreme_cells.png"))
+    hi, lo = int(np.argmax(z_end)), int(np.argmin(z_end))
+    files.append(plot_cell_run(ds.isel(cell=[hi, lo]), out / "demo_extreme_cells.png", name="demo",
+                               labels=[f"cell {hi} (highest SOC at the end)", f"cell {lo} (lowest SOC at the end)"]))
     console.print(f"simulated {float(ds.time[-1]) / 3600:.2f} h of {lay.n_cells} cells in {wall:.1f} s wall time")
     files += _balancing(sp, p, lay, out, console, run_with_progress)
     for f in files:

@@ -46,14 +46,14 @@ class PassiveSection(_Strict):
     max_channels: int | None = Field(None, ge=1, description="channels on at once per pack")
     forbid_adjacent: bool = Field(False, description="no two adjacent channels at once")
     max_pack_power_W: float | None = Field(None, gt=0, description="bleed power per pack [W]")
-    heat_to_cell_fraction: float = Field(0.0, ge=0, le=1, description="share of the bleed heat into the cells")
+    heat_to_cell_fraction: float = Field(0.0, ge=0, le=1, description="share of the bleed heat into the cells [1]")
     pause_to_measure: bool = Field(True, description="firmware pauses bleeding to measure")
 
 
 class ActiveSection(_Strict):
     topology: str = Field("ring", description="a name of cellbalance.balancing.available_topologies()")
     topology_params: dict[str, Any] = Field(default_factory=dict, description="extra arguments of the topology")
-    efficiency: float = Field(0.9, gt=0, le=1, description="converter efficiency")
+    efficiency: float = Field(0.9, gt=0, le=1, description="converter efficiency [1]")
     max_current_A: float = Field(1.0, gt=0, description="converter current limit [A]")
 
 
@@ -67,18 +67,18 @@ class BalancingSection(_Strict):
     """One balancing design."""
 
     name: str = Field("balanced", description="the design's name in tables and figures")
-    hardware: Literal["none", "passive", "active", "both"] = "passive"
+    hardware: Literal["none", "passive", "active", "both"] = Field("passive", description="balancing hardware: bleed resistors, converters, both or none")
     controller: str | None = Field(None, description="cellbalance.control.available_controllers()")
     controller_period_s: float = Field(60.0, gt=0, description="controller period [s]")
     controller_params: dict[str, Any] = Field(default_factory=dict, description="parameters of the controller")
-    estimator: Literal["perfect", "ekf", "coulomb", "none"] = "perfect"
+    estimator: Literal["perfect", "ekf", "coulomb", "none"] = Field("perfect", description="SOC estimator the controller sees")
     estimator_period_s: float = Field(10.0, gt=0, description="estimator period [s]")
     estimator_uses_commanded_current: bool = Field(
         True, description="the EKF / Coulomb counter is told the balancing currents it commanded (a BMS knows "
                           "them; False shows the unmodelled-current trap)")
-    passive: PassiveSection = PassiveSection()
-    active: ActiveSection = ActiveSection()
-    supervisor: SupervisorSection | None = None
+    passive: PassiveSection = Field(PassiveSection(), description="the bleed resistors (hardware passive/both)")
+    active: ActiveSection = Field(ActiveSection(), description="the converters (hardware active/both)")
+    supervisor: SupervisorSection | None = Field(None, description="thermal derating (None: none)")
 
     def build(self, n_series: int):
         """The :class:`~cellbalance.studies.compare.Design` for a string of ``n_series`` elements."""
@@ -116,8 +116,8 @@ class BalancingSection(_Strict):
 class CompareSection(_Strict):
     """``cellbalance compare``: the designs, the baseline (default the first) and the spread target."""
 
-    design: list[BalancingSection] = Field(..., min_length=1)
-    baseline: str | None = None
+    design: list[BalancingSection] = Field(..., min_length=1, description="the designs, one [[compare.design]] table each (the keys of [balancing])")
+    baseline: str | None = Field(None, description="name of the design the others are compared with (None: the first)")
     spread_target_pct: float = Field(1.0, gt=0, lt=100, description="SOC spread target [%-points]")
 
     def designs(self, n_series: int) -> dict:

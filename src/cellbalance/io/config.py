@@ -29,8 +29,8 @@ class CellSection(_Strict):
 
 
 class ExperimentSection(_Strict):
-    steps: list[str]
-    period_s: float = Field(1.0, gt=0, le=3600)
+    steps: list[str] = Field(..., description="the steps, PyBaMM-style strings, e.g. \"Charge at 0.5C until 4.2 V\"")
+    period_s: float = Field(1.0, gt=0, le=3600, description="simulation time step [s]")
 
 
 class SimulationSection(_Strict):
@@ -45,16 +45,17 @@ class SimulationSection(_Strict):
 
 
 class InitialSection(_Strict):
-    soc: float | None = Field(None, ge=0, le=1)
-    temperature_C: float | None = Field(None, gt=-60, lt=100)
-    hysteresis: float = Field(0.0, ge=-1, le=1)
+    soc: float | None = Field(None, ge=0, le=1, description="initial SOC [1] (None: the parameter set's)")
+    temperature_C: float | None = Field(None, gt=-60, lt=100, description="initial cell temperature [degC] "
+                                                                           "(None: the ambient)")
+    hysteresis: float = Field(0.0, ge=-1, le=1, description="initial hysteresis state h [1]")
 
 
 class OutputSection(_Strict):
     dir: str = Field("out", min_length=1, description="output directory (created if missing)")
     name: str = Field("run", description="file name stem of every output file (a plain name, no path)")
-    plot: bool = True
-    csv: bool = True
+    plot: bool = Field(True, description="write the standard figures (PNG)")
+    csv: bool = Field(True, description="also write the rows as a long-format CSV")
 
     @field_validator("name")
     @classmethod
@@ -75,12 +76,15 @@ class OutputSection(_Strict):
 
 
 class CellRunConfig(_Strict):
-    cell: CellSection
-    experiment: ExperimentSection
-    initial: InitialSection = InitialSection()
-    ambient_C: float | None = Field(None, gt=-60, lt=100)
-    simulation: SimulationSection = SimulationSection()
-    output: OutputSection = OutputSection()
+    """``cellbalance cell``: one cell through an experiment."""
+
+    cell: CellSection = Field(..., description="the cell: a packaged parameter set or a file (exactly one)")
+    experiment: ExperimentSection = Field(..., description="the steps and the time step")
+    initial: InitialSection = Field(InitialSection(), description="the state at the start")
+    ambient_C: float | None = Field(None, gt=-60, lt=100, description="ambient temperature [degC] (None: the "
+                                                                    "parameter set's)")
+    simulation: SimulationSection = Field(SimulationSection(), description="the run-length limit")
+    output: OutputSection = Field(OutputSection(), description="what is written, and where")
 
     @field_validator("cell")
     @classmethod
@@ -150,41 +154,44 @@ def load_cell_config(path: str | Path) -> CellRunConfig:
 
 
 class PackSection(_Strict):
-    n_series: int = Field(..., ge=1, le=100_000)
-    n_parallel: int = Field(1, ge=1, le=1000)
-    n_packs: int = Field(1, ge=1, le=100_000)
-    interconnect_ohm: float = Field(0.0, ge=0)
+    n_series: int = Field(..., ge=1, le=100_000, description="series elements per pack")
+    n_parallel: int = Field(1, ge=1, le=1000, description="cells in parallel per element")
+    n_packs: int = Field(1, ge=1, le=100_000, description="packs simulated side by side (a batch, each drawn anew)")
+    interconnect_ohm: float = Field(0.0, ge=0, description="total busbar/interconnect resistance in series with each string [Ohm]")
 
 
 class PackOutputSection(OutputSection):
     csv: bool = Field(False, description="also write the rows as a long-format CSV (large for a pack)")
-    record_every: int = Field(1, ge=1, le=10**9)
+    record_every: int = Field(1, ge=1, le=10**9, description="record one row every this many time steps")
     stream: bool = Field(False, description="stream rows to NetCDF while running (bounded memory); informational "
                                             "for the results: the same rows and file, written as they come")
 
 
 class ProfileSpec(_Strict):
-    file: str
-    kind: str = Field("current_A", pattern="^(current_A|power_W)$")
-    time_column: str = "time_s"
-    value_column: str | None = None
-    discharge_positive: bool = False
-    scale: float = 1.0
+    file: str = Field(..., description="CSV file of the cycle, relative to the TOML file")
+    kind: str = Field("current_A", pattern="^(current_A|power_W)$",
+                      description="what the values are: a current [A] or a power [W]")
+    time_column: str = Field("time_s", description="name of the time column [s]")
+    value_column: str | None = Field(None, description="name of the value column (None: the column named as kind)")
+    discharge_positive: bool = Field(False, description="the file counts discharge positive (flipped on reading)")
+    scale: float = Field(1.0, description="multiplies every value [1]")
 
 
 class PackRunConfig(_Strict):
     """``cellbalance simulate``: a pack (or a batch of packs) with cell-to-cell variation."""
 
-    cell: CellSection
-    pack: PackSection
-    experiment: ExperimentSection
-    variation: dict[str, Any] = Field(default_factory=dict, description="see cellbalance.pack.variation")
+    cell: CellSection = Field(..., description="the cell: a packaged parameter set or a file (exactly one)")
+    pack: PackSection = Field(..., description="the layout: series elements, cells in parallel, packs in the batch")
+    experiment: ExperimentSection = Field(..., description="the steps and the time step")
+    variation: dict[str, Any] = Field(default_factory=dict, description="cell-to-cell variation (cellbalance.pack.variation)")
     profiles: dict[str, ProfileSpec] = Field(default_factory=dict, description="user drive cycles by name")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the cell-to-cell variation draws")
-    initial: InitialSection = InitialSection()
-    ambient_C: float | None = Field(None, gt=-60, lt=100)
-    simulation: SimulationSection = SimulationSection()
-    output: PackOutputSection = PackOutputSection()
+    initial: InitialSection = Field(InitialSection(), description="the state at the start (means; the variation "
+                                                                 "draws around them)")
+    ambient_C: float | None = Field(None, gt=-60, lt=100, description="ambient temperature [degC] (None: the "
+                                                                    "parameter set's)")
+    simulation: SimulationSection = Field(SimulationSection(), description="the run-length limit")
+    output: PackOutputSection = Field(PackOutputSection(), description="what is written, and where")
     balancing: BalancingSection | None = Field(None, description="the balancing design (io/balancing_config.py)")
     compare: CompareSection | None = Field(None, description="informational for simulate: the designs that "
                                                              "cellbalance compare runs")
@@ -194,6 +201,17 @@ class PackRunConfig(_Strict):
 
     def parameters(self, base_dir: Path) -> CellParameters:
         return CellRunConfig.parameters(self, base_dir)  # type: ignore[arg-type]
+
+    def layout(self):
+        """The :class:`~cellbalance.pack.PackLayout` of ``[pack]``."""
+        from ..pack import PackLayout
+
+        p = self.pack
+        return PackLayout(p.n_series, p.n_parallel, p.n_packs, p.interconnect_ohm)
+
+    def options(self):
+        """The :class:`~cellbalance.sim.SimulationOptions` of ``[output]`` and ``[simulation]``."""
+        return self.simulation.options(record_every=self.output.record_every)
 
     def read_profiles(self, base_dir: Path) -> None:
         """Read the ``[profiles]`` files (relative to ``base_dir``) for :meth:`build_experiment`."""

@@ -29,6 +29,9 @@ def to_netcdf(ds: xr.Dataset, path: str | Path, precision: str = "float64") -> P
         enc[name] = netcdf_encoding(da)
         if precision == "float32" and da.dtype == np.float64 and {"pack", "cell"} <= set(da.dims) and "time" in da.dims:
             enc[name]["dtype"] = "float32"
+    for name, da in ds.coords.items():
+        if da.dtype.kind == "f":
+            enc[name] = {"_FillValue": None}  # CF: a coordinate has no missing values
     ds.to_netcdf(p, encoding=enc)
     return p
 
@@ -76,7 +79,7 @@ def open_results(path: str | Path) -> xr.Dataset:
     if p.is_dir():
         raise ConfigError(f"{p}: is a directory; expected {what}.")
     try:
-        ds = xr.open_dataset(p)
+        ds = xr.open_dataset(p, decode_times=False)  # time stays simulated seconds (CF "seconds since" the start)
     except Exception as e:  # netCDF4, h5netcdf and scipy each raise their own types
         raise ConfigError(f"{p}: not a readable NetCDF file ({type(e).__name__}: {e}); expected {what}.") from None
     problems = []

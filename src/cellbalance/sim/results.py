@@ -65,6 +65,10 @@ class Recorder:
         self._chunks: list[dict[str, np.ndarray]] = []
         self._cur = None
         self._row = 0
+        # the reference of the CF time axis: "seconds since" the wall-clock start of the recording
+        self.started = _utc_now()
+        #: global attributes the caller adds to the results (e.g. the run's configuration)
+        self.attrs: dict = {}
 
     def select(self, variables: tuple[str, ...] | None, precision: str = "float64") -> None:
         """Keep only ``variables`` (None: all) of each row, per-cell floats in ``precision``."""
@@ -197,8 +201,7 @@ class Recorder:
             data = {k: (d, a.astype(self._dtype) if a.ndim >= 3 and a.dtype == np.float64 else a, at)
                     for k, (d, a, at) in data.items()}
         coords = {
-            "time": ("time", ch["time"], {"units": "s", "long_name": "Simulated time since the run start",
-                                          "axis": "T"}),
+            "time": ("time", ch["time"], time_attrs(self.started)),
             "pack": ("pack", np.arange(B), {"long_name": "Pack index (a batch of packs)"}),
             "cell": ("cell", np.arange(cpp), {"long_name": "Cell index within the pack, series-major"}),
             "series_index": ("cell", np.repeat(np.arange(Ns), Np), {"long_name": "Series element of the cell"}),
@@ -218,12 +221,28 @@ class Recorder:
         if ch is not None:
             data, coords = self.chunk_variables(ch)
         mdata, mcoords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state, status=status)
+        attrs.update(self.attrs)
         data.update(mdata)
         coords.update(mcoords)
         if extra is not None:
             data.update(extra[0])
             coords.update(extra[1])
         return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _utc_now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def time_attrs(started: str) -> dict:
+    """CF attributes of the ``time`` coordinate: simulated seconds since the run start (``started``, an
+    ISO 8601 UTC time). Read with ``xr.open_dataset(path, decode_times=False)`` (or
+    :func:`cellbalance.io.output.open_results`) to keep the seconds; plain ``open_dataset`` decodes
+    them to dates from ``started``."""
+    return {"units": f"seconds since {started.replace('T', ' ').rstrip('Z')}", "calendar": "standard",
+            "standard_name": "time", "long_name": "Simulated time since the run start", "axis": "T"}
 
 
 @functools.cache
@@ -300,6 +319,8 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
         "status": status,
         "parameter_set": run.params.name,
         "parameter_source": run.params.source,
+        "v_min_V": float(run.params.v_min),  # the cell's voltage limits (drawn on the figures)
+        "v_max_V": float(run.params.v_max),
         "layout": f"{run.layout.n_packs} pack(s) of {run.layout.n_series}s{run.layout.n_parallel}p",
         "period_s": run.experiment.period_s,
         "experiment": " | ".join(s.description for s in steps),
@@ -379,14 +400,19 @@ class NetCDFRecorder(Recorder):
             da = ds[name]
             v = nc.createVariable(name, da.dtype, da.dims)
             v[:] = da.values
+            for k, val in da.attrs.items():
+                v.setncattr(k, val)
         t = nc.createVariable("time", "f8", ("time",))
-        t.units = "s"
+        for k, val in ds.time.attrs.items():
+            t.setncattr(k, val)
         for name, da in ds.data_vars.items():
             enc = netcdf_encoding(da, self.chunk_rows)
             v = nc.createVariable(name, da.dtype, da.dims, zlib=True, complevel=enc["complevel"], shuffle=True,
                                   chunksizes=enc["chunksizes"])
             for k, val in da.attrs.items():
                 v.setncattr(k, val)
+            if "cell" in da.dims:  # read back as coordinates, as xarray writes them
+                v.setncattr("coordinates", "series_index parallel_index")
         nc.setncattr("truncated", 1)  # until finish() says otherwise
         self._nc = nc
 
@@ -417,11 +443,14 @@ class NetCDFRecorder(Recorder):
                status: str = "complete") -> xr.Dataset:
         self.abort()  # write the last rows and close; the attrs below then mark the run complete
         data, coords, attrs = run_metadata(events, run, truncated=truncated, final_state=final_state, status=status)
+        attrs.update(self.attrs)
         if extra is not None:
             data.update(extra[0])
             coords.update(extra[1])
         meta = xr.Dataset(data, coords=coords, attrs=attrs)
-        meta.to_netcdf(self.path, mode="a")
-        ds = xr.open_dataset(self.path)
+        # CF: coordinates have no missing values (no _FillValue)
+        meta.to_netcdf(self.path, mode="a", encoding={k: {"_FillValue": None} for k, c in meta.coords.items()
+                                                      if c.dtype.kind == "f"})
+        ds = xr.open_dataset(self.path, decode_times=False)  # time stays simulated seconds
         ds.attrs.update(meta.attrs)
         return ds
