@@ -33,7 +33,7 @@ def _simulate(tmp_path, *args, n_packs=1, extra=""):
     f.write_text(PACK.format(n_packs=n_packs, extra=extra))
     r = runner.invoke(app, ["simulate", str(f), "--out", str(tmp_path / "o"), *args])
     assert r.exit_code == 0, r.output
-    return " ".join(r.output.split()), xr.load_dataset(tmp_path / "o" / "p.nc")
+    return " ".join(r.output.split()), xr.load_dataset(tmp_path / "o" / "p.nc", decode_times=False)
 
 
 def test_simulate_prints_the_steps_and_warns_for_an_early_end(tmp_path):
