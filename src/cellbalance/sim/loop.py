@@ -111,6 +111,7 @@ class _Run:
         self.q_in = heat_in
         self.opts = opts
         self.B, self.Ns, self.Np = layout.shape
+        self.w = layout.wired  # the wiring (None: ideal group nodes)
         self.cpp = layout.cells_per_pack
         self.n = cells.n
         self.buf = _Buffers(self.n)
@@ -213,9 +214,8 @@ class _Run:
         shp = (B, self.Ns, self.Np)
         i_p = np.where(code == 0, val, 0.0)
         if np.any(code == 1):
-            a, b = element_affine(*group_thevenin(emf, r0, shp), i_bal, g_sh, lap)
-            e_p = a.sum(-1)
-            r_p = b.sum(-1) + self.layout.interconnect_ohm
+            a, b, e_p, r_p = self._affine(emf, r0, shp, i_bal, g_sh, lap)
+            r_p = r_p + self.layout.series_ohm
             disc = e_p * e_p + 4.0 * r_p * val
             with np.errstate(invalid="ignore"):
                 ip_pow = 2.0 * val / (e_p + np.sqrt(disc))
@@ -223,11 +223,25 @@ class _Run:
             i_p = np.where(code == 1, ip_pow, i_p)
         if np.any(code == 2):
             # implicit: the highest (charging) or lowest (discharging) element ends the step at V_hold
-            a, b = element_affine(*group_thevenin(estep, rstep, shp), i_bal, g_sh, lap)
+            a, b, _, _ = self._affine(estep, rstep, shp, i_bal, g_sh, lap)
             i_each = (val[:, None] - a) / b
             ip_v = np.where(i_each.mean(-1) >= 0, i_each.min(-1), i_each.max(-1))
             i_p = np.where(code == 2, ip_v, i_p)
         return i_p
+
+    def _affine(self, emf, r0, shp, i_bal, g_sh, lap):
+        """Element voltages ``a + b i_p`` (B, elements) and the pack's own ``e_p + r_p i_p`` (without
+        the series resistance). Parallel strings: the elements are the cells, each at its string's
+        share of the pack current (:meth:`~cellbalance.pack.wiring.WiredLayout.string_solve`)."""
+        if self.layout.strings:
+            e_p, r_p, sE, sI = self.w.string_solve(emf, r0, shp)
+            dE, dI = np.diff(sE, axis=-1, prepend=0.0), np.diff(sI, axis=-1, prepend=0.0)
+            e, r = emf.reshape(shp), r0.reshape(shp)
+            a = (e + r * dE[:, None, :]).reshape(shp[0], -1)
+            return a, (r * dI[:, None, :]).reshape(shp[0], -1), e_p, r_p
+        th = self.w.group_solve(emf, r0, shp)[:2] if self.w is not None else group_thevenin(emf, r0, shp)
+        a, b = element_affine(*th, i_bal, g_sh, lap)
+        return a, b, a.sum(-1), b.sum(-1)
 
     def _bal(self, b=None):
         if b is None:
@@ -239,7 +253,7 @@ class _Run:
         i_bal, g_sh, lap = self._bal(b)
         sl, B = (None, self.B) if b is None else (self.pack_slice(b), 1)
         code, val = self.modes(steps, t_in)
-        if not code.any() and lap is None and self.Np == 1 and (not self.has_shunt or not self.cur_dep):
+        if not code.any() and lap is None and self.Np == 1 and self.w is None and (not self.has_shunt or not self.cur_dep):
             # current control, no links, one cell per element: the cell current follows at once
             i_ext = val[:, None] + i_bal
             if not self.has_shunt:
@@ -259,12 +273,19 @@ class _Run:
             emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, full)
             i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal, g_sh, lap)
             i_pz = np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p
+            if self.layout.strings:
+                _, _, sE, sI = self.w.string_solve(emf, r0, shp)
+                i_cell = np.broadcast_to(self.w.currents(i_pz, sE, sI)[:, None, :], shp).reshape(-1)
+                continue
+            th = self.w.group_solve(emf, r0, shp) if self.w is not None else group_thevenin(emf, r0, shp)
             if self.has_shunt or lap is not None:
-                a, bb = element_affine(*group_thevenin(emf, r0, shp), i_bal, g_sh, lap)
+                a, bb = element_affine(*th[:2], i_bal, g_sh, lap)
                 i_g = element_currents(a + bb * i_pz[:, None], i_pz, i_bal, g_sh, lap)
             else:
                 i_g = i_pz[:, None] + i_bal
-            if self.Np == 1:
+            if self.w is not None:
+                i_cell = self.w.currents(i_g, th[2], th[3]).reshape(-1)
+            elif self.Np == 1:
                 i_cell = i_g.reshape(-1)
             else:
                 ic, _ = split_group_current(i_g, emf.reshape(shp), r0.reshape(shp))
@@ -379,6 +400,9 @@ def simulate(
     amb = np.ascontiguousarray(np.broadcast_to(
         np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
     check_inputs(cells, layout, experiment, opts, recorder, amb)
+    if layout.strings and balancer is not None:
+        raise ParameterError("simulate(): balancer: balancing hardware on a 'parallel-strings' wiring is not "
+                             "supported yet; allowed: balancer=None, or the 'series-groups' configuration.")
     faults = sorted(faults, key=lambda f: f.time_s)
     for f in faults:
         if not isinstance(f, CellFault):
@@ -418,7 +442,23 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _truth(run: _Run, t, x, i_p, v_cell) -> TrueSignals:
+def _element_voltage(run: _Run, v_cell, i_cell) -> np.ndarray:
+    """Voltage across each series element (B, Ns): its group's terminals (with wiring, the group's
+    ladder; otherwise every cell of the group sits at it)."""
+    shp = run.layout.shape
+    if run.w is None:
+        return v_cell.reshape(shp)[..., 0]
+    return run.w.element_voltage(v_cell, i_cell, shp)
+
+
+def _pack_voltage(run: _Run, v_cell, i_cell, ip) -> np.ndarray:
+    """Pack terminal voltage (B,), series resistances included."""
+    if run.w is None:
+        return v_cell.reshape(run.layout.shape)[..., 0].sum(-1) + ip * run.layout.interconnect_ohm
+    return run.w.pack_voltage(v_cell, i_cell, ip, run.layout.shape) + ip * run.layout.interconnect_ohm
+
+
+def _truth(run: _Run, t, x, i_p, v_cell, i_cell) -> TrueSignals:
     """The plant's true signals at t, as read-only copies (sensors may hand them on as they are)."""
     shp = run.layout.shape
     ip = np.where(np.isnan(i_p), 0.0, i_p)
@@ -429,7 +469,7 @@ def _truth(run: _Run, t, x, i_p, v_cell) -> TrueSignals:
         cell_temperature_K=_readonly(x[:, K.X_T].reshape(shp).copy()),
         cell_soc=_readonly(x[:, K.X_Z].reshape(shp).copy()),
         pack_current_A=_readonly(ip),
-        pack_voltage_V=_readonly(v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm),
+        pack_voltage_V=_readonly(_pack_voltage(run, v_cell, i_cell, ip)),
         pack_charge_C=_readonly(run.charge.copy()),
     )
 
@@ -481,7 +521,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
             i_before = run.i_bal
             evaluated = run._valid_x is x and not run._valid_full  # buf.emf/r0 hold x's evaluation (apply resets it)
-            held = slots.run(t, _truth(run, t, x, i_p, v_cell))
+            held = slots.run(t, _truth(run, t, x, i_p, v_cell, i_cell))
             if held is not None:
                 run.apply(held)
                 if held.converter_loss_W is not None:
@@ -535,7 +575,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             dts[:] = np.repeat(tau, cpp)
             if run.q_in is not None:
                 q[:] = run.q_in(t + (dt - rem.min()), x)
-            qq = q + _shunt_heat(run, v_cell) if run.shunt_heat > 0 else q
+            qq = q + _shunt_heat(run, v_cell, i_cell) if run.shunt_heat > 0 else q
             K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, run.amb, qq, dts, run.buf.heat, out=x_try)
             ended = np.zeros(B, dtype=bool)
             reason = [""] * B
@@ -622,17 +662,17 @@ def _voltages_with(run: _Run, x, st, t_in, dt, v_cell, i_before, evaluated: bool
     current-dependent R0 the element is Thevenin at the same state: ``v + R_g (i_new - i_old)``
     (the evaluation at ``x`` is reused); otherwise the pack is solved again."""
     shp = run.layout.shape
-    v_el = v_cell.reshape(shp)[..., 0]
-    if evaluated and not run.has_shunt and run.lap is None and not run.cur_dep:
+    if evaluated and not run.has_shunt and run.lap is None and not run.cur_dep and run.w is None:
+        v_el = v_cell.reshape(shp)[..., 0]
         _, r_g = group_thevenin(run.buf.emf, run.buf.r0, shp)
         return v_el + r_g * (run.i_bal - i_before)
-    _, _, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
-    return v2.reshape(shp)[..., 0]
+    _, i2, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
+    return _element_voltage(run, v2, i2)
 
 
-def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
+def _shunt_heat(run: _Run, v_cell, i_cell) -> np.ndarray:
     """Heat of the bleed shunts that reaches the cells, at this step's element voltages [W per cell]."""
-    v_g = v_cell.reshape(run.B, run.Ns, run.Np)[..., 0]
+    v_g = _element_voltage(run, v_cell, i_cell)
     p = run.g_sh * v_g * v_g * run.shunt_heat / run.Np
     return np.repeat(p.reshape(-1), run.Np)
 
@@ -640,7 +680,7 @@ def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
 def _segment_allowed(run: _Run) -> bool:
     """Held actions the compiled segments solve: currents and shunts (no links; no shunt heat into
     the cells; no shunt with current-dependent tables, whose fixed point the general loop iterates)."""
-    if run.lap is not None:
+    if run.lap is not None or run.layout.strings:
         return False
     if run.has_shunt and (run.shunt_heat > 0 or run.cur_dep):
         return False
@@ -708,6 +748,8 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         return 0
     if run.seg_plan is False:
         run.seg_plan = segment_plan(run.cells, run.B, run.Np)
+        if run.seg_plan is not None:
+            run.seg_plan.wiring(run.w)
     if run.seg_plan is None:
         return 0  # a parallel group larger than a block: the general loop runs it
     n_max = int(min(float((run._dur - t_in).min()), run.opts.max_time_s - t) // dt) - 1
@@ -742,7 +784,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         bx, bi, bv, be = (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, B, 5)))
     bal = run.has_bal or run.has_shunt
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
-                       run.layout.interconnect_ohm, run.energy, row_of, bx, bi, bv, be,
+                       run.layout.series_ohm, run.energy, row_of, bx, bi, bv, be,
                        run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
         return 0
@@ -770,16 +812,22 @@ def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
 
     load = what the pack terminals receive (i_p * V_pack); cells = sum of I*V into every cell;
     bleed = g V^2 in the shunts; converter_loss = what the balancing network draws from the elements
-    (held converter currents, ``-sum V i_b``, plus the links' ``v^T L v``); interconnect = i_p^2 R.
+    (held converter currents, ``-sum V i_b``, plus the links' ``v^T L v``); interconnect = i_p^2 R (the
+    layout's interconnect and terminals) plus, with wiring, the I^2 R of every connection and busbar
+    segment, summed from the branch currents.
     Kirchhoff makes load = cells + bleed + converter_loss + interconnect; whether the converters'
     draw matches their own loss model is checked independently (tests/balancing).
     """
     B = run.B
     ip = np.where(np.isnan(i_p), 0.0, i_p)
-    v_g = v_cell.reshape(B, run.Ns, run.Np)[..., 0]
+    v_g = _element_voltage(run, v_cell, i_cell)
     e = run.energy
-    p_ic = ip * ip * run.layout.interconnect_ohm
-    e[:, 0] += (ip * v_g.sum(-1) + p_ic) * tau
+    if run.w is None:
+        p_ic = ip * ip * run.layout.interconnect_ohm
+        e[:, 0] += (ip * v_g.sum(-1) + p_ic) * tau
+    else:
+        p_ic = ip * ip * run.layout.interconnect_ohm + run.w.heat(i_cell, ip, run.layout.shape)
+        e[:, 0] += ip * _pack_voltage(run, v_cell, i_cell, ip) * tau
     e[:, 1] += (i_cell * v_cell).reshape(B, -1).sum(-1) * tau
     if run.has_shunt:
         e[:, 2] += (run.g_sh * v_g * v_g).sum(-1) * tau
