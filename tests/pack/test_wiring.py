@@ -146,8 +146,32 @@ def test_wrong_shape_names_field_and_expected_shape(conf, field, value, shape):
     assert f"Wiring.{field}" in str(e.value) and shape in str(e.value)
 
 
-def test_balancer_on_parallel_strings_is_refused_with_a_message():
-    lay = PackLayout(n_series=2, n_parallel=2, wiring=Wiring("parallel-strings"))
-    with pytest.raises(ParameterError, match="parallel-strings"):
-        simulate(get_parameter_set("ecm_example"), ["Rest for 10 s"], layout=lay,
-                 balancer=object())
+def test_balanced_parallel_strings_are_balanced_per_string():
+    """Two identical strings on ideal rails: each is the single string at half the pack current,
+    with the same balancer acting on each string's cells (and twice the bleed energy)."""
+    from cellbalance.balancing import PassiveBalancer
+    from cellbalance.control import BleedAboveMinimum
+
+    p = get_parameter_set("ecm_example")
+    ns = 4
+    rng = np.random.default_rng(4)
+    cap = 100 * (1 + 0.03 * rng.standard_normal(ns))
+    soc = 0.7 + 0.03 * rng.standard_normal(ns)
+    exp = ["Discharge at 100 A for 5 minutes", "Rest for 10 minutes"]
+    kw = lambda: dict(controller=BleedAboveMinimum(period_s=60.0, threshold_V=0.002),  # noqa: E731
+                      balancer=PassiveBalancer(r_bleed_ohm=20.0))
+    two = PackLayout(n_series=ns, n_parallel=2, wiring=Wiring("parallel-strings", connection_ohm=1e-3, terminal_ohm=1e-4))
+    c2 = p.compile(2 * ns, capacity_Ah=np.repeat(cap, 2))
+    d2 = simulate(c2, Experiment(exp, period_s=1.0), layout=two, state=initial_state(c2, soc=np.repeat(soc, 2)), **kw())
+    one = PackLayout(n_series=ns, wiring=Wiring("series-groups", connection_ohm=1e-3, terminal_ohm=1e-4 / 2))
+    c1 = p.compile(ns, capacity_Ah=cap)
+    d1 = simulate(c1, Experiment([e.replace("100 A", "50 A") for e in exp], period_s=1.0), layout=one,
+                  state=initial_state(c1, soc=soc), **kw())
+    z2 = d2.soc.values[:, 0].reshape(-1, ns, 2)
+    z1 = d1.soc.values[:, 0]
+    assert np.abs(z2[..., 0] - z1).max() < 1e-12 and np.abs(z2[..., 1] - z1).max() < 1e-12
+    assert float(d1.energy_bleed_J.values[-1, 0]) > 1.0  # the bleed acted
+    assert float(d2.energy_bleed_J.values[-1, 0]) == pytest.approx(2 * float(d1.energy_bleed_J.values[-1, 0]), rel=1e-9)
+    assert d2.balancer_shunt_S.dims[1] == "string" and d2.sizes["string"] == 2
+    e = {k: float(d2[f"energy_{k}_J"].values[-1, 0]) for k in ("load", "cells", "bleed", "interconnect")}
+    assert abs(e["load"] - (e["cells"] + e["bleed"] + e["interconnect"])) <= 1e-9 * abs(e["load"])

@@ -50,6 +50,15 @@ class PackLayout:
         """Parallel strings of series cells (otherwise a series chain of parallel groups)."""
         return self.wiring is not None and self.wiring.configuration == "parallel-strings"
 
+    @cached_property
+    def balancing_layout(self) -> PackLayout:
+        """The layout the balancing hardware, controllers and estimators see: this one, or for
+        parallel strings every string as a pack of ``n_series`` single-cell elements (strings
+        ordered pack by pack)."""
+        if not self.strings:
+            return self
+        return PackLayout(n_series=self.n_series, n_parallel=1, n_packs=self.n_packs * self.n_parallel)
+
     @property
     def series_ohm(self) -> float:
         """Resistance in series with the whole pack: the interconnect plus both terminals."""

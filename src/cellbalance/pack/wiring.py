@@ -184,12 +184,21 @@ class WiredLayout:
         eg, rg, sE, sI = self._ladders(emf.reshape(B * Ns, Np), R.reshape(B * Ns, Np), self._seg)
         return eg.reshape(B, Ns), rg.reshape(B, Ns), sE.reshape(shape), sI.reshape(shape)
 
-    def string_solve(self, emf, r0, shape):
-        """Parallel-strings: the pack's Thevenin over its strings (B,) and the ladder solution
-        (sE, sI) (B, Np) of the string currents' partial sums."""
-        E = emf.reshape(shape).sum(1)
-        R = (r0.reshape(shape) + self.rc).sum(1)
-        return self._ladders(E, R, self._seg)
+    def string_solve(self, e_string, r_string):
+        """Parallel-strings: the pack's Thevenin over its strings (B,) from each string's Thevenin
+        (B, Np), and the ladder solution (sE, sI) (B, Np) of the string currents' partial sums."""
+        return self._ladders(e_string, r_string, self._seg)
+
+    def by_string(self, a, shape) -> np.ndarray:
+        """A per-cell array in the strings' order, (B * Np, Ns): string by string."""
+        B, Ns, Np = shape
+        return np.ascontiguousarray(a.reshape(shape).transpose(0, 2, 1)).reshape(B * Np, Ns)
+
+    @staticmethod
+    def to_cells(a, shape) -> np.ndarray:
+        """Inverse of :meth:`by_string`: back to cells ordered (pack, series, parallel), flat."""
+        B, Ns, Np = shape
+        return np.ascontiguousarray(a.reshape(B, Np, Ns).transpose(0, 2, 1)).reshape(-1)
 
     @staticmethod
     def currents(i, sE, sI):
@@ -219,28 +228,42 @@ class WiredLayout:
         return v
 
     def element_voltage(self, v_cell, i_cell, shape):
-        """Series-groups: each group's terminal voltage (B, Ns) from its cells' voltages and currents."""
+        """Voltage across each balancing element. Series-groups: each group's terminals (B, Ns);
+        parallel strings: each cell with its connection, string by string (B * Np, Ns)."""
         i = i_cell.reshape(shape)
         v_branch = v_cell.reshape(shape) + self.rc * i
+        if self.strings:
+            return self.by_string(v_branch, shape)
         return self._ladder_voltage(v_branch, i, i.sum(-1))
 
     def pack_voltage(self, v_cell, i_cell, i_p, shape):
-        """Pack terminal voltage (B,) (terminal resistances included; the layout's interconnect not)."""
-        if self.strings:
-            i = i_cell.reshape(shape)
-            v_string = (v_cell.reshape(shape) + self.rc * i).sum(1)
-            v = self._ladder_voltage(v_string, i[:, 0, :], i_p)
-        else:
-            v = self.element_voltage(v_cell, i_cell, shape).sum(-1)
+        """Pack terminal voltage (B,) (terminal resistances included; the layout's interconnect not),
+        from the cells' voltages and currents and the pack current."""
+        if not self.strings:
+            return self.element_voltage(v_cell, i_cell, shape).sum(-1) + self.r_terminals * i_p
+        i = i_cell.reshape(shape)
+        vs = (v_cell.reshape(shape) + self.rc * i).sum(1)  # each string's voltage (B, Np)
+        v = vs[:, self.tn]
+        if self.npar > 1:
+            # the rail currents from the ladder's loop equations (V_{k+1} - V_k = 2 rb_k S_k - c_k I)
+            k = np.arange(self.npar - 1)
+            c = self.rb * ((self.tp <= k) + (self.tn <= k))
+            rb2 = np.where(self.rb > 0, 2.0 * self.rb, 1.0)
+            s = (np.diff(vs, axis=-1) + c * i_p[:, None]) / rb2
+            pos = s - i_p[:, None] * (self.tp <= k)
+            lo, hi = sorted((self.tn, self.tp))
+            drop = (self.rb[lo:hi] * pos[:, lo:hi]).sum(-1)
+            v = v + (drop if self.tp >= self.tn else -drop)
         return v + self.r_terminals * i_p
 
-    def heat(self, i_cell, i_p, shape):
-        """I^2 R of connections, busbars and terminals (B,) [W]."""
+    def heat(self, i_cell, i_p, shape, i_string=None):
+        """I^2 R of connections, busbars and terminals (B,) [W]; ``i_string`` (B, Np): the string
+        currents of parallel strings (default: the cells', i.e. no balancing currents)."""
         i = i_cell.reshape(shape)
         q = (self.rc * i * i).sum((-1, -2)) + self.r_terminals * i_p * i_p
         if self.npar > 1:
             if self.strings:
-                pos, neg = self._rails(i[:, 0, :], i_p)
+                pos, neg = self._rails(i[:, 0, :] if i_string is None else i_string, i_p)
                 q = q + (self.rb * (pos * pos + neg * neg)).sum(-1)
             else:
                 pos, neg = self._rails(i, i.sum(-1))

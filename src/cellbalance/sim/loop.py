@@ -115,9 +115,12 @@ class _Run:
         self.cpp = layout.cells_per_pack
         self.n = cells.n
         self.buf = _Buffers(self.n)
-        self.apply(HeldAction.off(layout))
+        self.apply(HeldAction.off(layout.balancing_layout))
         self.energy = np.zeros((self.B, 5))
         self.charge = np.zeros(self.B)  # integral of each pack's current since the start [C]
+        if layout.strings:  # each string's current and its integral (the balancing view: strings as packs)
+            self.i_string = np.zeros((self.B, self.Np))
+            self.s_charge = np.zeros(self.B * self.Np)
         self._valid_x = None  # the state the evaluation buffers hold (reused when nothing changed)
         self._valid_full = False
         self._valid_dt = 0.0
@@ -234,14 +237,23 @@ class _Run:
         the series resistance). Parallel strings: the elements are the cells, each at its string's
         share of the pack current (:meth:`~cellbalance.pack.wiring.WiredLayout.string_solve`)."""
         if self.layout.strings:
-            e_p, r_p, sE, sI = self.w.string_solve(emf, r0, shp)
-            dE, dI = np.diff(sE, axis=-1, prepend=0.0), np.diff(sI, axis=-1, prepend=0.0)
-            e, r = emf.reshape(shp), r0.reshape(shp)
-            a = (e + r * dE[:, None, :]).reshape(shp[0], -1)
-            return a, (r * dI[:, None, :]).reshape(shp[0], -1), e_p, r_p
+            a, b, e_p, r_p, sE, sI = self._strings(emf, r0, shp, i_bal, g_sh, lap)
+            dE = np.diff(sE, axis=-1, prepend=0.0).reshape(-1, 1)
+            dI = np.diff(sI, axis=-1, prepend=0.0).reshape(-1, 1)
+            return (a + b * dE).reshape(shp[0], -1), (b * dI).reshape(shp[0], -1), e_p, r_p
         th = self.w.group_solve(emf, r0, shp)[:2] if self.w is not None else group_thevenin(emf, r0, shp)
         a, b = element_affine(*th, i_bal, g_sh, lap)
         return a, b, a.sum(-1), b.sum(-1)
+
+    def _strings(self, emf, r0, shp, i_bal, g_sh, lap):
+        """Parallel strings: every cell with its connection is an element with the held action,
+        ``v = a + b i_s`` in its string's current (B * Np, Ns); the strings are the branches of the
+        pack's ladder (``e_p + r_p i_p``; string currents' partial sums ``sE + sI i_p``)."""
+        w = self.w
+        a, b = element_affine(w.by_string(emf, shp), w.by_string(r0.reshape(shp) + w.rc, shp), i_bal, g_sh, lap)
+        B, Np = shp[0], shp[2]
+        e_p, r_p, sE, sI = w.string_solve(a.sum(-1).reshape(B, Np), b.sum(-1).reshape(B, Np))
+        return a, b, e_p, r_p, sE, sI
 
     def _bal(self, b=None):
         if b is None:
@@ -274,8 +286,13 @@ class _Run:
             i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal, g_sh, lap)
             i_pz = np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p
             if self.layout.strings:
-                _, _, sE, sI = self.w.string_solve(emf, r0, shp)
-                i_cell = np.broadcast_to(self.w.currents(i_pz, sE, sI)[:, None, :], shp).reshape(-1)
+                a, bb, _, _, sE, sI = self._strings(emf, r0, shp, i_bal, g_sh, lap)
+                i_s = self.w.currents(i_pz, sE, sI)
+                i_sf = i_s.reshape(-1)
+                i_el = element_currents(a + bb * i_sf[:, None], i_sf, i_bal, g_sh, lap)
+                i_cell = self.w.to_cells(i_el, shp)
+                if b is None:
+                    self.i_string = i_s
                 continue
             th = self.w.group_solve(emf, r0, shp) if self.w is not None else group_thevenin(emf, r0, shp)
             if self.has_shunt or lap is not None:
@@ -400,9 +417,6 @@ def simulate(
     amb = np.ascontiguousarray(np.broadcast_to(
         np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
     check_inputs(cells, layout, experiment, opts, recorder, amb)
-    if layout.strings and balancer is not None:
-        raise ParameterError("simulate(): balancer: balancing hardware on a 'parallel-strings' wiring is not "
-                             "supported yet; allowed: balancer=None, or the 'series-groups' configuration.")
     faults = sorted(faults, key=lambda f: f.time_s)
     for f in faults:
         if not isinstance(f, CellFault):
@@ -412,7 +426,8 @@ def simulate(
         cells = dataclasses.replace(cells, cp=cells.cp.copy())
     run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts)
     run.faults = list(faults)
-    ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout), plant_period_s=experiment.period_s,
+    ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout.balancing_layout),
+                      plant_period_s=experiment.period_s,
                       balancer=balancer)
     slots = Slots(ctx, sensors, estimator, controller, balancer, supervisor)
     rec = recorder or Recorder(cells, layout)
@@ -427,7 +442,7 @@ def simulate(
             x_now = getattr(run, "cur_x", run.x)
             e.partial = rec.finish(getattr(run, "events", []), RunDescription(cells.params, layout, experiment, cells),
                                    truncated=True, final_state=CellState(np.array(x_now, copy=True)),
-                                   extra=_merge(slots.variables(), _fault_variables(getattr(run, "applied", []))),
+                                   extra=_merge(_slot_variables(run, slots), _fault_variables(getattr(run, "applied", []))),
                                    status=f"partial: interrupted at t = {getattr(run, 'cur_t', 0.0):g} s")
         except Exception:
             rec.abort()
@@ -443,8 +458,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _element_voltage(run: _Run, v_cell, i_cell) -> np.ndarray:
-    """Voltage across each series element (B, Ns): its group's terminals (with wiring, the group's
-    ladder; otherwise every cell of the group sits at it)."""
+    """Voltage across each balancing element: (B, Ns) its group's terminals (with wiring, the group's
+    ladder; otherwise every cell of the group sits at it); parallel strings (B * Np, Ns) each cell
+    with its connection, string by string."""
     shp = run.layout.shape
     if run.w is None:
         return v_cell.reshape(shp)[..., 0]
@@ -462,6 +478,18 @@ def _truth(run: _Run, t, x, i_p, v_cell, i_cell) -> TrueSignals:
     """The plant's true signals at t, as read-only copies (sensors may hand them on as they are)."""
     shp = run.layout.shape
     ip = np.where(np.isnan(i_p), 0.0, i_p)
+    if run.layout.strings:  # the balancing view: every string a pack of single-cell elements
+        w, bshp = run.w, run.layout.balancing_layout.shape
+        v_el = _element_voltage(run, v_cell, i_cell)
+        return TrueSignals(
+            t_s=t,
+            cell_voltage_V=_readonly(v_el.reshape(bshp)),
+            cell_temperature_K=_readonly(w.by_string(x[:, K.X_T], shp).reshape(bshp)),
+            cell_soc=_readonly(w.by_string(x[:, K.X_Z], shp).reshape(bshp)),
+            pack_current_A=_readonly(run.i_string.reshape(-1).copy()),
+            pack_voltage_V=_readonly(v_el.sum(-1)),
+            pack_charge_C=_readonly(run.s_charge.copy()),
+        )
     v = v_cell.reshape(shp)
     return TrueSignals(
         t_s=t,
@@ -637,8 +665,20 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     truncated = not done.all()
     status = "complete" if not truncated else f"partial: the run-length limit max_time_s = {run.opts.max_time_s:g} s"
     return rec.finish(events, RunDescription(c.params, run.layout, exp, c), truncated=truncated,
-                      final_state=CellState(x.copy()), extra=_merge(slots.variables(), _fault_variables(applied)),
+                      final_state=CellState(x.copy()), extra=_merge(_slot_variables(run, slots), _fault_variables(applied)),
                       status=status)
+
+
+def _slot_variables(run: _Run, slots: Slots) -> tuple[dict, dict]:
+    """The slots' logs; on parallel strings their packs are the strings (dimension ``string``,
+    ordered pack by pack)."""
+    data, coords = slots.variables()
+    if not run.layout.strings:
+        return data, coords
+    ren = {}
+    for k, (dims, *rest) in data.items():
+        ren[k] = (tuple({"pack": "string", "cell": "string_cell"}.get(d, d) for d in dims), *rest)
+    return ren, coords
 
 
 def _merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
@@ -673,6 +713,8 @@ def _voltages_with(run: _Run, x, st, t_in, dt, v_cell, i_before, evaluated: bool
 def _shunt_heat(run: _Run, v_cell, i_cell) -> np.ndarray:
     """Heat of the bleed shunts that reaches the cells, at this step's element voltages [W per cell]."""
     v_g = _element_voltage(run, v_cell, i_cell)
+    if run.layout.strings:
+        return run.w.to_cells(run.g_sh * v_g * v_g * run.shunt_heat, run.layout.shape)
     p = run.g_sh * v_g * v_g * run.shunt_heat / run.Np
     return np.repeat(p.reshape(-1), run.Np)
 
@@ -826,15 +868,18 @@ def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
         p_ic = ip * ip * run.layout.interconnect_ohm
         e[:, 0] += (ip * v_g.sum(-1) + p_ic) * tau
     else:
-        p_ic = ip * ip * run.layout.interconnect_ohm + run.w.heat(i_cell, ip, run.layout.shape)
+        i_s = run.i_string if run.layout.strings else None
+        p_ic = ip * ip * run.layout.interconnect_ohm + run.w.heat(i_cell, ip, run.layout.shape, i_s)
         e[:, 0] += ip * _pack_voltage(run, v_cell, i_cell, ip) * tau
+        if i_s is not None:
+            run.s_charge += i_s.reshape(-1) * tau
     e[:, 1] += (i_cell * v_cell).reshape(B, -1).sum(-1) * tau
     if run.has_shunt:
-        e[:, 2] += (run.g_sh * v_g * v_g).sum(-1) * tau
+        e[:, 2] += (run.g_sh * v_g * v_g).reshape(B, -1).sum(-1) * tau
     if run.has_bal:
-        e[:, 3] += -(run.i_bal * v_g).sum(-1) * tau
+        e[:, 3] += -(run.i_bal * v_g).reshape(B, -1).sum(-1) * tau
     if run.lap is not None:
-        e[:, 3] += np.einsum("bi,bij,bj->b", v_g, run.lap, v_g) * tau
+        e[:, 3] += np.einsum("bi,bij,bj->b", v_g, run.lap, v_g).reshape(B, -1).sum(-1) * tau
     e[:, 4] += p_ic * tau
     run.charge += ip * tau
 
