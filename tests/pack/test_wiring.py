@@ -175,3 +175,31 @@ def test_balanced_parallel_strings_are_balanced_per_string():
     assert d2.balancer_shunt_S.dims[1] == "string" and d2.sizes["string"] == 2
     e = {k: float(d2[f"energy_{k}_J"].values[-1, 0]) for k in ("load", "cells", "bleed", "interconnect")}
     assert abs(e["load"] - (e["cells"] + e["bleed"] + e["interconnect"])) <= 1e-9 * abs(e["load"])
+
+
+def test_wiring_heat_fed_to_the_cells_warms_them_by_its_energy():
+    """With ``heat_to_cells=1`` the cells receive the connections' and busbars' I^2 R: the extra
+    heat stored plus the extra heat cooled away equals that energy (summed here from the currents),
+    to within the warmer cells' own lower I^2 R0 (Arrhenius) over 20 s and the trapezoid rule."""
+    p = get_parameter_set("nmc_lg_m50")
+    th = p.thermal
+    ns, npar = 2, 3
+    rc = np.array([[2e-3, 3e-3, 4e-3], [3e-3, 2e-3, 5e-3]])
+    rb = np.array([[1e-3, 2e-3], [2e-3, 1e-3]])
+    runs = {}
+    for f in (0.0, 1.0):
+        lay = PackLayout(n_series=ns, n_parallel=npar, wiring=Wiring(connection_ohm=rc, busbar_ohm=rb,
+                                                                      terminal_ohm=1e-3, heat_to_cells=f))
+        runs[f] = simulate(p, Experiment(["Discharge at 15 A for 20 seconds"], period_s=1.0), layout=lay)
+    a, b = runs[1.0], runs[0.0]
+    assert not th.has_jig
+    dT = (a.temperature_K.values - b.temperature_K.values)[:, 0]
+    dt = np.diff(a.time.values)
+    dTs = dT.sum(-1)
+    stored = th.heat_capacity_J_per_K * dTs[-1] + th.cooling_W_per_K * (0.5 * (dTs[1:] + dTs[:-1]) * dt).sum()
+    i = a.current_A.values.reshape(-1, ns, npar)[:-1]
+    q = _wiring_heat(i, a.pack_current_A.values[:-1, 0], rc, rb, False, 0, 0)
+    fed = (q * dt).sum()
+    assert fed > 10.0
+    assert stored == pytest.approx(fed, rel=2e-3)
+    assert a.energy_interconnect_J.values[-1, 0] == pytest.approx(b.energy_interconnect_J.values[-1, 0], rel=1e-2)

@@ -60,6 +60,10 @@ class Wiring:
     terminal_ohm : each of the two pack terminals.
     terminals : where the current enters and leaves each rail pair: "left" (position 0 on both
         rails), "right", "left-right" (positive at the left, negative at the right), "right-left".
+    heat_to_cells : fraction (0..1) of the wiring's heat that reaches the neighbouring cells'
+        thermal nodes: a connection's to its cell, a busbar segment's half to each cell it joins
+        (parallel strings: the strings' end cells); the terminals' to none. 0 (default): the
+        wiring's heat leaves with the coolant (the compiled segments run only then).
     """
 
     configuration: str = "series-groups"
@@ -67,6 +71,7 @@ class Wiring:
     busbar_ohm: float | np.ndarray = 0.0
     terminal_ohm: float = 0.0
     terminals: str = "left"
+    heat_to_cells: float = 0.0
 
     def __post_init__(self) -> None:
         if self.configuration not in CONFIGURATIONS:
@@ -77,6 +82,7 @@ class Wiring:
                                  f"got {self.terminals!r}.")
         for name in ("connection_ohm", "busbar_ohm", "terminal_ohm"):
             check_range("Wiring", name, getattr(self, name), ge=0)
+        check_range("Wiring", "heat_to_cells", self.heat_to_cells, ge=0, le=1)
         if np.ndim(self.terminal_ohm) != 0:
             raise ParameterError(f"Wiring.terminal_ohm must be a scalar (each of the two pack terminals); got shape "
                                  f"{np.shape(self.terminal_ohm)}.")
@@ -88,7 +94,7 @@ class Wiring:
         rb = _shaped("busbar_ohm", self.busbar_ohm, seg)
         tp, tn = {"left": (0, 0), "right": (-1, -1), "left-right": (0, -1), "right-left": (-1, 0)}[self.terminals]
         return WiredLayout(self.configuration == "parallel-strings", rc, rb, tp % n_parallel, tn % n_parallel,
-                           2.0 * float(self.terminal_ohm), n_series, n_parallel)
+                           2.0 * float(self.terminal_ohm), n_series, n_parallel, float(self.heat_to_cells))
 
 
 def _shaped(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
@@ -157,13 +163,14 @@ def ladder_solve(E, R, a, b, tp, tn, sE, sI, eg, rg):
 class WiredLayout:
     """A :class:`Wiring` resolved for one layout (arrays over positions); the solves and the sums."""
 
-    def __init__(self, strings, rc, rb, tp, tn, r_terminals, ns, npar):
+    def __init__(self, strings, rc, rb, tp, tn, r_terminals, ns, npar, heat_to_cells=0.0):
         self.strings = bool(strings)
         self.rc = rc  # (Ns, Np)
         self.rb = rb  # (Ns, Np-1) or (Np-1,)
         self.tp, self.tn = int(tp), int(tn)
         self.r_terminals = float(r_terminals)  # both terminals: in series with the pack
         self.ns, self.npar = ns, npar
+        self.heat_to_cells = heat_to_cells
         # the busbar segments as (ladders, max(n-1, 1)) rows for the compiled solve
         seg = rb.reshape(-1, npar - 1) if npar > 1 else np.zeros((1 if strings else ns, 1))
         self._seg = np.ascontiguousarray(seg)
@@ -255,6 +262,26 @@ class WiredLayout:
             drop = (self.rb[lo:hi] * pos[:, lo:hi]).sum(-1)
             v = v + (drop if self.tp >= self.tn else -drop)
         return v + self.r_terminals * i_p
+
+    def cell_heat(self, i_cell, i_p, shape, i_string=None) -> np.ndarray:
+        """Wiring heat that reaches each cell [W] (flat over cells): ``heat_to_cells`` times its
+        connection's I^2 R and half of each busbar segment next to it."""
+        i = i_cell.reshape(shape)
+        q = self.rc * i * i
+        if self.npar > 1:
+            if self.strings:
+                pos, neg = self._rails(i[:, 0, :] if i_string is None else i_string, i_p)
+                qp, qn = 0.5 * self.rb * pos * pos, 0.5 * self.rb * neg * neg
+                q[:, -1, :-1] += qp
+                q[:, -1, 1:] += qp
+                q[:, 0, :-1] += qn
+                q[:, 0, 1:] += qn
+            else:
+                pos, neg = self._rails(i, i.sum(-1))
+                qs = 0.5 * self.rb * (pos * pos + neg * neg)
+                q[..., :-1] += qs
+                q[..., 1:] += qs
+        return (self.heat_to_cells * q).reshape(-1)
 
     def heat(self, i_cell, i_p, shape, i_string=None):
         """I^2 R of connections, busbars and terminals (B,) [W]; ``i_string`` (B, Np): the string

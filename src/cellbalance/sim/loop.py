@@ -604,6 +604,9 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             if run.q_in is not None:
                 q[:] = run.q_in(t + (dt - rem.min()), x)
             qq = q + _shunt_heat(run, v_cell, i_cell) if run.shunt_heat > 0 else q
+            if run.w is not None and run.w.heat_to_cells > 0:
+                qq = qq + run.w.cell_heat(i_cell, np.where(np.isnan(i_p), 0.0, i_p), run.layout.shape,
+                                          run.i_string if run.layout.strings else None)
             K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, run.amb, qq, dts, run.buf.heat, out=x_try)
             ended = np.zeros(B, dtype=bool)
             reason = [""] * B
@@ -722,7 +725,7 @@ def _shunt_heat(run: _Run, v_cell, i_cell) -> np.ndarray:
 def _segment_allowed(run: _Run) -> bool:
     """Held actions the compiled segments solve: currents and shunts (no links; no shunt heat into
     the cells; no shunt with current-dependent tables, whose fixed point the general loop iterates)."""
-    if run.lap is not None or run.layout.strings:
+    if run.lap is not None or run.layout.strings or (run.w is not None and run.w.heat_to_cells > 0):
         return False
     if run.has_shunt and (run.shunt_heat > 0 or run.cur_dep):
         return False
