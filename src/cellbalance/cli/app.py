@@ -126,7 +126,6 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
     from ..io.config import KELVIN, load_pack_config
     from ..io.output import to_csv, to_netcdf
     from ..io.preflight import prepare_output_dir, writing
-    from ..pack import PackLayout
     from ..pack.variation import Variation, sample
     from ..sim import SimulationOptions
     from ..sim import simulate as run_sim
@@ -137,7 +136,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
     with _guarded():
         cfg = load_pack_config(config)
         p = cfg.parameters(config.parent)
-        lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
+        lay = cfg.pack.layout()
         var = Variation.from_dict(cfg.variation)
         exp = cfg.build_experiment()
         opts = SimulationOptions(record_every=cfg.output.record_every)

@@ -22,7 +22,6 @@ def run_compare(config: Path, out: Path | None, console, run_with_progress) -> l
     from ..analysis.comparison import comparison_table
     from ..errors import ConfigError
     from ..io.config import KELVIN, load_pack_config
-    from ..pack import PackLayout
     from ..pack.variation import Variation, sample
     from ..sim import SimulationOptions
     from ..studies.compare import run_comparison
@@ -32,7 +31,7 @@ def run_compare(config: Path, out: Path | None, console, run_with_progress) -> l
         raise ConfigError(f"{config}: cellbalance compare needs [[compare.design]] tables (see "
                           "cellbalance.io.balancing_config).")
     p = cfg.parameters(config.parent)
-    lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
+    lay = cfg.pack.layout()
     ini = cfg.initial
     sp = sample(Variation.from_dict(cfg.variation), p, lay, seed=cfg.seed, mean_soc=ini.soc,
                 temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
