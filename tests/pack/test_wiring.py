@@ -203,3 +203,22 @@ def test_wiring_heat_fed_to_the_cells_warms_them_by_its_energy():
     assert fed > 10.0
     assert stored == pytest.approx(fed, rel=2e-3)
     assert a.energy_interconnect_J.values[-1, 0] == pytest.approx(b.energy_interconnect_J.values[-1, 0], rel=1e-2)
+
+
+def test_usable_capacity_of_parallel_strings_is_limited_per_string():
+    from cellbalance.analysis.metrics import usable_capacity_Ah, usable_capacity_over_time
+
+    # two strings of two cells; string 0 has its weak cell empty, string 1 is balanced
+    z = np.array([[0.0, 0.5], [0.5, 0.5]])  # (series, parallel)
+    q = np.array([[2.0, 4.0], [4.0, 4.0]])
+    u, ideal = usable_capacity_Ah(z, q, strings=True)
+    # string 0: min D = 0, min S = min(2*1, 4*0.5) = 2 -> 2; string 1: 2 + 2 = 4
+    assert u == pytest.approx(6.0) and ideal == pytest.approx(2.0 + 4.0)
+    u_sg, _ = usable_capacity_Ah(z, q)  # the same cells as groups: group 0 (6 Ah, D 2), group 1 (8 Ah, D 4)
+    assert u_sg == pytest.approx(2.0 + min(6.0 - 2.0, 8.0 - 4.0))
+    lay = PackLayout(n_series=2, n_parallel=2, wiring=Wiring("parallel-strings"))
+    p = get_parameter_set("ecm_example")
+    ds = simulate(p, Experiment(["Rest for 10 s"], period_s=5.0), layout=lay)
+    assert ds.attrs["configuration"] == "parallel-strings"
+    u_ds, ideal_ds = usable_capacity_over_time(ds, p.capacity_Ah)
+    assert u_ds[0, 0] == pytest.approx(2 * p.capacity_Ah) and ideal_ds[0, 0] == pytest.approx(2 * p.capacity_Ah)

@@ -294,6 +294,8 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
         "sign_convention": SIGN_NOTE,
         "truncated": int(truncated),
     }
+    if run.layout.wiring is not None:
+        attrs["configuration"] = run.layout.wiring.configuration
     layout = run.layout
     x = np.asarray(final_state.x, float)
     x = x.reshape(layout.n_packs, layout.cells_per_pack, x.shape[1])
