@@ -258,7 +258,9 @@ class _Run:
     def _bal(self, b=None):
         if b is None:
             return self.i_bal, self.g_sh, self.lap
-        return self.i_bal[b : b + 1], self.g_sh[b : b + 1], None if self.lap is None else self.lap[b : b + 1]
+        k = self.Np if self.layout.strings else 1  # (parallel strings: the held action is per string)
+        sl = slice(b * k, (b + 1) * k)
+        return self.i_bal[sl], self.g_sh[sl], None if self.lap is None else self.lap[sl]
 
     def solve_currents(self, x, steps, t_in, dt, i_guess, b=None):
         """Pack currents, cell currents and cell voltages for state x (all packs, or pack b only)."""
@@ -875,7 +877,7 @@ def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
         p_ic = ip * ip * run.layout.interconnect_ohm + run.w.heat(i_cell, ip, run.layout.shape, i_s)
         e[:, 0] += ip * _pack_voltage(run, v_cell, i_cell, ip) * tau
         if i_s is not None:
-            run.s_charge += i_s.reshape(-1) * tau
+            run.s_charge += (i_s * tau[:, None]).reshape(-1)
     e[:, 1] += (i_cell * v_cell).reshape(B, -1).sum(-1) * tau
     if run.has_shunt:
         e[:, 2] += (run.g_sh * v_g * v_g).reshape(B, -1).sum(-1) * tau
