@@ -1,5 +1,13 @@
 """Attempt: liionpack 0.4 on PyBaMM's Thevenin ECM (ECM_Example), 4 strings x 2 cells, with
-connection and busbar resistances. Run with /work/lp-venv/bin/python. Records whether it runs."""
+connection and busbar resistances. Run with /work/lp-venv/bin/python (liionpack 0.4.0, PyBaMM
+26.10.1.1). Records whether it runs.
+
+Result (2026-12-03): it does not. ``lp.solve`` -> ``CasadiManager.setup_actors`` ->
+``solver_utils._create_casadi_objects`` line 295 reads ``model.len_rhs_sens``, which PyBaMM 26 no
+longer has: ``AttributeError: 'Thevenin' object has no attribute 'len_rhs_sens'`` (the same code
+path serves every model, so SPM fails the same way). The wiring tests therefore use the
+independent sparse nodal-analysis reference of tests/peer/wiring_reference.py.
+"""
 import sys
 import traceback
 

@@ -296,9 +296,9 @@ class _Run:
                 if b is None:
                     self.i_string = i_s
                 continue
-            th = self.w.group_solve(emf, r0, shp) if self.w is not None else group_thevenin(emf, r0, shp)
+            th = self.w.group_solve(emf, r0, shp) if self.w is not None else None
             if self.has_shunt or lap is not None:
-                a, bb = element_affine(*th[:2], i_bal, g_sh, lap)
+                a, bb = element_affine(*(th[:2] if th is not None else group_thevenin(emf, r0, shp)), i_bal, g_sh, lap)
                 i_g = element_currents(a + bb * i_pz[:, None], i_pz, i_bal, g_sh, lap)
             else:
                 i_g = i_pz[:, None] + i_bal
