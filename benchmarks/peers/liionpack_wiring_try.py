@@ -4,8 +4,8 @@ connection and busbar resistances. Run with /work/lp-venv/bin/python (liionpack 
 
 Result (2026-12-03): it does not. ``lp.solve`` -> ``CasadiManager.setup_actors`` ->
 ``solver_utils._create_casadi_objects`` line 295 reads ``model.len_rhs_sens``, which PyBaMM 26 no
-longer has: ``AttributeError: 'Thevenin' object has no attribute 'len_rhs_sens'`` (the same code
-path serves every model, so SPM fails the same way). The wiring tests therefore use the
+longer has: ``AttributeError: 'Thevenin' object has no attribute 'len_rhs_sens'`` (liionpack's own
+default, the SPM of ``basic_simulation`` with Chen2020, fails at the same line: checked). The wiring tests therefore use the
 independent sparse nodal-analysis reference of tests/peer/wiring_reference.py.
 """
 import sys
