@@ -73,17 +73,31 @@ def test_energy_books_close_with_an_independent_wiring_heat(conf):
         assert np.abs(iv.sum(-1) - ds.pack_current_A.values[:, :1]).max() < 1e-9
 
 
-def test_compiled_segments_agree_with_the_general_loop():
-    p = get_parameter_set("ecm_example")
-    w = Wiring(connection_ohm=1e-3, busbar_ohm=3e-4, terminal_ohm=1e-4)
+@pytest.mark.parametrize("balanced", [False, True])
+def test_compiled_segments_agree_with_the_general_loop(balanced, monkeypatch):
+    import cellbalance.sim.loop as L
+    from cellbalance.balancing import PassiveBalancer
+    from cellbalance.control import BleedAboveMinimum
+
+    p = get_parameter_set("nmc_lg_m50")  # (R0 independent of current: parallel groups take the compiled path)
+    w = Wiring(connection_ohm=2e-3, busbar_ohm=1e-3, terminal_ohm=1e-4, terminals="right-left")
     lay = PackLayout(n_series=4, n_parallel=3, wiring=w)
     rng = np.random.default_rng(2)
-    cells = p.compile(lay.n_cells, capacity_Ah=100 * (1 + 0.03 * rng.standard_normal(lay.n_cells)))
+    cells = p.compile(lay.n_cells, capacity_Ah=5 * (1 + 0.03 * rng.standard_normal(lay.n_cells)))
     s0 = initial_state(cells, soc=0.6 + 0.03 * rng.standard_normal(lay.n_cells))
-    exp = Experiment(["Discharge at 100 A for 4 minutes", "Rest for 1 minute"], period_s=1.0)
-    fast = simulate(cells, exp, layout=lay, state=s0)
-    slow = simulate(cells, exp, layout=lay, state=s0, heat_in_W=lambda t, x: np.zeros(x.shape[0]))  # general loop
-    for v in ("current_A", "voltage_V", "soc", "pack_voltage_V", "energy_interconnect_J", "energy_load_J"):
+    exp = Experiment(["Discharge at 15 A for 4 minutes", "Rest for 1 minute"], period_s=1.0)
+    advanced = []
+    orig = L._try_segment
+    monkeypatch.setattr(L, "_try_segment", lambda *a: advanced.append(orig(*a)) or advanced[-1])
+    kw = dict(controller=BleedAboveMinimum(period_s=30.0, threshold_V=0.001),
+              balancer=PassiveBalancer(r_bleed_ohm=20.0)) if balanced else {}
+    fast = simulate(cells, exp, layout=lay, state=s0, **kw)
+    slow = simulate(cells, exp, layout=lay, state=s0, heat_in_W=lambda t, x: np.zeros(x.shape[0]), **kw)  # general loop
+    assert sum(advanced) > 200  # the fast run went through the compiled segments, the other did not
+    if balanced:
+        assert float(fast.energy_bleed_J.values[-1, 0]) > 1.0
+    for v in ("current_A", "voltage_V", "soc", "pack_voltage_V", "energy_interconnect_J", "energy_load_J",
+              "energy_bleed_J"):
         assert np.allclose(fast[v].values, slow[v].values, rtol=1e-10, atol=1e-9), v
 
 
