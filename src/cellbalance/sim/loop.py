@@ -234,8 +234,8 @@ class _Run:
 
     def _affine(self, emf, r0, shp, i_bal, g_sh, lap):
         """Element voltages ``a + b i_p`` (B, elements) and the pack's own ``e_p + r_p i_p`` (without
-        the series resistance). Parallel strings: the elements are the cells, each at its string's
-        share of the pack current (:meth:`~cellbalance.pack.wiring.WiredLayout.string_solve`)."""
+        the series resistance). Parallel strings: the elements are the cells with their connections,
+        each at its string's share of the pack current (:meth:`_strings`)."""
         if self.layout.strings:
             a, b, e_p, r_p, sE, sI = self._strings(emf, r0, shp, i_bal, g_sh, lap)
             dE = np.diff(sE, axis=-1, prepend=0.0).reshape(-1, 1)
