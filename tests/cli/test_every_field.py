@@ -52,6 +52,7 @@ CHANGES = {
     "pack.n_parallel": (2, {}),
     "pack.n_packs": (2, {}),
     "pack.interconnect_ohm": (0.01, {}),
+    "pack.wiring": ({"connection_ohm": 0.002, "busbar_ohm": 0.002, "terminal_ohm": 0.001}, {"pack.n_parallel": 2}),
     "variation": ({"preset": "typical"}, {}),
     "seed": (5, {"variation": {"preset": "typical"}}),
     "profiles.*.file": ("cyc2.csv", {}),

@@ -95,20 +95,26 @@ def element_charge_Ah(soc, capacity_Ah) -> tuple[np.ndarray, np.ndarray]:
     return (z * q).sum(-1), ((1.0 - z) * q).sum(-1)
 
 
-def usable_capacity_Ah(soc, capacity_Ah) -> tuple[np.ndarray, np.ndarray]:
+def usable_capacity_Ah(soc, capacity_Ah, strings: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(usable, ideal) [Ah] of series strings; ``soc``, ``capacity_Ah`` shaped (..., n_series, n_parallel).
 
     ``usable = min_g D_g + min_g S_g``, ``ideal = min_g sum Q`` (module docstring; Plett 2015).
+    With ``strings`` (a parallel-strings pack: the cells of column j form string j), each string is
+    limited on its own: ``usable = sum_j (min_s D_sj + min_s S_sj)``, ``ideal = sum_j min_s Q_sj``.
     """
-    d, s = element_charge_Ah(soc, capacity_Ah)
+    d, s = element_charge_Ah(soc, capacity_Ah)  # (checks the shapes)
     q = np.broadcast_to(np.asarray(capacity_Ah, float), np.broadcast_shapes(np.shape(soc), np.shape(capacity_Ah)))
+    if strings:
+        z = np.broadcast_to(np.asarray(soc, float), q.shape)
+        return ((z * q).min(-2) + ((1.0 - z) * q).min(-2)).sum(-1), q.min(-2).sum(-1)
     return d.min(-1) + s.min(-1), q.sum(-1).min(-1)
 
 
 def usable_capacity_over_time(ds: xr.Dataset, capacity_Ah) -> tuple[np.ndarray, np.ndarray]:
     """(usable, ideal) [Ah] at every recorded row, each (time, pack)."""
     q = _capacities(ds, capacity_Ah)
-    usable, ideal = usable_capacity_Ah(_elements(ds, "soc"), q[None])
+    strings = ds.attrs.get("configuration") == "parallel-strings"
+    usable, ideal = usable_capacity_Ah(_elements(ds, "soc"), q[None], strings)
     return usable, np.broadcast_to(ideal, usable.shape)
 
 

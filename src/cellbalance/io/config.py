@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -153,11 +153,30 @@ def load_cell_config(path: str | Path) -> CellRunConfig:
     return _check_experiment(_validate(path, CellRunConfig), path)
 
 
+class WiringSection(_Strict):
+    """``[pack.wiring]``: see :class:`cellbalance.pack.wiring.Wiring` (arrays as nested lists)."""
+
+    configuration: Literal["series-groups", "parallel-strings"] = "series-groups"
+    connection_ohm: float | list[list[float]] = 0.0
+    busbar_ohm: float | list[float] | list[list[float]] = 0.0
+    terminal_ohm: float = Field(0.0, ge=0)
+    terminals: Literal["left", "right", "left-right", "right-left"] = "left"
+    heat_to_cells: float = Field(0.0, ge=0, le=1)
+
+
 class PackSection(_Strict):
     n_series: int = Field(..., ge=1, le=100_000, description="series elements per pack")
     n_parallel: int = Field(1, ge=1, le=1000, description="cells in parallel per element")
     n_packs: int = Field(1, ge=1, le=100_000, description="packs simulated side by side (a batch, each drawn anew)")
     interconnect_ohm: float = Field(0.0, ge=0, description="total busbar/interconnect resistance in series with each string [Ohm]")
+    wiring: WiringSection | None = Field(None, description="connection, busbar and terminal resistances")
+
+    def layout(self):
+        """The :class:`~cellbalance.pack.PackLayout` of this section (wiring checked against it)."""
+        from ..pack import PackLayout, Wiring
+
+        w = None if self.wiring is None else Wiring(**self.wiring.model_dump())
+        return PackLayout(self.n_series, self.n_parallel, self.n_packs, self.interconnect_ohm, w)
 
 
 class PackOutputSection(OutputSection):
@@ -203,11 +222,8 @@ class PackRunConfig(_Strict):
         return CellRunConfig.parameters(self, base_dir)  # type: ignore[arg-type]
 
     def layout(self):
-        """The :class:`~cellbalance.pack.PackLayout` of ``[pack]``."""
-        from ..pack import PackLayout
-
-        p = self.pack
-        return PackLayout(p.n_series, p.n_parallel, p.n_packs, p.interconnect_ohm)
+        """The :class:`~cellbalance.pack.PackLayout` of ``[pack]`` (wiring included)."""
+        return self.pack.layout()
 
     def options(self):
         """The :class:`~cellbalance.sim.SimulationOptions` of ``[output]`` and ``[simulation]``."""

@@ -2,5 +2,6 @@
 
 from .electrical import element_affine, element_currents, group_thevenin, split_group_current
 from .layout import PackLayout
+from .wiring import Wiring
 
-__all__ = ["PackLayout", "element_affine", "element_currents", "group_thevenin", "split_group_current"]
+__all__ = ["PackLayout", "Wiring", "element_affine", "element_currents", "group_thevenin", "split_group_current"]

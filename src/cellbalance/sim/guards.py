@@ -47,6 +47,10 @@ def check_steps(experiment, params, layout=None) -> None:
                                   f"on charge).{hint} Give a voltage inside the limits, or change v_min / v_max "
                                   "in the cell parameters.")
         up = s.until_pack_voltage_V
+        if up is not None and layout is not None and getattr(layout, "wired", False):
+            raise SimulationError(f"{where}: a pack-voltage cut-off ('until pack {up:g} V') is not supported with "
+                                  "[pack.wiring] resistances yet (the cut-off would not count the wiring's drop); "
+                                  "give a cell-voltage cut-off instead.")
         if up is not None and not (ns * v_min - _TOL_V <= up <= ns * v_max + _TOL_V):
             raise SimulationError(f"{where}: the pack cut-off {up:g} V is outside what {ns} cell(s) in series can "
                                   f"reach inside their limits, [{ns * v_min:g}, {ns * v_max:g}] V; a cell limit "

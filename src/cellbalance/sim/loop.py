@@ -128,12 +128,16 @@ class _Run:
         self.q_in = heat_in
         self.opts = opts
         self.B, self.Ns, self.Np = layout.shape
+        self.w = layout.wired  # the wiring (None: ideal group nodes)
         self.cpp = layout.cells_per_pack
         self.n = cells.n
         self.buf = _Buffers(self.n)
-        self.apply(HeldAction.off(layout))
+        self.apply(HeldAction.off(layout.balancing_layout))
         self.energy = np.zeros((self.B, 5))
         self.charge = np.zeros(self.B)  # integral of each pack's current since the start [C]
+        if layout.strings:  # each string's current and its integral (the balancing view: strings as packs)
+            self.i_string = np.zeros((self.B, self.Np))
+            self.s_charge = np.zeros(self.B * self.Np)
         self._valid_x = None  # the state the evaluation buffers hold (reused when nothing changed)
         self._valid_full = False
         self._valid_dt = 0.0
@@ -243,9 +247,8 @@ class _Run:
         shp = (B, self.Ns, self.Np)
         i_p = np.where(code == 0, val, 0.0)
         if np.any(code == 1):
-            a, b = element_affine(*group_thevenin(emf, r0, shp), i_bal, g_sh, lap)
-            e_p = a.sum(-1)
-            r_p = b.sum(-1) + self.layout.interconnect_ohm
+            a, b, e_p, r_p = self._affine(emf, r0, shp, i_bal, g_sh, lap)
+            r_p = r_p + self.layout.series_ohm
             disc = e_p * e_p + 4.0 * r_p * val
             with np.errstate(invalid="ignore"):
                 ip_pow = 2.0 * val / (e_p + np.sqrt(disc))
@@ -253,23 +256,48 @@ class _Run:
             i_p = np.where(code == 1, ip_pow, i_p)
         if np.any(code == 2):
             # implicit: the highest (charging) or lowest (discharging) element ends the step at V_hold
-            a, b = element_affine(*group_thevenin(estep, rstep, shp), i_bal, g_sh, lap)
+            a, b, _, _ = self._affine(estep, rstep, shp, i_bal, g_sh, lap)
             i_each = (val[:, None] - a) / b
             ip_v = np.where(i_each.mean(-1) >= 0, i_each.min(-1), i_each.max(-1))
             i_p = np.where(code == 2, ip_v, i_p)
         return i_p
 
+    def _affine(self, emf, r0, shp, i_bal, g_sh, lap):
+        """Element voltages ``a + b i_p`` (B, elements) and the pack's own ``e_p + r_p i_p`` (without
+        the series resistance). Parallel strings: the elements are the cells with their connections,
+        each at its string's share of the pack current (:meth:`_strings`)."""
+        if self.layout.strings:
+            a, b, e_p, r_p, sE, sI = self._strings(emf, r0, shp, i_bal, g_sh, lap)
+            dE = np.diff(sE, axis=-1, prepend=0.0).reshape(-1, 1)
+            dI = np.diff(sI, axis=-1, prepend=0.0).reshape(-1, 1)
+            return (a + b * dE).reshape(shp[0], -1), (b * dI).reshape(shp[0], -1), e_p, r_p
+        th = self.w.group_solve(emf, r0, shp)[:2] if self.w is not None else group_thevenin(emf, r0, shp)
+        a, b = element_affine(*th, i_bal, g_sh, lap)
+        return a, b, a.sum(-1), b.sum(-1)
+
+    def _strings(self, emf, r0, shp, i_bal, g_sh, lap):
+        """Parallel strings: every cell with its connection is an element with the held action,
+        ``v = a + b i_s`` in its string's current (B * Np, Ns); the strings are the branches of the
+        pack's ladder (``e_p + r_p i_p``; string currents' partial sums ``sE + sI i_p``)."""
+        w = self.w
+        a, b = element_affine(w.by_string(emf, shp), w.by_string(r0.reshape(shp) + w.rc, shp), i_bal, g_sh, lap)
+        B, Np = shp[0], shp[2]
+        e_p, r_p, sE, sI = w.string_solve(a.sum(-1).reshape(B, Np), b.sum(-1).reshape(B, Np))
+        return a, b, e_p, r_p, sE, sI
+
     def _bal(self, b=None):
         if b is None:
             return self.i_bal, self.g_sh, self.lap
-        return self.i_bal[b : b + 1], self.g_sh[b : b + 1], None if self.lap is None else self.lap[b : b + 1]
+        k = self.Np if self.layout.strings else 1  # (parallel strings: the held action is per string)
+        sl = slice(b * k, (b + 1) * k)
+        return self.i_bal[sl], self.g_sh[sl], None if self.lap is None else self.lap[sl]
 
     def solve_currents(self, x, steps, t_in, dt, i_guess, b=None):
         """Pack currents, cell currents and cell voltages for state x (all packs, or pack b only)."""
         i_bal, g_sh, lap = self._bal(b)
         sl, B = (None, self.B) if b is None else (self.pack_slice(b), 1)
         code, val = self.modes(steps, t_in)
-        if not code.any() and lap is None and self.Np == 1 and (not self.has_shunt or not self.cur_dep):
+        if not code.any() and lap is None and self.Np == 1 and self.w is None and (not self.has_shunt or not self.cur_dep):
             # current control, no links, one cell per element: the cell current follows at once
             i_ext = val[:, None] + i_bal
             if not self.has_shunt:
@@ -289,12 +317,24 @@ class _Run:
             emf, r0, estep, rstep = self.evaluate(x, i_cell, dt, sl, full)
             i_p = self.pack_currents(code, val, emf, r0, estep, rstep, i_bal, g_sh, lap)
             i_pz = np.where(np.isnan(i_p), 0.0, i_p) if code.any() else i_p
+            if self.layout.strings:
+                a, bb, _, _, sE, sI = self._strings(emf, r0, shp, i_bal, g_sh, lap)
+                i_s = self.w.currents(i_pz, sE, sI)
+                i_sf = i_s.reshape(-1)
+                i_el = element_currents(a + bb * i_sf[:, None], i_sf, i_bal, g_sh, lap)
+                i_cell = self.w.to_cells(i_el, shp)
+                if b is None:
+                    self.i_string = i_s
+                continue
+            th = self.w.group_solve(emf, r0, shp) if self.w is not None else None
             if self.has_shunt or lap is not None:
-                a, bb = element_affine(*group_thevenin(emf, r0, shp), i_bal, g_sh, lap)
+                a, bb = element_affine(*(th[:2] if th is not None else group_thevenin(emf, r0, shp)), i_bal, g_sh, lap)
                 i_g = element_currents(a + bb * i_pz[:, None], i_pz, i_bal, g_sh, lap)
             else:
                 i_g = i_pz[:, None] + i_bal
-            if self.Np == 1:
+            if self.w is not None:
+                i_cell = self.w.currents(i_g, th[2], th[3]).reshape(-1)
+            elif self.Np == 1:
                 i_cell = i_g.reshape(-1)
             else:
                 ic, _ = split_group_current(i_g, emf.reshape(shp), r0.reshape(shp))
@@ -429,7 +469,8 @@ def simulate(
         cells = dataclasses.replace(cells, cp=cells.cp.copy())
     run = _Run(cells, layout, experiment, np.ascontiguousarray(x0.copy()), amb, heat_in_W, opts)
     run.faults = list(faults)
-    ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout), plant_period_s=experiment.period_s,
+    ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout.balancing_layout),
+                      plant_period_s=experiment.period_s,
                       balancer=balancer)
     slots = Slots(ctx, sensors, estimator, controller, balancer, supervisor)
     rec = recorder or Recorder(cells, layout)
@@ -444,7 +485,7 @@ def simulate(
             x_now = getattr(run, "cur_x", run.x)
             e.partial = rec.finish(getattr(run, "events", []), RunDescription(cells.params, layout, experiment, cells),
                                    truncated=True, final_state=CellState(np.array(x_now, copy=True)),
-                                   extra=_merge(slots.variables(), _fault_variables(getattr(run, "applied", []))),
+                                   extra=_merge(_slot_variables(run, slots), _fault_variables(getattr(run, "applied", []))),
                                    status=f"partial: interrupted at t = {getattr(run, 'cur_t', 0.0):g} s")
         except Exception:
             rec.abort()
@@ -459,10 +500,39 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _truth(run: _Run, t, x, i_p, v_cell) -> TrueSignals:
+def _element_voltage(run: _Run, v_cell, i_cell) -> np.ndarray:
+    """Voltage across each balancing element: (B, Ns) its group's terminals (with wiring, the group's
+    ladder; otherwise every cell of the group sits at it); parallel strings (B * Np, Ns) each cell
+    with its connection, string by string."""
+    shp = run.layout.shape
+    if run.w is None:
+        return v_cell.reshape(shp)[..., 0]
+    return run.w.element_voltage(v_cell, i_cell, shp)
+
+
+def _pack_voltage(run: _Run, v_cell, i_cell, ip) -> np.ndarray:
+    """Pack terminal voltage (B,), series resistances included."""
+    if run.w is None:
+        return v_cell.reshape(run.layout.shape)[..., 0].sum(-1) + ip * run.layout.interconnect_ohm
+    return run.w.pack_voltage(v_cell, i_cell, ip, run.layout.shape) + ip * run.layout.interconnect_ohm
+
+
+def _truth(run: _Run, t, x, i_p, v_cell, i_cell) -> TrueSignals:
     """The plant's true signals at t, as read-only copies (sensors may hand them on as they are)."""
     shp = run.layout.shape
     ip = np.nan_to_num(i_p, nan=0.0)
+    if run.layout.strings:  # the balancing view: every string a pack of single-cell elements
+        w, bshp = run.w, run.layout.balancing_layout.shape
+        v_el = _element_voltage(run, v_cell, i_cell)
+        return TrueSignals(
+            t_s=t,
+            cell_voltage_V=_readonly(v_el.reshape(bshp)),
+            cell_temperature_K=_readonly(w.by_string(x[:, K.X_T], shp).reshape(bshp)),
+            cell_soc=_readonly(w.by_string(x[:, K.X_Z], shp).reshape(bshp)),
+            pack_current_A=_readonly(run.i_string.reshape(-1).copy()),
+            pack_voltage_V=_readonly(v_el.sum(-1)),
+            pack_charge_C=_readonly(run.s_charge.copy()),
+        )
     v = v_cell.reshape(shp).copy()
     return TrueSignals(
         t_s=t,
@@ -470,7 +540,7 @@ def _truth(run: _Run, t, x, i_p, v_cell) -> TrueSignals:
         cell_temperature_K=_readonly(x[:, K.X_T].reshape(shp).copy()),
         cell_soc=_readonly(x[:, K.X_Z].reshape(shp).copy()),
         pack_current_A=_readonly(ip),
-        pack_voltage_V=_readonly(v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm),
+        pack_voltage_V=_readonly(_pack_voltage(run, v_cell, i_cell, ip)),
         pack_charge_C=_readonly(run.charge.copy()),
     )
 
@@ -522,7 +592,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
             i_before = run.i_bal
             evaluated = run._valid_x is x and not run._valid_full  # buf.emf/r0 hold x's evaluation (apply resets it)
-            held = slots.run(t, _truth(run, t, x, i_p, v_cell))
+            held = slots.run(t, _truth(run, t, x, i_p, v_cell, i_cell))
             if held is not None:
                 run.apply(held)
                 if held.converter_loss_W is not None:
@@ -557,7 +627,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
                 for b in np.flatnonzero(new_step):
                     run.set_conditions(b, st[b], i_p[b], v_cell[run.pack_slice(b)])
                     if step_already_met(st[b], k_step[b], b, t + dt - rem[b], i_p[b], v_cell[run.pack_slice(b)],
-                                        x[run.pack_slice(b), K.X_T], _pack_voltage(run, b, v_cell, i_p[b])):
+                                        x[run.pack_slice(b), K.X_T], _pack_voltage_b(run, b, v_cell, i_p[b])):
                         run.cond[b, 0] = np.inf  # ends the step at once
                 new_step[:] = False
             if first and run.opts.record and k % run.opts.record_every == 0:
@@ -576,7 +646,10 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             dts[:] = np.repeat(tau, cpp)
             if run.q_in is not None:
                 q[:] = run.q_in(t + (dt - rem.min()), x)
-            qq = q + _shunt_heat(run, v_cell) if run.shunt_heat > 0 else q
+            qq = q + _shunt_heat(run, v_cell, i_cell) if run.shunt_heat > 0 else q
+            if run.w is not None and run.w.heat_to_cells > 0:
+                qq = qq + run.w.cell_heat(i_cell, np.where(np.isnan(i_p), 0.0, i_p), run.layout.shape,
+                                          run.i_string if run.layout.strings else None)
             K.step(c.cp, c.gp, c.bank.data, c.bank.meta, x, i_cell, run.amb, qq, dts, run.buf.heat, out=x_try)
             ended = np.zeros(B, dtype=bool)
             reason = [""] * B
@@ -644,8 +717,20 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
         events += run_length_events(run, steps, k_step, done, t_start_step, t)
     warn_step_ends(events, steps, B, run.limit_s, truncated)
     return rec.finish(events, RunDescription(c.params, run.layout, exp, c), truncated=truncated,
-                      final_state=CellState(x.copy()), extra=_merge(slots.variables(), _fault_variables(applied)),
+                      final_state=CellState(x.copy()), extra=_merge(_slot_variables(run, slots), _fault_variables(applied)),
                       status=status)
+
+
+def _slot_variables(run: _Run, slots: Slots) -> tuple[dict, dict]:
+    """The slots' logs; on parallel strings their packs are the strings (dimension ``string``,
+    ordered pack by pack)."""
+    data, coords = slots.variables()
+    if not run.layout.strings:
+        return data, coords
+    ren = {}
+    for k, (dims, *rest) in data.items():
+        ren[k] = (tuple({"pack": "string", "cell": "string_cell"}.get(d, d) for d in dims), *rest)
+    return ren, coords
 
 
 def _merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
@@ -669,23 +754,26 @@ def _voltages_with(run: _Run, x, st, t_in, dt, v_cell, i_before, evaluated: bool
     current-dependent R0 the element is Thevenin at the same state: ``v + R_g (i_new - i_old)``
     (the evaluation at ``x`` is reused); otherwise the pack is solved again."""
     shp = run.layout.shape
-    v_el = v_cell.reshape(shp)[..., 0]
-    if evaluated and not run.has_shunt and run.lap is None and not run.cur_dep:
+    if evaluated and not run.has_shunt and run.lap is None and not run.cur_dep and run.w is None:
+        v_el = v_cell.reshape(shp)[..., 0]
         _, r_g = group_thevenin(run.buf.emf, run.buf.r0, shp)
         return v_el + r_g * (run.i_bal - i_before)
-    _, _, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
-    return v2.reshape(shp)[..., 0]
+    _, i2, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
+    return _element_voltage(run, v2, i2)
 
 
-def _pack_voltage(run: _Run, b: int, v_cell, i_p: float) -> float:
-    """Terminal voltage of pack b: its element voltages and the interconnect drop."""
+def _pack_voltage_b(run: _Run, b: int, v_cell, i_p: float) -> float:
+    """Terminal voltage of pack b without wiring: its element voltages and the interconnect drop (pack-voltage
+    cut-offs are refused with wiring, ``guards.check_steps``)."""
     v = v_cell[run.pack_slice(b)].reshape(run.Ns, run.Np)[:, 0].sum()
     return float(v + (0.0 if np.isnan(i_p) else i_p) * run.layout.interconnect_ohm)
 
 
-def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
+def _shunt_heat(run: _Run, v_cell, i_cell) -> np.ndarray:
     """Heat of the bleed shunts that reaches the cells, at this step's element voltages [W per cell]."""
-    v_g = v_cell.reshape(run.B, run.Ns, run.Np)[..., 0]
+    v_g = _element_voltage(run, v_cell, i_cell)
+    if run.layout.strings:
+        return run.w.to_cells(run.g_sh * v_g * v_g * run.shunt_heat, run.layout.shape)
     p = run.g_sh * v_g * v_g * run.shunt_heat / run.Np
     return np.repeat(p.reshape(-1), run.Np)
 
@@ -693,7 +781,7 @@ def _shunt_heat(run: _Run, v_cell) -> np.ndarray:
 def _segment_allowed(run: _Run) -> bool:
     """Held actions the compiled segments solve: currents and shunts (no links; no shunt heat into
     the cells; no shunt with current-dependent tables, whose fixed point the general loop iterates)."""
-    if run.lap is not None:
+    if run.lap is not None or run.layout.strings or (run.w is not None and run.w.heat_to_cells > 0):
         return False
     if run.has_shunt and (run.shunt_heat > 0 or run.cur_dep):
         return False
@@ -761,6 +849,8 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         return 0
     if run.seg_plan is False:
         run.seg_plan = segment_plan(run.cells, run.B, run.Np)
+        if run.seg_plan is not None:
+            run.seg_plan.wiring(run.w)
     if run.seg_plan is None:
         return 0  # a parallel group larger than a block: the general loop runs it
     n_max = int(min(float((run._dur - t_in).min()), run.limit_s - t) // dt) - 1
@@ -794,7 +884,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         buffers = (view["x"], view["i"], view["v"], view["energy"], view["time"], view["ip"], view["step"])
     bal = run.has_bal or run.has_shunt
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
-                       run.layout.interconnect_ohm, run.energy, run.charge, row_of, buffers, t, k_step,
+                       run.layout.series_ohm, run.energy, run.charge, row_of, buffers, t, k_step,
                        run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
         return 0
@@ -817,23 +907,32 @@ def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:
 
     load = what the pack terminals receive (i_p * V_pack); cells = sum of I*V into every cell;
     bleed = g V^2 in the shunts; converter_loss = what the balancing network draws from the elements
-    (held converter currents, ``-sum V i_b``, plus the links' ``v^T L v``); interconnect = i_p^2 R.
+    (held converter currents, ``-sum V i_b``, plus the links' ``v^T L v``); interconnect = i_p^2 R (the
+    layout's interconnect and terminals) plus, with wiring, the I^2 R of every connection and busbar
+    segment, summed from the branch currents.
     Kirchhoff makes load = cells + bleed + converter_loss + interconnect; whether the converters'
     draw matches their own loss model is checked independently (tests/balancing).
     """
     B = run.B
     ip = np.where(np.isnan(i_p), 0.0, i_p)
-    v_g = v_cell.reshape(B, run.Ns, run.Np)[..., 0]
+    v_g = _element_voltage(run, v_cell, i_cell)
     e = run.energy
-    p_ic = ip * ip * run.layout.interconnect_ohm
-    e[:, 0] += (ip * v_g.sum(-1) + p_ic) * tau
+    if run.w is None:
+        p_ic = ip * ip * run.layout.interconnect_ohm
+        e[:, 0] += (ip * v_g.sum(-1) + p_ic) * tau
+    else:
+        i_s = run.i_string if run.layout.strings else None
+        p_ic = ip * ip * run.layout.interconnect_ohm + run.w.heat(i_cell, ip, run.layout.shape, i_s)
+        e[:, 0] += ip * _pack_voltage(run, v_cell, i_cell, ip) * tau
+        if i_s is not None:
+            run.s_charge += (i_s * tau[:, None]).reshape(-1)
     e[:, 1] += (i_cell * v_cell).reshape(B, -1).sum(-1) * tau
     if run.has_shunt:
-        e[:, 2] += (run.g_sh * v_g * v_g).sum(-1) * tau
+        e[:, 2] += (run.g_sh * v_g * v_g).reshape(B, -1).sum(-1) * tau
     if run.has_bal:
-        e[:, 3] += -(run.i_bal * v_g).sum(-1) * tau
+        e[:, 3] += -(run.i_bal * v_g).reshape(B, -1).sum(-1) * tau
     if run.lap is not None:
-        e[:, 3] += np.einsum("bi,bij,bj->b", v_g, run.lap, v_g) * tau
+        e[:, 3] += np.einsum("bi,bij,bj->b", v_g, run.lap, v_g).reshape(B, -1).sum(-1) * tau
     e[:, 4] += p_ic * tau
     run.charge += ip * tau
 

@@ -163,6 +163,17 @@ class Recorder:
         data, coords = self.chunk_variables(ch)
         return xr.Dataset(data, coords=coords)
 
+    def _pack_voltage(self, v, i, ip) -> np.ndarray:
+        """Pack terminal voltage of each row (time, pack): the elements (with wiring, the groups'
+        or strings' ladders) and the series resistances."""
+        lay = self.layout
+        rows = v.shape[0]
+        if lay.wired is None:
+            return v.reshape(rows, lay.n_packs, lay.n_series, lay.n_parallel)[..., 0].sum(-1) + ip * lay.interconnect_ohm
+        shp = (rows * lay.n_packs, lay.n_series, lay.n_parallel)
+        vp = lay.wired.pack_voltage(v.reshape(-1).astype(float), i.reshape(-1).astype(float), ip.reshape(-1), shp)
+        return vp.reshape(rows, lay.n_packs) + ip * lay.interconnect_ohm
+
     def chunk_variables(self, ch: dict[str, np.ndarray]) -> tuple[dict, dict]:
         """The variables and coordinates of rows ``ch`` (for one Dataset constructor)."""
         B, Ns, Np = self.B, self.Ns, self.Np
@@ -183,7 +194,7 @@ class Recorder:
                                                              "note": SIGN_NOTE}),
             "pack_voltage_V": (
                 ("time", "pack"),
-                v.reshape(rows, B, Ns, Np)[..., 0].sum(-1) + ch["ip"] * self.layout.interconnect_ohm,
+                self._pack_voltage(v, i, ch["ip"]),
                 {"units": "V", "long_name": "Pack terminal voltage"},
             ),
             "step": (("time", "pack"), ch["step"], {"long_name": "Experiment step index"}),
@@ -327,6 +338,8 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
         "sign_convention": SIGN_NOTE,
         "truncated": int(truncated),
     }
+    if run.layout.wiring is not None:
+        attrs["configuration"] = run.layout.wiring.configuration
     layout = run.layout
     x = np.asarray(final_state.x, float)
     x = x.reshape(layout.n_packs, layout.cells_per_pack, x.shape[1])

@@ -64,6 +64,7 @@ from ..cell.kernels import (
     X_TJ,
     X_Z,
 )
+from ..pack.wiring import ladder1
 
 __all__ = ["CHUNK", "SegmentPlan", "block_bounds", "run_segment", "segment_plan"]
 
@@ -108,12 +109,18 @@ def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
 
 @njit(cache=True, error_model="numpy")
 def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c0, m, w,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out):
+           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out,
+           wired, wrc, wseg, tp, tn, pwh):
     """Run cells c0 .. c0+m-1 (whole parallel groups) for up to L periods of pack current cur[j].
 
     With ``bal``, each element also carries a held balancing current ``ibc`` and a shunt
     conductance ``gsc`` (per cell: its element's values), solved with the element at every period
     (KCL at the element node, as :func:`cellbalance.pack.electrical.element_affine`).
+
+    With ``wired``, each group is the ladder of :mod:`cellbalance.pack.wiring` (connection
+    resistances ``wrc`` per cell, busbar segments ``wseg`` per cell: segment j of a group at its
+    cell j), solved exactly per period (:func:`~cellbalance.pack.wiring.ladder1`); ``pwh`` gets the
+    block's wiring heat per period.
 
     Returns the number of periods before the first one whose end state meets a condition (L if
     none does); the state is written back to ``x`` only when the block ran all L periods.
@@ -137,6 +144,11 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
     vs = w[(base + 2) * B:(base + 3) * B]
     ic = w[_I * B:(_I + 1) * B]  # the cell currents (the look-ups' current too)
     K._load_block(w, xs, cps, nrc, m)
+    lE = np.empty(npar)
+    lR = np.empty(npar)
+    lsE = np.empty(npar)
+    lsI = np.empty(npar)
+    lcp = np.empty(npar)
     for i in range(m):
         w[_DT * B + i] = dt
     # the thermal decay over one period is the same for the whole chunk
@@ -185,7 +197,43 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
         svg = 0.0
         sbl = 0.0
         scv = 0.0
-        if bal:
+        swh = 0.0
+        if wired:
+            # each group a ladder (connections, busbars), its element node with the held action
+            for g in range(ng):
+                k0 = c0 + g * npar
+                for j in range(npar):
+                    lE[j] = emf[g * npar + j]
+                    lR[j] = r0v[g * npar + j] + wrc[k0 + j]
+                seg = wseg[k0:k0 + npar]
+                e_g, r_g = ladder1(lE, lR, seg, seg, tp, tn, npar, lsE, lsI, lcp)
+                if bal:
+                    ib = ibc[k0]
+                    gg = gsc[k0]
+                    vg = (ip + ib + e_g / r_g) / (gg + 1.0 / r_g)
+                    ig = (vg - e_g) / r_g
+                    sbl += gg * vg * vg
+                    scv -= ib * vg
+                else:
+                    ig = ip
+                    vg = e_g + r_g * ip
+                svg += vg
+                s_prev = 0.0
+                for j in range(npar):
+                    i = g * npar + j
+                    s_j = lsE[j] + ig * lsI[j]
+                    c = s_j - s_prev
+                    v = emf[i] + c * r0v[i]
+                    ic[i] = c
+                    vs[i] = v
+                    sv += c * v
+                    swh += wrc[k0 + j] * c * c
+                    if j < npar - 1:  # rail segments j (leftward currents)
+                        pos = s_j - ig if tp <= j else s_j
+                        neg = (ig if tn <= j else 0.0) - s_j
+                        swh += seg[j] * (pos * pos + neg * neg)
+                    s_prev = s_j
+        elif bal:
             # element node: ip + ib = g v + sum (v - E_k) / R_k
             for g in range(ng):
                 k0 = c0 + g * npar
@@ -232,6 +280,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
         psvg[b, jp] = svg
         pbl[b, jp] = sbl
         pcv[b, jp] = scv
+        pwh[b, jp] = swh
         row = row_of[jp]
         if row >= 0:
             for i in range(m):
@@ -278,7 +327,8 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, ws, nt,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv, emf_out, r0_out):
+           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv, emf_out, r0_out,
+           wired, wrc, wseg, tp, tn, pwh):
     """All blocks for one chunk: task k takes blocks k, k + nt, ... on numba's threads, in its own
     workspace row ``ws[k]`` (made once per run). Returns the earliest stop over the blocks."""
     nb = starts.shape[0]
@@ -288,7 +338,8 @@ def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep
         for b in range(kk, nb, nt):
             stop[b] = _block(cp, gp, data, meta, x, cur[pack_of[b]], L, tamb, dt, lims[b, 0], lims[b, 1], lims[b, 2],
                              npar, cur_dep, starts[b], sizes[b], w, row_of, rec_x, rec_i, rec_v, pvmin, pvmax,
-                             ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out)
+                             ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out, wired, wrc, wseg, tp, tn,
+                             pwh)
     return stop.min()
 
 
@@ -331,7 +382,7 @@ class SegmentPlan:
         self.per_pack = per_pack
         nb = self.starts.shape[0]
         self.nrows = _nrows(int(cells.gp[G_NRC]))
-        self.work = tuple(np.empty((nb, CHUNK)) for _ in range(7))  # pvmin, pvmax, ptmax, psv, psvg, pbl, pcv
+        self.work = tuple(np.empty((nb, CHUNK)) for _ in range(8))  # pvmin, pvmax, ptmax, psv, psvg, pbl, pcv, pwh
         self.stop = np.empty(nb, dtype=np.int64)
         self.x_save = np.empty((n, K.NX + int(cells.gp[G_NRC])))
         self.emf = np.empty(n)  # emf and R0 at the state a segment ends in (valid if self.evaluated)
@@ -344,6 +395,21 @@ class SegmentPlan:
         self.ns = cpp // npar
         self.npar = npar
         self.B = B
+        self.wiring(None)
+
+    def wiring(self, wired) -> None:
+        """The wiring as per-cell arrays for the block kernel (None: ideal group nodes)."""
+        self.wired = wired is not None and not wired.strings
+        if not self.wired:
+            self.wrc = self.wseg = _NONE
+            self.tp = self.tn = 0
+            return
+        n = self.B * self.ns * self.npar
+        self.wrc = np.ascontiguousarray(np.broadcast_to(wired.rc, (self.B, self.ns, self.npar))).reshape(n)
+        seg = np.zeros((self.B, self.ns, self.npar))
+        seg[..., :-1] = wired.rb
+        self.wseg = seg.reshape(n)
+        self.tp, self.tn = wired.tp, wired.tn
 
 
 def segment_plan(cells, n_packs: int, npar: int) -> SegmentPlan | None:
@@ -379,7 +445,7 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
         plan.lims_key = np.array(cond, float)
         plan.lims = plan.lims_key[plan.pack_of]
     lims = plan.lims
-    pvmin, pvmax, ptmax, psv, psvg, pbl, pcv = plan.work
+    pvmin, pvmax, ptmax, psv, psvg, pbl, pcv, pwh = plan.work
     bal = i_bal is not None or g_shunt is not None
     ns = plan.ns
     ibc = _per_cell(i_bal, B, ns, npar) if bal else _NONE
@@ -388,6 +454,7 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
     stop = plan.stop
     x_save = plan.x_save
     args = (cells.cp, cells.gp, cells.bank.data, cells.bank.meta, x)
+    wargs = (plan.wired, plan.wrc, plan.wseg, plan.tp, plan.tn, pwh)
     done = 0
     total = cur.shape[0]
     plan.evaluated = False
@@ -398,16 +465,16 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
         np.copyto(x_save, x)
         ok = _chunk(*args, cj, L, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
                     plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv,
-                    plan.emf, plan.r0)
+                    plan.emf, plan.r0, *wargs)
         if ok < L:
             np.copyto(x, x_save)
             if ok > 0:  # the periods before the stop, again, all blocks in step
                 _chunk(*args, cj, ok, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
                        plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl,
-                       pcv, plan.emf, plan.r0)
+                       pcv, plan.emf, plan.r0, *wargs)
         if ok > 0:
             _energy(energy, charge, cj, psv, psvg, pbl, pcv, plan.first, plan.per_pack, ok, r_ic, dt, rj, rec_e,
-                    rec_t, rec_ip, rec_step, k_step, t0, done, bal)
+                    rec_t, rec_ip, rec_step, k_step, t0, done, bal, plan.wired, pwh)
             plan.evaluated = not cur_dep
         done += ok
         if ok < L:
@@ -417,11 +484,12 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
 
 @njit(cache=True)
 def _energy(energy, charge, cur, psv, psvg, pbl, pcv, first, per_pack, ok, r_ic, dt, row_of, rec_e, rec_t, rec_ip,
-            rec_step, k_step, t0, off, bal):
+            rec_step, k_step, t0, off, bal, wired, pwh):
     """Energy sums (load, cells, bleed, converters, interconnect) and the charge of each pack over
     periods 0..ok-1, added period by period as the general loop does; each recorded period's row gets
     its time ``t0 + (off + j) dt``, pack currents, steps and the energy sums at its start. ``cur``
-    (packs, periods); ``p*`` (blocks, periods) per-block sums."""
+    (packs, periods); ``p*`` (blocks, periods) per-block sums; ``r_ic`` the resistance in series
+    with each pack (interconnect and terminals), ``pwh`` the wiring heat."""
     B = energy.shape[0]
     for j in range(ok):
         row = row_of[j]
@@ -438,7 +506,10 @@ def _energy(energy, charge, cur, psv, psvg, pbl, pcv, first, per_pack, ok, r_ic,
             svg = 0.0
             bl = 0.0
             cv = 0.0
+            wh = 0.0
             for b in range(first[p], first[p] + per_pack):
+                if wired:
+                    wh += pwh[b, j]
                 sv += psv[b, j]
                 svg += psvg[b, j]
                 if bal:
@@ -446,6 +517,7 @@ def _energy(energy, charge, cur, psv, psvg, pbl, pcv, first, per_pack, ok, r_ic,
                     cv += pcv[b, j]
             p_ic = i * i * r_ic
             energy[p, 0] += (i * svg + p_ic) * dt
+            p_ic += wh
             energy[p, 1] += sv * dt
             energy[p, 2] += bl * dt
             energy[p, 3] += cv * dt
