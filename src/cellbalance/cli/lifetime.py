@@ -74,10 +74,11 @@ def run_lifetime_command(config: Path, out: Path | None, console, err_console) -
     console.print(frame_table(tab, COLUMNS, title))
     console.print(f"{tab.representative_days.sum()} days simulated in full in {time.perf_counter() - t0:.1f} s wall time")
     files = [nc]
-    csv = out_dir / f"{cfg.output.name}.csv"
-    with writing(csv, "table"):
-        tab.to_csv(csv)
-    files.append(csv)
+    if cfg.output.csv:
+        csv = out_dir / f"{cfg.output.name}.csv"
+        with writing(csv, "table"):
+            tab.to_csv(csv)
+        files.append(csv)
     if cfg.output.plot:
         png = out_dir / f"{cfg.output.name}.png"
         with writing(png, "figure"):

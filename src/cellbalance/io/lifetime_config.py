@@ -189,7 +189,7 @@ def run_lifetime_config(cfg: LifetimeConfig, base_dir: Path | str = ".", *,
                         progress: Callable[[float, float], None] | None = None, checkpoint=None):
     """Run a :class:`LifetimeConfig` (``base_dir``: where relative files of the config live) -> xarray.Dataset."""
     from ..pack import PackLayout
-    from ..pack.variation import Variation
+    from ..pack.variation import Variation, sample
     from ..studies.lifetime import AgingSetup, Stepping, run_lifetime
 
     base = Path(base_dir)
@@ -197,12 +197,14 @@ def run_lifetime_config(cfg: LifetimeConfig, base_dir: Path | str = ".", *,
     cfg.check_duty(p)
     lay = PackLayout(cfg.pack.n_series, cfg.pack.n_parallel, cfg.pack.n_packs, cfg.pack.interconnect_ohm)
     designs = {d.name: d.build(lay.n_series) for d in cfg.design}
-    a, lt = cfg.aging, cfg.lifetime
+    a, lt, ini = cfg.aging, cfg.lifetime, cfg.initial
+    sp = sample(Variation.from_dict(cfg.variation), p, lay, seed=cfg.seed, mean_soc=ini.soc,
+                temperature_K=None if ini.temperature_C is None else ini.temperature_C + KELVIN,
+                mean_hysteresis=ini.hysteresis)
     return run_lifetime(
-        p, lay, Variation.from_dict(cfg.variation), designs, years=lt.years,
+        p, lay, sp, designs, years=lt.years,
         aging=AgingSetup(cfg.aging_model_name(), a.rate_sigma, a.rate_mean, a.seed, a.scheme),
-        cycle=cfg.cycle(p), period_s=cfg.duty.period_s, seed=cfg.seed, mean_soc=cfg.initial.soc,
-        ambient_K=None if cfg.ambient_C is None else cfg.ambient_C + KELVIN,
+        cycle=cfg.cycle(p), period_s=cfg.duty.period_s, seed=cfg.seed,
         stepping=Stepping(lt.capacity_tol, lt.soc_tol, lt.max_days), supervisor=lt.supervisor,
         eol_fraction=lt.eol_fraction, start_date=lt.start_date, record_every_s=cfg.duty.record_every_s,
         progress=progress, checkpoint=checkpoint)
