@@ -123,3 +123,20 @@ def test_outside_the_fitted_range_warns_naming_the_quantity_and_range():
     with pytest.warns(AgingRangeWarning, match=r"depth of discharge outside the fitted range \[1, 1\]"):
         ds = run_lifetime_config(cfg)
     assert ds.sizes["year"] == 2 and ds.attrs["days"] == 2
+
+
+def test_a_pack_drifting_empty_without_balancing_reaches_end_of_life_and_is_retired_not_extrapolated_below_zero():
+    # second-life spreads (self-discharge sigma 60 %, efficiency deficit 50 %), 3x the nominal self-discharge
+    p = P.replace(self_discharge_A=3 * P.self_discharge_A)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AgingRangeWarning)
+        ds = run_lifetime(p, PackLayout(4, 1), preset("second_life"), {"none": Design()}, years=3,
+                          aging=AgingSetup(M50, rate_sigma=0.1), cycle=daily_cycle(p), period_s=300.0, seed=3,
+                          mean_soc=0.9, stepping=Stepping(soc_tol=0.02, max_days=60), start_date="2027-01-01")
+    u = ds.usable_fraction.values[0, :, 0]
+    eol = float(ds.eol_years.values[0, 0])
+    assert 0 < eol < 3 and str(ds.eol_date.values[0, 0]).startswith(str(2027 + int(eol)))
+    assert np.isnan(u[-1]) and (u[np.isfinite(u)] > 0).all()
+    # the end of life lies between the last year above 0.8 and the first below it
+    k = int(np.flatnonzero(~(u >= 0.8))[0])
+    assert ds.year.values[k - 1] <= eol <= ds.year.values[k]

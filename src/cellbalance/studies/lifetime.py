@@ -78,6 +78,9 @@ __all__ = ["BRUTE_FORCE", "AgingSetup", "Stepping", "element_metrics", "lifetime
 
 _DAY_S = 86400.0
 DAYS_PER_YEAR = 365
+#: a design whose usable capacity has fallen below this x eol_fraction x the initial one (every pack) is
+#: retired: far past its end of life, it is not simulated further (its later years are NaN)
+RETIRE_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class _Track:
     energy: np.ndarray = field(default_factory=lambda: np.zeros((4, 1)))  # bleed, conv loss, moved, net [J] x pack
     cycles: int = 0
     history: list = field(default_factory=list)  # (day, usable (B,)) at every interval end
+    retired: bool = False  # far past end of life: no longer simulated
 
 
 def element_metrics(soc, capacity_Ah, layout: PackLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,7 +178,10 @@ def _cycle_stressors(ds: xr.Dataset, t0: float) -> tuple[Stressors, float]:
         t = np.append(t, t[0] + _DAY_S)
         z = np.concatenate([z, z[:, -1:]], axis=1)
         temp = np.concatenate([temp, temp[:, -1:]], axis=1)
-    return Stressors.from_timeseries(t, np.clip(z, 0.0, 1.0), temp), span
+    if np.any(z < -1e-9) or np.any(z > 1.0 + 1e-9):
+        raise SimulationError(f"run_lifetime: a cell's SOC left [0, 1] during the representative day "
+                              f"(min {z.min():.6g}, max {z.max():.6g}); the duty over-charges or over-discharges it.")
+    return Stressors.from_timeseries(t, np.clip(z, 0.0, 1.0), temp), span  # clip: rounding only (checked above)
 
 
 def run_lifetime(
@@ -256,9 +263,9 @@ def run_lifetime(
                              record_variables=("soc", "temperature_K", "energy_bleed_J", "energy_converter_loss_J"))
     cap0 = sp.capacity_Ah
     tracks = {name: _Track(model.initial_state(n), sp.initial_state, energy=np.zeros((4, B))) for name in designs}
-    u0, _, s0 = element_metrics(sp.initial_state.soc, cap0, layout)
+    u0 = element_metrics(sp.initial_state.soc, cap0, layout)[0]
     names = list(designs)
-    done_years: list[dict] = [_snapshot(tracks, names, u0, s0, cap0, layout, model)]
+    done_years: list[dict] = [_snapshot(tracks, names, cap0, layout, 0)]
 
     def advance_interval(name: str, end_day: int) -> None:
         tr = tracks[name]
@@ -279,7 +286,14 @@ def run_lifetime(
         rel = dz.reshape(B, -1) - dz.reshape(B, -1).mean(axis=1, keepdims=True)
         worst = float(np.abs(rel).max())
         n_soc = math.inf if worst == 0.0 else stepping.soc_tol / worst
-        n_max = max(1, min(stepping.max_days, end_day - tr.day, int(n_soc) if n_soc < 1e9 else 10**9))
+        # keep the extrapolated SOCs >= 0: against the pinned highest cell, a cell falling behind by ``fall`` a
+        # day reaches 0 after z_end / fall days
+        zb = x_end.soc.reshape(B, -1)
+        top = np.take_along_axis(dz.reshape(B, -1), zb.argmax(axis=1)[:, None], axis=1)
+        fall = np.maximum(top - dz.reshape(B, -1), 0.0)
+        with np.errstate(divide="ignore"):
+            n_pos = float(np.min(np.where(fall > 0, zb / fall, np.inf))) + 1.0
+        n_max = max(1, min(stepping.max_days, end_day - tr.day, int(min(n_soc, n_pos, 1e9))))
         q_ref, r_ref = tr.aging.q.copy(), tr.aging.r.copy()
         ag = tr.aging
         used = 0
@@ -305,6 +319,8 @@ def run_lifetime(
         tr.energy = tr.energy + used * e_day
         usable, _, _ = element_metrics(x[:, K.X_Z], cap0 * ag.q, layout)
         tr.history.append((tr.day, usable))
+        if np.all(usable < RETIRE_FRACTION * eol_fraction * u0):
+            tr.retired = True
         if span > _DAY_S + 1.0 and tr.cycles == 1:
             warnings.warn(f"run_lifetime: the daily cycle lasts {span / 3600:.2f} h, more than a day; each cycle is "
                           "counted as one day of use.", stacklevel=3)
@@ -316,13 +332,15 @@ def run_lifetime(
         end_day = min(y * DAYS_PER_YEAR, total_days)
         for name in names:
             tr = tracks[name]
-            while tr.day < end_day:
+            while tr.day < end_day and not tr.retired:
                 before = tr.day
                 advance_interval(name, end_day)
                 done += tr.day - before
+                if tr.retired:
+                    done += total_days - tr.day  # its remaining days are not simulated
                 if progress is not None:
                     progress(done, total)
-        done_years.append(_snapshot(tracks, names, u0, s0, cap0, layout, model))
+        done_years.append(_snapshot(tracks, names, cap0, layout, end_day))
         if checkpoint is not None:
             checkpoint(_dataset(done_years, tracks, names, u0, layout, model, aging, stepping, eol_fraction, date0,
                                 supervisor, period_s))
@@ -330,18 +348,20 @@ def run_lifetime(
                     period_s)
 
 
-def _snapshot(tracks, names, u0, s0, cap0, layout, model) -> dict:
+def _snapshot(tracks, names, cap0, layout, day: int) -> dict:
+    """Every design's metrics at ``day`` (NaN for a design retired before it)."""
     rows = {}
+    B = layout.n_packs
     for name in names:
         tr = tracks[name]
         u, ideal, spread = element_metrics(tr.x.soc, cap0 * tr.aging.q, layout)
-        B = layout.n_packs
         q = tr.aging.q.reshape(B, -1)
         r = tr.aging.r.reshape(B, -1)
-        rows[name] = {
-            "day": tr.day, "usable": u, "ideal": ideal, "spread": spread, "q_mean": q.mean(1), "q_min": q.min(1),
-            "r_mean": r.mean(1), "r_max": r.max(1), "energy": tr.energy.copy(), "cycles": tr.cycles,
-        }
+        row = {"day": day, "usable": u, "ideal": ideal, "spread": spread, "q_mean": q.mean(1), "q_min": q.min(1),
+               "r_mean": r.mean(1), "r_max": r.max(1), "energy": tr.energy.copy(), "cycles": tr.cycles}
+        if tr.day < day:  # retired earlier
+            row = {k: (v if k in ("day", "cycles") else np.full_like(np.asarray(v, float), np.nan)) for k, v in row.items()}
+        rows[name] = row
     return rows
 
 
