@@ -385,6 +385,19 @@ def config_reference(out: Path | None = typer.Option(None, "--out", help="write 
 
 
 @app.command()
+def lifetime(config: Path = typer.Argument(..., help="TOML file: [cell], [pack], [variation], [aging], [duty], "
+                                                   "[lifetime], [[design]], [output]"),
+             out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
+    """Years of aging, the balancing designs on the same aged pack: usable capacity, spread, energy, end of life."""
+    from .lifetime import run_lifetime_command
+
+    with _guarded():
+        files = run_lifetime_command(config, out, console, err_console)
+    for f in files:
+        console.print(f"wrote {f}")
+
+
+@app.command()
 def warmup():
     """Compile the numba kernels now (they are cached on this machine for every later run)."""
     from ..cell import get_parameter_set

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table as RichTable
 
-__all__ = ["run_compare"]
+__all__ = ["frame_table", "run_compare"]
 
 COLUMNS = [("spread_end_pct", "SOC spread end [%]", "{:.2f}"), ("t_spread_below_target_h", "under target at [h]", "{:.2f}"),
            ("energy_lost_Wh", "energy lost [Wh]", "{:.2f}"), ("usable_end_Ah", "usable end [Ah]", "{:.3f}"),
@@ -17,7 +17,6 @@ COLUMNS = [("spread_end_pct", "SOC spread end [%]", "{:.2f}"), ("t_spread_below_
 
 
 def run_compare(config: Path, out: Path | None, console, run_with_progress) -> list[Path]:
-    import numpy as np
 
     from ..analysis.comparison import comparison_table
     from ..errors import ConfigError
@@ -41,22 +40,31 @@ def run_compare(config: Path, out: Path | None, console, run_with_progress) -> l
         options=cfg.options()))
     tab = comparison_table(res, sp.capacity_Ah, v_min=p.v_min, v_max=p.v_max, t_max_K=p.t_max_K,
                            spread_target=cfg.compare.spread_target_pct / 100.0, baseline=cfg.compare.baseline)
-    rt = RichTable(title=f"{lay.n_series}s{lay.n_parallel}p {p.name}: designs side by side")
-    rt.add_column("design")
-    for _, head, _ in COLUMNS:
-        rt.add_column(head.replace("[", "\\["), justify="right")
-    for name, row in tab.iterrows():
-        cells = []
-        for key, _, fmt in COLUMNS:
-            v = row[key]
-            cells.append("-" if isinstance(v, float) and np.isnan(v) else fmt.format(int(v) if "{:d}" in fmt else v))
-        rt.add_row(str(name), *cells)
-    console.print(rt)
+    console.print(frame_table(tab, COLUMNS, f"{lay.n_series}s{lay.n_parallel}p {p.name}: designs side by side"))
     console.print(f"{len(designs)} runs in {time.perf_counter() - t0:.1f} s wall time")
     files = [out_dir / f"{cfg.output.name}_compare.csv"]
     tab.to_csv(files[0])
     files.append(_plot(res, out_dir / f"{cfg.output.name}_compare.png", f"{cfg.output.name}: SOC spread per design"))
     return files
+
+
+def frame_table(tab, columns, title: str) -> RichTable:
+    """A rich table of a DataFrame with one row per design: ``columns`` are (key, heading, format); NaN and
+    empty strings print as '-'."""
+    import numpy as np
+
+    rt = RichTable(title=title)
+    rt.add_column("design")
+    for _, head, _ in columns:
+        rt.add_column(head.replace("[", "\\["), justify="right")
+    for name, row in tab.iterrows():
+        cells = []
+        for key, _, fmt in columns:
+            v = row[key]
+            blank = (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and v == "")
+            cells.append("-" if blank else fmt.format(int(v) if "{:d}" in fmt else v))
+        rt.add_row(str(name), *cells)
+    return rt
 
 
 def _plot(res, path: Path, title: str) -> Path:
