@@ -259,7 +259,7 @@ def test_power_and_voltage_hold_with_wiring_and_balancing_in_a_batch(conf):
     power = (ds.pack_current_A * ds.pack_voltage_V).values[first]
     assert np.abs(power + 2000.0).max() < 0.01  # (R0 depends on current: two fixed-point passes)
     assert 4.09 < ds.voltage_V.values.max() < 4.1 + 1e-6  # (charging: a cell sits below its element's terminals)
-    assert sum(str(r).startswith("condition") for r in ds.event_reason.values) == 4
+    assert sum(str(r) == "cut-off" for r in ds.event_reason.values) == 4
     for b in range(2):
         e = {k: float(ds[f"energy_{k}_J"].values[-1, b]) for k in ("load", "cells", "bleed", "interconnect")}
         assert e["bleed"] > 0

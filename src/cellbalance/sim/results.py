@@ -298,10 +298,10 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
                                                                     "step; -1 for the pack or a duration"}),
         "event_element": ("event", ev[:, 8].astype(int), {"long_name": "Series element of that cell; -1 if none"}),
         "event_value": ("event", ev[:, 9].astype(float), {"long_name": "Value the quantity reached",
-                                                          "units": "V, K or A by event_quantity"}),
+                                                          "comment": "units: V, K or A as event_quantity names"}),
         "event_limit": ("event", ev[:, 10].astype(float), {"long_name": "The limit, cut-off or duration that "
                                                                         "ended the step",
-                                                           "units": "V, K, A or s by event_quantity"}),
+                                                           "comment": "units: V, K or A as event_quantity names; s for a duration"}),
         "event_written": ("event", ev[:, 11].astype(np.int8), {
             "long_name": "1 if the step's own text named the end (duration or cut-off), 0 for a limit it does "
                          "not name", "flag_values": np.array([0, 1], np.int8),
