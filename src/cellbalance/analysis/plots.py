@@ -7,7 +7,7 @@ from pathlib import Path
 import xarray as xr
 from matplotlib.figure import Figure
 
-__all__ = ["plot_cell_run"]
+__all__ = ["pack_run_figures", "plot_cell_run", "plot_pack_run"]
 
 
 def plot_cell_run(ds: xr.Dataset, path: str | Path, pack: int = 0) -> Path:
@@ -39,14 +39,25 @@ def plot_cell_run(ds: xr.Dataset, path: str | Path, pack: int = 0) -> Path:
 
 def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0) -> list[Path]:
     """The standard pack figures: SOC spread over time, cell-voltage fan, temperature map (cell x time)."""
-    import numpy as np
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    d = ds.isel(pack=pack)
-    t_h = d.time.values / 3600.0
-    soc = d.soc.values
     files = []
+    for key, fig in pack_run_figures(ds, pack).items():
+        files.append(out / f"{name}_{key}.png")
+        fig.savefig(files[-1], dpi=110)
+    return files
+
+
+def pack_run_figures(ds: xr.Dataset, pack: int = 0, max_rows: int | None = None) -> dict[str, Figure]:
+    """The figures of :func:`plot_pack_run` as matplotlib Figures keyed ``soc_spread``, ``voltage_fan``,
+    ``temperature_map``; ``max_rows``: plot at most about that many rows (every k-th row of a long run)."""
+    import numpy as np
+
+    d = ds.isel(pack=pack)
+    k = 1 if not max_rows or d.sizes["time"] <= max_rows else -(-d.sizes["time"] // max_rows)
+    t_h = d.time.values[::k] / 3600.0
+    soc = d.soc.values[::k]
+    figs = {}
 
     fig = Figure(figsize=(8, 6))
     ax = fig.subplots(2, 1, sharex=True)
@@ -62,10 +73,9 @@ def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0)
     for a in ax:
         a.grid(alpha=0.3)
     fig.tight_layout()
-    files.append(out / f"{name}_soc_spread.png")
-    fig.savefig(files[-1], dpi=110)
+    figs["soc_spread"] = fig
 
-    v = d.voltage_V.values
+    v = d.voltage_V.values[::k]
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
     n = v.shape[1]
@@ -78,10 +88,9 @@ def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0)
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    files.append(out / f"{name}_voltage_fan.png")
-    fig.savefig(files[-1], dpi=110)
+    figs["voltage_fan"] = fig
 
-    temp = d.temperature_K.values - 273.15
+    temp = d.temperature_K.values[::k] - 273.15
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
     im = ax.imshow(temp.T, aspect="auto", origin="lower", cmap="inferno",
@@ -90,6 +99,5 @@ def plot_pack_run(ds: xr.Dataset, out_dir: str | Path, name: str, pack: int = 0)
     ax.set_xlabel("Time [h]")
     ax.set_ylabel("Cell index")
     fig.tight_layout()
-    files.append(out / f"{name}_temperature_map.png")
-    fig.savefig(files[-1], dpi=110)
-    return files
+    figs["temperature_map"] = fig
+    return figs
