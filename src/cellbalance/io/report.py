@@ -87,15 +87,18 @@ def _is_run(ds: xr.Dataset) -> bool:
 
 
 def _run_sections(doc: _Doc, ds: xr.Dataset) -> None:
-    from ..analysis.metrics import summary
+    from ..analysis.metrics import peak_temperature_K, soc_spread, summary
     from ..analysis.plots import pack_run_figures
 
     doc.h2("Summary metrics")
-    if "cell_capacity_Ah" in ds:
-        cap = ds["cell_capacity_Ah"].values.reshape(-1)
-    else:
-        cap = float(ds.attrs.get("capacity_Ah", 1.0))
-    m = summary(ds, cap)
+    if "cell_capacity_Ah" in ds and {"pack_current_A", "pack_voltage_V"} <= set(ds.data_vars):
+        m = summary(ds, ds["cell_capacity_Ah"].values.reshape(-1))
+    else:  # what the recorded variables allow (no capacities or pack terminals recorded)
+        zr, zs = soc_spread(ds)
+        m = {"SOC spread at start [%]": 100 * zr[0], "SOC spread at end [%]": 100 * zr[-1],
+             "SOC std at end [%]": 100 * zs[-1], "peak cell temperature [°C]": peak_temperature_K(ds) - 273.15}
+    m["lowest cell voltage [V]"] = ds.voltage_V.values.min(axis=(0, 2))
+    m["highest cell voltage [V]"] = ds.voltage_V.values.max(axis=(0, 2))
     n = ds.sizes["pack"]
     df = pd.DataFrame({k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in m.items()},
                       index=pd.Index(ds.pack.values, name="pack"))
@@ -122,8 +125,7 @@ def _run_sections(doc: _Doc, ds: xr.Dataset) -> None:
         doc.figure(_lines(lines, "Time [h]", "Energy [Wh]"), "energy dissipated by balancing over time")
         tab = pd.DataFrame(rows, index=pd.Index(ds.pack.values, name="pack"))
         doc.table(tab.describe().loc[["mean", "min", "max"]].T if n > 12 else tab.T)
-    if "estimated_soc" in ds and "estimate_time" in ds.dims:
-        _estimator_section(doc, ds)
+    _estimator_section(doc, ds)
 
 
 def _lines(lines, xlabel: str, ylabel: str):
@@ -143,18 +145,12 @@ def _lines(lines, xlabel: str, ylabel: str):
 
 
 def _estimator_section(doc: _Doc, ds: xr.Dataset) -> None:
-    from ..analysis.metrics import _elements
+    from ..analysis.metrics import estimator_error
 
-    te = ds.estimate_time.values
-    t = ds.time.values
-    if te.size == 0 or t.size == 0:
+    got = estimator_error(ds)
+    if got is None or got[0].size == 0:
         return
-    row = np.clip(np.searchsorted(t, te, side="right") - 1, 0, t.size - 1)  # rows hold right limits
-    z_el = _elements(ds, "soc").mean(-1)[row]  # (estimate_time, pack, element)
-    est = ds.estimated_soc.values
-    if est.shape != z_el.shape:
-        return
-    err = 100.0 * (est - z_el)
+    te, err = got[0], 100.0 * got[1]
     k = _stride(te.size)
     doc.h2("Estimator error")
     th = te[::k] / 3600.0
