@@ -121,8 +121,10 @@ def test_a_task_failing_twice_is_named_and_the_exit_is_non_zero(tmp_path, monkey
     assert (tmp_path / "o" / "k_failed.json").exists()
     assert sorted(p.name for p in (tmp_path / "o" / "chunks").iterdir()) == ["task-000000.parquet",
                                                                              "task-000002.parquet"]
-    # the same command with the fault gone computes only the failed task and completes
+    # the same command with the fault gone computes only the failed task and completes (a comment added to
+    # the configuration in between does not make it another sweep)
     monkeypatch.setattr(an, "pack_metrics", real)
+    cfg.write_text(cfg.read_text() + "\n# retried after the fault was fixed\n")
     r = runner.invoke(app, ["sweep", str(cfg), "--out", str(tmp_path / "o"), "--workers", "0"])
     assert r.exit_code == 0, r.output
     assert "1 task(s) computed, 2 found on disk" in " ".join(r.output.split())

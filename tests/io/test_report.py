@@ -202,7 +202,9 @@ controller = "bleed_to_lowest_soc"
     assert "parameter_set = &quot;ecm_example&quot;" in html  # the configuration that produced it
     r = runner.invoke(app, ["report", str(tmp_path / "o" / "p.nc"), "--out", str(tmp_path / "again.html")])
     assert r.exit_code == 0, r.output
-    check_page((tmp_path / "again.html").read_text())
+    again = (tmp_path / "again.html").read_text()
+    check_page(again)
+    assert "parameter_set = &quot;ecm_example&quot;" in again  # kept in the NetCDF's attributes
     r = runner.invoke(app, ["compare", str(cfg), "--out", str(tmp_path / "c"), "--report"])
     assert r.exit_code == 0, r.output
     assert "Design bleed" in check_page((tmp_path / "c" / "p_compare_report.html").read_text()).h2

@@ -164,6 +164,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         wall = time.perf_counter() - start
         with writing(nc_path):
             if rec is None:
+                ds.attrs["config"] = config.read_text(encoding="utf-8-sig")  # for 'cellbalance report'
                 to_netcdf(ds, nc_path)
             files = [nc_path]
             if cfg.output.csv:

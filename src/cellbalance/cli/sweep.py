@@ -45,7 +45,7 @@ def run_sweep_command(config: Path, out: Path | None, workers: int | None, sched
 
             res = run_sweep(run.tasks, out_dir, metrics=_metrics(), seed=run.seed,
                             workers=workers if workers is not None else sec.workers,
-                            scheduler=client, threads_per_task=sec.threads_per_task, key=run.text,
+                            scheduler=client, threads_per_task=sec.threads_per_task, key=run.key,
                             info={"config_file": str(config)}, progress=progress)
         wall = time.perf_counter() - start
     finally:

@@ -216,9 +216,10 @@ def _comparison_report(res: Mapping[str, xr.Dataset], title: str | None) -> _Doc
     from ..analysis.sweep import pack_metrics
 
     doc = _Doc(title or "cellbalance comparison")
-    doc.h2("Designs side by side (mean over packs)")
-    rows = {name: {k: float(np.mean(v)) for k, v in pack_metrics(ds).items()} for name, ds in res.items()}
-    doc.table(pd.DataFrame.from_dict(rows, orient="index").T)
+    if all("cell_capacity_Ah" in ds for ds in res.values()):
+        doc.h2("Designs side by side (mean over packs)")
+        rows = {name: {k: float(np.mean(v)) for k, v in pack_metrics(ds).items()} for name, ds in res.items()}
+        doc.table(pd.DataFrame.from_dict(rows, orient="index").T)
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
     for name, ds in res.items():

@@ -122,12 +122,14 @@ def _display(v):
 
 
 class SweepRun(BaseModel):
-    """A validated sweep: its configuration text, the base config, the [sweep] table and the tasks."""
+    """A validated sweep: its configuration text (and ``key``, its parsed content, which identifies it for
+    resuming), the base config, the [sweep] table and the tasks."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     path: Path
     text: str
+    key: str
     seed: int
     section: SweepSection
     base: PackRunConfig
@@ -236,7 +238,8 @@ def load_sweep(path: str | Path, *, check_size: bool = True) -> SweepRun:
                 tasks.append(SweepTask(index=len(tasks), scenario_id=sid, first_pack=first,
                                        n_packs=min(ppt, n_packs - first), params=shown, scenario=built[key]))
             sid += 1
-    return SweepRun(path=p, text=text, seed=base.seed, section=sec, base=base, params=names, tasks=tasks)
+    key = json.dumps({**raw, "sweep": sweep_raw}, sort_keys=True, default=str)  # comments and layout do not count
+    return SweepRun(path=p, text=text, key=key, seed=base.seed, section=sec, base=base, params=names, tasks=tasks)
 
 
 def write_sweep_outputs(run: SweepRun, table, out_dir: str | Path) -> list[Path]:

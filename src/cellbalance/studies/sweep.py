@@ -277,8 +277,8 @@ class _LocalBackend:
             return True
         return False
 
-    def close(self):
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True):
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 class _DaskBackend:
@@ -299,7 +299,7 @@ class _DaskBackend:
     def broken(self, exc: BaseException) -> bool:
         return False
 
-    def close(self):
+    def close(self, wait: bool = True):
         pass
 
 
@@ -329,7 +329,7 @@ class _SerialBackend:
     def broken(self, exc):
         return False
 
-    def close(self):
+    def close(self, wait: bool = True):
         pass
 
 
@@ -352,6 +352,8 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path, *, metrics: Calla
     idx = [t.index for t in tasks]
     if len(set(idx)) != len(idx):
         raise ConfigError("run_sweep: task indices must be unique.")
+    if workers is not None and workers < 0:
+        raise ConfigError(f"run_sweep: workers must be >= 0; got {workers}.")
     out = Path(out_dir)
     client = None
     if scheduler is not None:
@@ -376,10 +378,8 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path, *, metrics: Calla
             backend = _SerialBackend()
             threads = threads_per_task
         else:
-            w = workers or ncpu
-            if w < 0:
-                raise ConfigError(f"run_sweep: workers must be >= 0; got {w}.")
-            backend = _LocalBackend(min(w, max(1, len(todo))))
+            w = min(workers or ncpu, max(1, len(todo)))
+            backend = _LocalBackend(w)
             threads = threads_per_task or max(1, ncpu // w)
         failed: list[dict] = []
         computed: list[int] = []
@@ -402,6 +402,8 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path, *, metrics: Calla
                         df = fut.result()
                     except Exception as e:
                         if backend.broken(e):  # the pool was replaced: resubmit what was in flight
+                            for other in inflight.values():
+                                attempts[other.index] -= 1  # not their failure
                             queue = [*inflight.values(), *queue]
                             inflight.clear()
                         if attempts[t.index] < MAX_ATTEMPTS:
@@ -417,7 +419,10 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path, *, metrics: Calla
                     computed.append(t.index)
                     if progress is not None:
                         progress(len(done), total, len(failed))
-        finally:
+        except BaseException:  # interrupted: do not wait for the running tasks (their chunks are not needed)
+            backend.close(wait=False)
+            raise
+        else:
             backend.close()
     finally:
         if client is not None and isinstance(scheduler, str):
