@@ -37,6 +37,7 @@ __all__ = [
     "across_packs",
     "element_charge_Ah",
     "energy_throughput_Wh",
+    "estimator_error",
     "peak_temperature_K",
     "soc_spread",
     "summary",
@@ -133,6 +134,22 @@ def energy_throughput_Wh(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
         return z, z.copy()
     e = p[:-1] * np.diff(t)[:, None]
     return np.where(e > 0, e, 0.0).sum(0) / 3600.0, -np.where(e < 0, e, 0.0).sum(0) / 3600.0
+
+
+def estimator_error(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """(estimate times [s], estimated minus true element SOC (estimate_time, pack, element)), or None when
+    the run has no ``estimated_soc``. The true SOC is that of the last recorded row at or before each
+    estimate (rows hold right limits), so with decimated rows it lags by up to ``record_every`` periods."""
+    if "estimated_soc" not in ds or "estimate_time" not in ds.dims or ds.sizes.get("time", 0) == 0:
+        return None
+    te = ds.estimate_time.values
+    t = ds.time.values
+    row = np.clip(np.searchsorted(t, te, side="right") - 1, 0, t.size - 1)
+    z_el = _elements(ds, "soc").mean(-1)[row]
+    est = ds.estimated_soc.values
+    if est.shape != z_el.shape:
+        return None
+    return te, est - z_el
 
 
 def peak_temperature_K(ds: xr.Dataset) -> np.ndarray:

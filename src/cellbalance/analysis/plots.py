@@ -129,10 +129,14 @@ def plot_cell_run(ds: xr.Dataset, path: str | Path, pack: int = 0, *, name: str 
     return p
 
 
-def pack_run_figures(ds: xr.Dataset, name: str, pack: int = 0) -> dict[str, Figure]:
+def pack_run_figures(ds: xr.Dataset, name: str, pack: int = 0, max_rows: int | None = None) -> dict[str, Figure]:
     """The standard pack figures by file suffix: SOC spread over time, cell-voltage fan, and the
-    temperature map (cell x time); a single cell gets a temperature trace instead of a one-row map."""
+    temperature map (cell x time); a single cell gets a temperature trace instead of a one-row map.
+    ``max_rows``: plot at most about that many rows (every k-th row of a long run)."""
     d = ds.isel(pack=pack)
+    k = 1 if not max_rows or d.sizes["time"] <= max_rows else -(-d.sizes["time"] // max_rows)
+    if k > 1:
+        d = d.isel(time=slice(None, None, k))
     t_h = d.time.values / 3600.0
     soc = d.soc.values
     title = run_title(ds, name, pack)

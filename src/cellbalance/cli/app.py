@@ -193,7 +193,8 @@ def cell(config: Path = typer.Argument(..., help="TOML file: [cell], [experiment
 @app.command()
 def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack], [variation], [experiment], [output]"),
              out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)"),
-             max_time_s: float | None = typer.Option(None, "--max-time-s", min=0.001, help=_MAX_TIME_HELP)):
+             max_time_s: float | None = typer.Option(None, "--max-time-s", min=0.001, help=_MAX_TIME_HELP),
+             report: bool = typer.Option(False, "--report", help="also write a self-contained HTML report")):
     """Simulate a pack (or a batch of packs) with cell-to-cell variation; summary table, NetCDF, plots."""
     from ..io.config import load_pack_config
     from ..io.output import to_csv, to_netcdf
@@ -228,6 +229,7 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         wall = time.perf_counter() - start
         with writing(nc_path):
             if rec is None:
+                ds.attrs["config"] = config.read_text(encoding="utf-8-sig")  # for 'cellbalance report'
                 to_netcdf(ds, nc_path)
             files = [nc_path]
             if cfg.output.csv:
@@ -236,6 +238,11 @@ def simulate(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
                 from ..analysis.plots import plot_pack_run
 
                 files += plot_pack_run(ds, out_dir, cfg.output.name)
+            if report:
+                from ..io.report import write_report
+
+                files.append(write_report(ds, out_dir / f"{cfg.output.name}_report.html",
+                                          config_text=config.read_text(encoding="utf-8-sig")))
     console.print(steps_table(ds))
     console.print(_summary_pack(ds, sp))
     console.print(f"simulated {float(ds.time[-1]):,.0f} s of {lay.n_cells:,} cells in {wall:.2f} s wall time")
@@ -339,12 +346,13 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output direct
 
 @app.command()
 def compare(config: Path = typer.Argument(..., help="pack TOML with [[compare.design]] tables"),
-            out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)")):
+            out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)"),
+            report: bool = typer.Option(False, "--report", help="also write a self-contained HTML report")):
     """Run one pack and scenario under several balancing designs; table, CSV and figure side by side."""
     from .compare import run_compare
 
     try:
-        files = run_compare(config, out, console, _run_with_progress)
+        files = run_compare(config, out, console, _run_with_progress, report=report)
     except CellBalanceError as e:
         _fail(str(e))
     except KeyboardInterrupt as e:
@@ -395,6 +403,39 @@ def lifetime(config: Path = typer.Argument(..., help="TOML file: [cell], [pack],
         files = run_lifetime_command(config, out, console, err_console)
     for f in files:
         console.print(f"wrote {f}")
+
+
+@app.command()
+def sweep(config: Path = typer.Argument(..., help="pack TOML with a [sweep] table ([sweep.grid], [sweep.random])"),
+          out: Path | None = typer.Option(None, "--out", help="output directory (overrides [output].dir)"),
+          workers: int | None = typer.Option(None, "--workers", help="local worker processes (default: [sweep].workers "
+                                             "or the CPU count; 0 runs in this process)"),
+          scheduler: str | None = typer.Option(None, "--scheduler", help="a Dask scheduler address (tcp://host:port): "
+                                               "run the tasks on that cluster instead of a local pool"),
+          report: bool = typer.Option(False, "--report", help="also write a self-contained HTML report")):
+    """Monte Carlo / grid sweep: every task a batch of packs; resumable (rerun the same command), retried,
+    bit-identical for any number of workers; tidy Parquet table, per-scenario summary, sensitivity."""
+    from .sweep import run_sweep_command
+
+    if workers is not None and workers < 0:
+        _fail(f"--workers must be >= 0; got {workers}.")
+    code = 0
+    with _guarded(advice="give fewer packs per task ([sweep].packs_per_task) or record less often "
+                         "(output.record_every)"):
+        code = run_sweep_command(config, out, workers, scheduler, report, console, err_console)
+    if code:
+        raise typer.Exit(code=code)
+
+
+@app.command()
+def report(results: Path = typer.Argument(..., help="a results NetCDF (simulate, cell, lifetime) or a sweep's .parquet"),
+           out: Path | None = typer.Option(None, "--out", help="the HTML file (default: RESULTS_report.html beside it)")):
+    """A self-contained HTML report (figures embedded; opens in a browser with no server and no internet)."""
+    from .report import run_report
+
+    with _guarded():
+        path = run_report(results, out)
+    console.print(f"wrote {path}")
 
 
 @app.command()

@@ -16,7 +16,8 @@ COLUMNS = [("spread_end_pct", "SOC spread end [%]", "{:.2f}"), ("t_spread_below_
            ("controller_ms_mean", "controller mean [ms]", "{:.3f}"), ("controller_ms_max", "controller max [ms]", "{:.3f}")]
 
 
-def run_compare(config: Path, out: Path | None, console, run_with_progress) -> list[Path]:
+def run_compare(config: Path, out: Path | None, console, run_with_progress, *, report: bool = False) -> list[Path]:
+    import numpy as np
 
     from ..analysis.comparison import comparison_table
     from ..errors import ConfigError
@@ -45,6 +46,12 @@ def run_compare(config: Path, out: Path | None, console, run_with_progress) -> l
     files = [out_dir / f"{cfg.output.name}_compare.csv"]
     tab.to_csv(files[0])
     files.append(_plot(res, out_dir / f"{cfg.output.name}_compare.png", f"{cfg.output.name}: SOC spread per design"))
+    if report:
+        from ..io.report import write_report
+
+        files.append(write_report(res, out_dir / f"{cfg.output.name}_compare_report.html",
+                                  config_text=config.read_text(encoding="utf-8-sig"),
+                                  title=f"{cfg.output.name}: balancing designs compared"))
     return files
 
 
