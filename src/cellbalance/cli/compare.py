@@ -17,7 +17,6 @@ COLUMNS = [("spread_end_pct", "SOC spread end [%]", "{:.2f}"), ("t_spread_below_
 
 
 def run_compare(config: Path, out: Path | None, console, run_with_progress, *, report: bool = False) -> list[Path]:
-    import numpy as np
 
     from ..analysis.comparison import comparison_table
     from ..errors import ConfigError
