@@ -156,12 +156,18 @@ def load_cell_config(path: str | Path) -> CellRunConfig:
 class WiringSection(_Strict):
     """``[pack.wiring]``: see :class:`cellbalance.pack.wiring.Wiring` (arrays as nested lists)."""
 
-    configuration: Literal["series-groups", "parallel-strings"] = "series-groups"
-    connection_ohm: float | list[list[float]] = 0.0
-    busbar_ohm: float | list[float] | list[list[float]] = 0.0
-    terminal_ohm: float = Field(0.0, ge=0)
-    terminals: Literal["left", "right", "left-right", "right-left"] = "left"
-    heat_to_cells: float = Field(0.0, ge=0, le=1)
+    configuration: Literal["series-groups", "parallel-strings"] = Field(
+        "series-groups", description="series of parallel groups, or parallel strings of series cells")
+    connection_ohm: float | list[list[float]] = Field(
+        0.0, description="tab/weld resistance of each cell [Ohm]: one value, or (n_series, n_parallel) values")
+    busbar_ohm: float | list[float] | list[list[float]] = Field(
+        0.0, description="busbar segment resistance between neighbouring cells of a group (or string) [Ohm]: one "
+                         "value, per segment, or per element and segment")
+    terminal_ohm: float = Field(0.0, ge=0, description="resistance of each pack terminal lead [Ohm]")
+    terminals: Literal["left", "right", "left-right", "right-left"] = Field(
+        "left", description="where the group rails meet the terminals (first cell, last cell, or one at each end)")
+    heat_to_cells: float = Field(0.0, ge=0, le=1, description="share [1] of the wiring's I^2 R heat that goes into "
+                                                                 "the neighbouring cells' thermal nodes")
 
 
 class PackSection(_Strict):
