@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # (benchmarks/_timing.py, beside this script)
 
 import cellbalance.sim.loop as L
 from cellbalance.balancing import ActiveBalancer, ConverterModel, PassiveBalancer, get_topology
@@ -42,16 +43,6 @@ def _setup(lay: PackLayout, soc: float):
     return pack, dict(layout=lay, state=pack.initial_state, ambient_K=pack.ambient_K)
 
 
-def _best(fn, repeat: int = 3) -> tuple[float, object]:
-    fn()  # compile / warm
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def main() -> None:
     res: dict = {}
     lay = PackLayout(n_series=96)
@@ -68,7 +59,7 @@ def main() -> None:
     }
     runs = {}
     for name, extra in cases.items():
-        wall, ds = _best(lambda extra=extra: simulate(pack.cells, exp, **kw, **extra, options=opts))
+        wall, ds = best_of(lambda extra=extra: simulate(pack.cells, exp, **kw, **extra, options=opts))
         runs[name] = ds
         res[f"96s1p_us06_1h_{name}_wall_s"] = wall
         print(f"96s1p US06 1 h, {name}: {wall * 1e3:.2f} ms")
@@ -93,13 +84,13 @@ def main() -> None:
     pack10k, kw10k = _setup(big, 0.9)
     exp10k = Experiment(["Discharge at 0.5C for 1 hour"], period_s=1.0)
     ctl = BleedAboveMinimum(period_s=60.0, threshold_V=0.002)
-    wall, ds = _best(lambda: simulate(pack10k.cells, exp10k, **kw10k, controller=ctl,
+    wall, ds = best_of(lambda: simulate(pack10k.cells, exp10k, **kw10k, controller=ctl,
                                       balancer=PassiveBalancer(r_bleed_ohm=33.0), options=opts))
     sim = float(ds.time.values[-1])
     res["10k_cells_passive_60s_wall_s"] = wall
     res["10k_cells_passive_60s_cell_steps_per_s"] = big.n_cells * sim / wall
     res["10k_cells_passive_60s_bleed_J"] = float(ds.energy_bleed_J.values[-1, 0])
-    wall0, _ = _best(lambda: simulate(pack10k.cells, exp10k, **kw10k, options=opts))
+    wall0, _ = best_of(lambda: simulate(pack10k.cells, exp10k, **kw10k, options=opts))
     res["10k_cells_none_wall_s"] = wall0
     res["10k_cells_none_cell_steps_per_s"] = big.n_cells * sim / wall0
     import numba

@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numba
+from _timing import times  # (benchmarks/_timing.py, beside this script)
 
 from cellbalance.balancing import ActiveBalancer, ConverterModel, PassiveBalancer, get_topology
 from cellbalance.cell import get_parameter_set
@@ -40,16 +40,6 @@ from cellbalance.scenarios.experiment import Experiment
 from cellbalance.sim import SimulationOptions, simulate
 
 OUT = Path(__file__).parent / "results" / "closed_loop.json"
-
-
-def _times(fn, repeat: int = 3) -> list[float]:
-    fn()  # compile / warm
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def main() -> None:
@@ -77,7 +67,7 @@ def main() -> None:
     }
     targets = {"foxbms": 2.5, "consensus": 2.5, "mpc": 5.0, "ekf_consensus": 4.0}
     for name, make in cases.items():
-        ts = _times(lambda make=make: simulate(pack.cells, exp, **kw, **make(),
+        ts, _ = times(lambda make=make: simulate(pack.cells, exp, **kw, **make(),
                                                options=opts))
         res[f"96s1p_us06_1h_{name}_wall_s"] = min(ts)
         res[f"96s1p_us06_1h_{name}_wall_s_runs"] = ts
@@ -99,7 +89,7 @@ def main() -> None:
                         estimator=PerfectEstimator(period_s=60.0), controller=Consensus(period_s=60.0),
                         balancer=ring100, options=opts)
 
-    ts = _times(run10k)
+    ts, _ = times(run10k)
     ds = run10k()
     sim_s = float(ds.time.values[-1])
     res["10k_cells_consensus_60s_wall_s"] = min(ts)

@@ -19,10 +19,10 @@ Run:  python benchmarks/bench_recording.py   (writes benchmarks/results/recordin
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # (benchmarks/_timing.py, beside this script)
 
 from cellbalance.cell import get_parameter_set, initial_state
 from cellbalance.pack import PackLayout
@@ -35,16 +35,6 @@ PEER = HERE / "results" / "peer_pybamm_ecm_100A_55min.csv"
 LIIONPACK_S = 134.0
 
 
-def best(fn, repeat: int = 5):
-    out = fn()
-    t = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        t = min(t, time.perf_counter() - t0)
-    return t, out
-
-
 def main() -> None:
     res: dict = {}
     cases = {"nmc_lg_m50": ("Discharge at 0.9C for 55 minutes", 1.0),
@@ -55,9 +45,9 @@ def main() -> None:
         cells = get_parameter_set(name).compile(96)
         s0 = initial_state(cells, soc=soc)
         exp = Experiment([step], period_s=1.0)
-        t_on, ds = best(lambda cells=cells, s0=s0, exp=exp: simulate(cells, exp, layout=lay, state=s0))
-        t_off, _ = best(lambda cells=cells, s0=s0, exp=exp: simulate(cells, exp, layout=lay, state=s0,
-                                                                     options=SimulationOptions(record=False)))
+        t_on, ds = best_of(lambda cells=cells, s0=s0, exp=exp: simulate(cells, exp, layout=lay, state=s0), repeat=5)
+        t_off, _ = best_of(lambda cells=cells, s0=s0, exp=exp: simulate(cells, exp, layout=lay, state=s0,
+                                                                     options=SimulationOptions(record=False)), repeat=5)
         kept[name] = ds
         res[f"{name}_96s1p_55min_record_every_row_s"] = t_on
         res[f"{name}_96s1p_55min_record_off_s"] = t_off
@@ -82,7 +72,7 @@ def main() -> None:
     cells = get_parameter_set("nmc_lg_m50").compile(big.n_cells)
     s0 = initial_state(cells, soc=0.9)
     exp = Experiment(["Discharge at 0.5C for 1 hour"], period_s=1.0)
-    t10k, _ = best(lambda: simulate(cells, exp, layout=big, state=s0, options=SimulationOptions(record_every=60)),
+    t10k, _ = best_of(lambda: simulate(cells, exp, layout=big, state=s0, options=SimulationOptions(record_every=60)),
                    repeat=3)
     res["10k_cells_1h_record_every_60_s"] = t10k
     res["10k_cells_cell_steps_per_s"] = big.n_cells * 3600 / t10k

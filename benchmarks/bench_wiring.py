@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # (benchmarks/_timing.py, beside this script)
 
 from cellbalance.cell import get_parameter_set
 from cellbalance.pack import PackLayout, Wiring
@@ -34,16 +34,6 @@ def _layouts(ns: int, npar: int) -> tuple[PackLayout, PackLayout]:
     return PackLayout(n_series=ns, n_parallel=npar), PackLayout(n_series=ns, n_parallel=npar, wiring=w)
 
 
-def _best(fn, repeat: int) -> tuple[float, object]:
-    fn()  # compile / warm
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def main() -> None:
     tiny = "--tiny" in sys.argv
     ns, npar, dur, repeat = (4, 2, "2 minutes", 1) if tiny else (96, 4, "1 hour", 3)
@@ -53,7 +43,7 @@ def main() -> None:
     res: dict = {"workload": f"{ns}s{npar}p nmc_lg_m50, typical variation, 0.5C for {dur} at 1 s"}
     for name, lay in zip(("ideal", "wired"), _layouts(ns, npar), strict=True):
         pack = sample(preset("typical"), p, lay, seed=1, mean_soc=0.9)
-        t, ds = _best(lambda lay=lay, pack=pack: simulate(pack.cells, exp, layout=lay, state=pack.initial_state,
+        t, ds = best_of(lambda lay=lay, pack=pack: simulate(pack.cells, exp, layout=lay, state=pack.initial_state,
                                                          ambient_K=pack.ambient_K, options=opts), repeat)
         res[f"{name}_wall_s"] = t
         i = ds.current_A.values.reshape(ds.sizes["time"], ns, npar)

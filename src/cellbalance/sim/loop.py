@@ -35,7 +35,7 @@ from .guards import check_finite, check_inputs, step_already_met
 from .results import Recorder, RunDescription
 from .segment import run_segment, segment_plan
 from .slots import Slots
-from .stepends import end_event, run_length_events, warn_step_ends
+from .stepends import end_event, pack_terminal_voltage, run_length_events, warn_step_ends
 
 __all__ = ["SimulationOptions", "simulate"]
 
@@ -361,7 +361,7 @@ class _Run:
             else:
                 hi = min(hi, step.until_voltage_V)
         if step.until_pack_voltage_V is not None:
-            v_pack = v_pack_cells.reshape(self.Ns, self.Np)[:, 0].sum() + i_p * self.layout.interconnect_ohm
+            v_pack = float(pack_terminal_voltage(v_pack_cells, self.Ns, self.Np, i_p, self.layout.interconnect_ohm))
             if v_pack > step.until_pack_voltage_V and d <= 0:
                 plo = step.until_pack_voltage_V
             else:
@@ -393,7 +393,7 @@ class _Run:
             i_p = self.pack_currents(code, val, emf, r0, estep, rstep, *self._bal(b))
             m = np.where(taper, np.minimum(m, np.abs(i_p) - cond[:, 3]), m)
             if pack.any():
-                v_p = v.reshape(B, self.Ns, self.Np)[..., 0].sum(-1) + i_p * self.layout.interconnect_ohm
+                v_p = pack_terminal_voltage(v, self.Ns, self.Np, i_p, self.layout.interconnect_ohm)
                 m = np.where(pack, np.minimum(m, np.minimum(v_p - cond[:, 4], cond[:, 5] - v_p)), m)
         return m
 
@@ -765,8 +765,7 @@ def _voltages_with(run: _Run, x, st, t_in, dt, v_cell, i_before, evaluated: bool
 def _pack_voltage_b(run: _Run, b: int, v_cell, i_p: float) -> float:
     """Terminal voltage of pack b without wiring: its element voltages and the interconnect drop (pack-voltage
     cut-offs are refused with wiring, ``guards.check_steps``)."""
-    v = v_cell[run.pack_slice(b)].reshape(run.Ns, run.Np)[:, 0].sum()
-    return float(v + (0.0 if np.isnan(i_p) else i_p) * run.layout.interconnect_ohm)
+    return float(pack_terminal_voltage(v_cell[run.pack_slice(b)], run.Ns, run.Np, i_p, run.layout.interconnect_ohm))
 
 
 def _shunt_heat(run: _Run, v_cell, i_cell) -> np.ndarray:

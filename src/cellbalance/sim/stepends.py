@@ -22,6 +22,14 @@ import numpy as np
 from ..cell import kernels as K
 from ..errors import RunLengthWarning, StepEndWarning, warn
 
+
+def pack_terminal_voltage(v_cells, n_series: int, n_parallel: int, i_p, interconnect_ohm: float):
+    """Terminal voltage of pack(s) without wiring (pack-voltage cut-offs are refused with wiring): the
+    element voltages (one cell of each group) summed, plus the interconnect drop; ``v_cells`` (..., cells
+    of a pack), ``i_p`` (...) with NaN (no deliverable current) taken as 0."""
+    v = np.asarray(v_cells).reshape(*np.shape(i_p), n_series, n_parallel)[..., 0].sum(-1)
+    return v + np.nan_to_num(i_p, nan=0.0) * interconnect_ohm
+
 __all__ = ["EVENT_FIELDS", "end_event", "run_length_events", "warn_step_ends"]
 
 #: the fields of one event, in order (the results store each as ``event_<name>``)
@@ -53,7 +61,7 @@ def end_event(run, b: int, k: int, step, t_start: float, t_end: float, how: str,
     temp = x_b[:, K.X_T]
     np_ = run.Np
     lo, hi, tl, ith, plo, phi = run.cond_set[b]
-    v_pack = v.reshape(run.Ns, np_)[:, 0].sum() + (0.0 if np.isnan(i_p) else i_p) * run.layout.interconnect_ohm
+    v_pack = float(pack_terminal_voltage(v, run.Ns, np_, i_p, run.layout.interconnect_ohm))
     c_lo, c_hi, c_t = int(np.argmin(v)), int(np.argmax(v)), int(np.argmax(temp))
     u, ut = step.until_voltage_V, step.until_temperature_K
     # (margin, quantity, cell, value, limit, written by the user, the cells' limit it is, verb)

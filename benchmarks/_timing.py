@@ -1,0 +1,23 @@
+"""The timing rule every benchmark here uses: one warm-up call (numba compiles or loads its cache),
+then the wall time of each of ``repeat`` calls."""
+
+from __future__ import annotations
+
+import time
+
+
+def times(fn, repeat: int = 3) -> tuple[list[float], object]:
+    """(wall time of each of ``repeat`` calls after a warm-up call, the last call's result)."""
+    out = fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t0)
+    return ts, out
+
+
+def best_of(fn, repeat: int = 3) -> tuple[float, object]:
+    """(the shortest of ``repeat`` timed calls after a warm-up call, the last call's result)."""
+    ts, out = times(fn, repeat)
+    return min(ts), out
