@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,13 +107,18 @@ class Table:
         """Evaluate with the same rule as the compiled kernels (numpy, for analysis and tests)."""
         from .kernels import lut_eval_array
 
-        bank = TableBank([self])
+        bank = self._bank
         t, i, z = np.broadcast_arrays(
             np.asarray(temperature_K, float), np.asarray(current_A, float), np.asarray(soc, float)
         )
         out = lut_eval_array(0, np.ascontiguousarray(t.ravel()), np.ascontiguousarray(i.ravel()),
                              np.ascontiguousarray(z.ravel()), bank.data, bank.meta)
         return out.reshape(t.shape)
+
+    @functools.cached_property
+    def _bank(self) -> TableBank:
+        """This table alone as a bank (made once: the grids and values are read-only)."""
+        return TableBank([self])
 
     def to_dict(self) -> dict:
         return {

@@ -23,6 +23,7 @@ from ..errors import ConfigError, ParameterError
 from ..interfaces import Estimate, LoopContext, Measurement, NominalModel
 
 __all__ = [
+    "ElementMap",
     "NominalTables",
     "active_part",
     "controller_soc",
@@ -206,7 +207,38 @@ def to_command(c: np.ndarray, sizes: tuple[np.ndarray, np.ndarray]) -> np.ndarra
     return np.where(c >= 0, c / sizes[0], c / sizes[1])
 
 
-def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class ElementMap:
+    """The element-current map ``D`` of :func:`node_map` with what the guards read from it, made once
+    per plan: its positive and negative parts ``D+``, ``D-`` and, edge by edge, the elements it
+    touches (``el[first[k]:first[k + 1]]`` for edge ``edge[first[k]]``)."""
+
+    d: np.ndarray
+    dp: np.ndarray
+    dn: np.ndarray
+    edge: np.ndarray
+    el: np.ndarray
+    first: np.ndarray
+
+    @classmethod
+    def of(cls, d_el) -> ElementMap:
+        """``d_el`` as an ElementMap (an ElementMap is returned as it is)."""
+        if isinstance(d_el, cls):
+            return d_el
+        d = np.asarray(d_el, float)
+        edge, el = np.nonzero(d.T)  # sorted by edge
+        first = np.flatnonzero(np.r_[True, edge[1:] != edge[:-1]]) if edge.size else edge
+        return cls(d, np.maximum(d, 0.0), np.maximum(-d, 0.0), edge, el, first)
+
+    def edge_min(self, s: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """(B, m): for each edge the smallest of the element values ``s`` (B, Ns) it touches (1 if none)."""
+        out = np.ones_like(c)
+        if self.edge.size:
+            out[:, self.edge[self.first]] = np.minimum.reduceat(s[:, self.el], self.first, axis=1)
+        return out
+
+
+def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, eta) -> np.ndarray:
     """Edge currents with every edge switched off whose lossy transfer would raise V = sum (z - zbar)^2.
 
     With ``delta = z - zbar`` and the element-current map ``-D c`` (:func:`node_map`), an edge moving
@@ -215,14 +247,15 @@ def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta) -> np.n
     ``(2 c / Q)(eta delta . D- - delta . D+)`` (sides swapped for ``c < 0``). It runs only where that is
     negative; the mean SOC term drops out because ``sum delta = 0``.
     """
+    em = ElementMap.of(d_el)
     delta = z - z.mean(-1, keepdims=True)
-    a = delta @ np.maximum(d_el, 0.0)
-    b = delta @ np.maximum(-d_el, 0.0)
+    a = delta @ em.dp
+    b = delta @ em.dn
     rate = np.where(c >= 0, eta * b - a, eta * a - b)
     return np.where(rate < 0.0, c, 0.0)
 
 
-def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta, a: float) -> np.ndarray:
+def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, eta, a: float) -> np.ndarray:
     """Edge transfers scaled so that V = sum (z - zbar)^2 does not rise over the held period.
 
     The predicted SOC change with losses is ``Delta = a (-(D+ c+ + D- c-) + eta (D- c+ + D+ c-))``
@@ -234,7 +267,8 @@ def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta, a: float)
     where the joint move would raise V (``delta.Delta >= 0``) the edges are first filtered one by one
     (:func:`lyapunov_filter`) and the rest is scaled the same way.
     """
-    dp, dn = np.maximum(d_el, 0.0), np.maximum(-d_el, 0.0)
+    em = ElementMap.of(d_el)
+    dp, dn = em.dp, em.dn
 
     def scale(cc):
         cp_, cn_ = np.maximum(cc, 0.0), np.maximum(-cc, 0.0)
@@ -248,7 +282,7 @@ def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray, eta, a: float)
     lin, s = scale(c)
     bad = lin >= 0.0
     if np.any(bad):
-        c = np.where(bad[:, None], lyapunov_filter(c, z, d_el, eta), c)
+        c = np.where(bad[:, None], lyapunov_filter(c, z, em, eta), c)
         lin, s = scale(c)
         s = np.where(lin >= 0.0, 0.0, s)
     return c * np.clip(s, 0.0, 1.0)[:, None]

@@ -43,6 +43,7 @@ import numpy as np
 from ..errors import ConfigError, check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
 from .base import (
+    ElementMap,
     NominalTables,
     active_part,
     bleed_guard,
@@ -80,7 +81,7 @@ class ConsensusPlan:
     predicted_rate_per_s: float
     tables: NominalTables = field(repr=False)
     p: np.ndarray | None = field(repr=False, default=None)
-    d_el: np.ndarray | None = field(repr=False, default=None)
+    d_el: ElementMap | None = field(repr=False, default=None)
     weights: np.ndarray | None = field(repr=False, default=None)
     i_max: float = 0.0
     eta: float = 1.0
@@ -145,7 +146,8 @@ class Consensus:
         i_max = conv.max_current_A if self.max_current_A is None else min(self.max_current_A, conv.max_current_A)
         v_nom = float(np.interp(0.5, tables.soc, tables.ocv))
         eta = float(1.0 - conv.loss_W(0.5 * i_max, v_nom) / (v_nom * 0.5 * i_max))
-        return ConsensusPlan("edges", k, bound, lam2, lam_max, _rate(k, lam2, q, self.period_s), tables, p, d_el,
+        return ConsensusPlan("edges", k, bound, lam2, lam_max, _rate(k, lam2, q, self.period_s), tables, p,
+                             ElementMap.of(d_el),
                              np.asarray(w, float), i_max, eta, conv.bidirectional, act, endpoint_sizes(act))
 
     def _gain(self, q: float, lam2: float, lam_max: float, bound: float) -> float:
@@ -196,7 +198,7 @@ def _rate(k: float, lam2: float, q: float, dt: float) -> float:
     return float(-np.log(abs(1.0 - a)) / dt) if a != 1.0 else float("inf")
 
 
-def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray, d_el: np.ndarray,
+def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray, d_el: np.ndarray | ElementMap,
                   tab: NominalTables, margin_V: float, margin_K: float, i_pack=None, period_s: float = 0.0) -> np.ndarray:
     """Edge currents scaled so that every element stays within the nominal limits under them.
 
@@ -210,9 +212,12 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
     current's share ``|i_p|`` counted first, stays under ``t_max - margin_K``. Each edge takes the
     smallest scale of the elements it touches.
     """
-    contrib = -d_el[None, :, :] * c[:, None, :]  # (B, Ns, m) current into each element from each edge
-    up = np.maximum(contrib, 0.0).sum(-1)
-    dn = np.maximum(-contrib, 0.0).sum(-1)
+    # the current into element l from edge k is -D[l, k] c[k]: its charging part is D-[l, k] c+[k] +
+    # D+[l, k] c-[k] (D+, D- and c+, c- the positive and negative parts), its discharging part the rest
+    em = ElementMap.of(d_el)
+    cp_, cn_ = np.maximum(c, 0.0), np.maximum(-c, 0.0)
+    up = cp_ @ em.dn.T + cn_ @ em.dp.T
+    dn = cp_ @ em.dp.T + cn_ @ em.dn.T
     r0 = tab.r0_element(z, temp)
     # over the held period the OCV moves too: dU/dz i dt / Q, read at the SOC the *measured* voltage
     # implies (not the estimate, which may be wrong; the voltage under load errs towards the steep
@@ -231,7 +236,5 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
         i_el = np.maximum(i_cell * tab.n_parallel - ip[:, None], 0.0)
         tot = np.maximum(up, dn)
         s = np.minimum(s, np.where(tot > 0, i_el / np.maximum(tot, 1e-300), 1.0))
-    touch = d_el != 0.0  # (Ns, m)
-    s_edge = np.where(touch[None, :, :], s[:, :, None], 1.0).min(1)
-    return c * s_edge
+    return c * em.edge_min(s, c)  # each edge: the smallest scale of the elements it touches
 

@@ -72,6 +72,7 @@ class QPData:
     a: float
     rho_init: np.ndarray
     d_el: np.ndarray | None
+    emap: object = None  # cb.ElementMap of d_el (the guards' view of it, made once)
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,7 +238,8 @@ class MPC:
                 rows["adj"] = (r0, r0 + h * (n - 1))
                 r0 += h * (n - 1)
         amat = sp.vstack(blocks, format="csc")
-        return QPData(mode, n, m, h, p_upper, amat, rows, a, rho_v, d_el)
+        return QPData(mode, n, m, h, p_upper, amat, rows, a, rho_v, d_el,
+                      None if d_el is None else cb.ElementMap.of(d_el))
 
     # ------------------------------------------------------------------------------------ vectors
     def qp_vectors(self, state: MPCState, b: int, z0: np.ndarray, v: np.ndarray, temp: np.ndarray,
@@ -357,8 +359,8 @@ class MPC:
             lo_c = 0.0 if not state.bidirectional else -state.i_max * state.sizes[1]
             c = np.clip(w0, lo_c, state.i_max * state.sizes[0])
             c = np.where(np.abs(c) > 1e-6 * state.i_max, c, 0.0)
-            c = cb.lyapunov_step(c, z, qp.d_el, state.eta, qp.a)
-            c = voltage_scale(c, v, z, temp, qp.d_el, tab, self.margin_V, self.margin_K, i_p, self.period_s)
+            c = cb.lyapunov_step(c, z, qp.emap, state.eta, qp.a)
+            c = voltage_scale(c, v, z, temp, qp.emap, tab, self.margin_V, self.margin_K, i_p, self.period_s)
             cur = -(c @ qp.d_el.T)
             cmd = Command(edge_current_A=cb.to_command(c, state.sizes))
         new = replace(state, failures=failures, solves=solves, last_status=tuple(status), solve_time_s=times,

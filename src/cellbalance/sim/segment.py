@@ -441,7 +441,7 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
         plan = segment_plan(cells, B, npar)
         if plan is None:
             return -1
-    if plan.lims_key is None or not np.array_equal(plan.lims_key, cond):
+    if plan.lims_key is None or plan.lims_key.shape != cond.shape or (plan.lims_key != cond).any():
         plan.lims_key = np.array(cond, float)
         plan.lims = plan.lims_key[plan.pack_of]
     lims = plan.lims
