@@ -80,7 +80,9 @@ RC = [[1.0e-3, 1.5e-3, 0.8e-3, 1.2e-3], [1.1e-3, 0.9e-3, 1.3e-3, 1.0e-3]]
 RB_STRINGS = [2e-4, 3e-4, 1e-4]
 RB_GROUPS = [[2e-4, 3e-4, 1e-4], [1.5e-4, 2.5e-4, 2e-4]]
 RT = 1e-4  # each terminal
-TERMINALS = {"parallel-strings": "left", "series-groups": "left-right", "series-groups-shared": "left-right"}
+TERMINALS = {"parallel-strings": "left", "series-groups": "left-right", "series-groups-shared": "left-right",
+             "series-groups-ideal": "left-right"}
+RB_IDEAL = 1e-9
 PROFILE = [(-100.0, 900), (0.0, 300), (50.0, 600)]  # (pack current A, positive = charge; seconds)
 DT = 1.0
 
@@ -153,7 +155,9 @@ def netlist(case: str) -> pd.DataFrame:
         net.at[rails[NS, k], "value"] = RB_GROUPS[NS - 1][k]
         for r in range(1, NS):
             net.at[rails[r, k], "value"] = RB_GROUPS[r - 1][k]  # (shared: group r-1's positive rail)
-    if case == "series-groups-shared":
+    if case == "series-groups-ideal":
+        net.loc[net["desc"].str.startswith("Rb"), "value"] = RB_IDEAL
+    if case != "series-groups":
         return net
     tp = {"left": 0, "right": NP - 1, "left-right": 0, "right-left": NP - 1}[TERMINALS[case]]
     tn = {"left": 0, "right": NP - 1, "left-right": NP - 1, "right-left": 0}[TERMINALS[case]]
@@ -210,8 +214,9 @@ def main() -> None:
     cap, soc, r0 = variation()
     arrays.update({"ns": NS, "np": NP, "connection_ohm": np.array(RC), "terminal_ohm": RT, "capacity_Ah": cap,
                    "initial_soc": soc, "r0_scale": r0})
-    for case in ("parallel-strings", "series-groups", "series-groups-shared"):
-        arrays[f"{case}/busbar_ohm"] = np.array(RB_STRINGS if case == "parallel-strings" else RB_GROUPS)
+    for case in ("parallel-strings", "series-groups", "series-groups-shared", "series-groups-ideal"):
+        arrays[f"{case}/busbar_ohm"] = np.array(RB_STRINGS if case == "parallel-strings" else
+                                                np.zeros((NS, NP - 1)) if case == "series-groups-ideal" else RB_GROUPS)
         arrays[f"{case}/terminals"] = np.array(TERMINALS[case])
         r = run(case)
         for k, v in r.items():

@@ -77,11 +77,13 @@ def ref():
     return np.load(REF)
 
 
-@pytest.mark.parametrize("case", ["parallel-strings", "series-groups"])
+@pytest.mark.parametrize("case", ["parallel-strings", "series-groups", "series-groups-ideal"])
 def test_agrees_with_liionpack(ref, case):
     """parallel-strings: liionpack's own ``setup_circuit`` netlist. series-groups: liionpack's solver on
     cellbalance's series-groups circuit (each group with its own two rails; liionpack's own
-    ``series-groups`` shares them between groups, see test_liionpack_shared_busbars_are_another_circuit)."""
+    ``series-groups`` shares them between groups, see test_liionpack_shared_busbars_are_another_circuit).
+    series-groups-ideal: liionpack's own series-groups netlist with 1e-9 ohm busbars, which is
+    cellbalance's series-groups with ideal busbars (the connection resistances still split the current)."""
     m = _metrics(ref, case, _run(ref, case))
     print(f"{case} vs liionpack: branch current {m['current_on'] * 100:.3f} % RMS under load "
           f"({m['current_all'] * 100:.2f} % with the rest), cell voltage {m['voltage'] * 1e3:.3f} mV RMS, "
