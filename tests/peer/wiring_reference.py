@@ -2,12 +2,12 @@
 nodal analysis (MNA) at every time step, the cells stepped one by one through cellbalance's public
 single-cell functions.
 
-Why not liionpack: liionpack 0.4.0 (with PyBaMM 26.10 in /work/lp-venv) fails before its first
-step: ``liionpack/solver_utils.py`` line 295 (``_create_casadi_objects``) reads
-``model.len_rhs_sens``, an attribute PyBaMM 26 no longer has (``AttributeError: 'Thevenin' object
-has no attribute 'len_rhs_sens'``); see ``benchmarks/peers/liionpack_wiring_try.py``. liionpack
-also lags the cell resistance by one step (``R_i = |OCV - V| / I`` of the previous step), so it
-would not be an exact reference for an exact solve in any case.
+This is the exact-solve reference (no lag between circuit and cells); liionpack 0.4 itself is compared
+in tests/pack/test_wiring_liionpack.py, on traces generated once in its own environment by
+``benchmarks/peers/liionpack_wiring_reference.py`` (liionpack 0.4.0 fails with PyBaMM 26, runs with
+PyBaMM 25.1.1 and pandas 2.2.3). liionpack lags the cell resistance by one step (``R_i = |OCV - V| / I``
+of the previous step, the RC voltage folded into it; frozen during rests), so it agrees with an
+exact solve to its own coupling error (0.1 % in branch current under load), not to 1e-9.
 
 The network here is built as a netlist of the physical elements (the grid of liionpack's
 ``setup_circuit`` for ``parallel-strings``: per string, per cell a connection resistor, the cell's
