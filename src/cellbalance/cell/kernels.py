@@ -331,6 +331,55 @@ def _trilinear(data, meta, t, T, I, z, zero_current, out, m):
 
 
 @njit(cache=True, error_model="numpy")
+def _soc_positions(data, meta, t, z, f, g, m):
+    """f[i] = (z[i] - z0) / dz on the uniform SOC grid of table t (a table over SOC only), unless f
+    already holds the positions on table g's grid and it is the same grid (g < 0: none yet); returns
+    the table whose grid f then holds."""
+    nz = meta[t, 2]
+    x0 = data[meta[t, 3] + 2]
+    x1 = data[meta[t, 3] + 3]
+    if g < 0 or meta[g, 2] != nz or data[meta[g, 3] + 2] != x0 or data[meta[g, 3] + 3] != x1:
+        dx = x1 - x0
+        for i in range(m):
+            f[i] = (z[i] - x0) / dx
+        return t
+    return g
+
+
+@njit(cache=True, error_model="numpy")
+def _table_block(data, meta, t, T, I, z, f, g, out, m):
+    """Table t at (T[i], I[i] or 0 for the tables before T_R0, z[i]) into out[i] for i < m, as _lut;
+    f, g as in _soc_positions (the SOC positions computed once per run of tables on one grid); returns
+    the table whose grid f then holds."""
+    nz = meta[t, 2]
+    vo = meta[t, 4]
+    if meta[t, 0] == 1 and meta[t, 1] == 1 and nz == 1:
+        v = data[vo]
+        for i in range(m):
+            out[i] = v
+    elif meta[t, 0] == 1 and meta[t, 1] == 1 and meta[t, 7] != 0:
+        g = _soc_positions(data, meta, t, z, f, g, m)
+        hi = float(nz - 2)
+        for i in range(m):
+            fi = f[i]
+            lo = int(min(max(fi, 0.0), hi))  # = int(f) clamped to [0, nz-2]
+            wt = fi - lo
+            out[i] = data[vo + lo] * (1.0 - wt) + data[vo + lo + 1] * wt
+    elif ((meta[t, 0] == 1 or meta[t, 5] != 0) and (meta[t, 1] == 1 or meta[t, 6] != 0)
+          and (meta[t, 2] == 1 or meta[t, 7] != 0)):
+        # uniform in every axis it has (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
+        # trilinear interpolation inlined over the block, the arithmetic of _lut_general/_find
+        _trilinear(data, meta, t, T, I, z, t < T_R0, out, m)
+    elif t < T_R0:  # OCV, dU/dT and M are looked up at I = 0
+        for i in range(m):
+            out[i] = _lut_general(t, T[i], 0.0, z[i], data, meta)
+    else:
+        for i in range(m):
+            out[i] = _lut_general(t, T[i], I[i], z[i], data, meta)
+    return g
+
+
+@njit(cache=True, error_model="numpy")
 def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
     """Tables t0 .. t1-1 (but ``skip``) at (T, I, z) = rows rT, rI, rz of the block workspace ``w``, as
     _lut (I = 0 for the tables before T_R0), into row rtab + t for t < NT_FIXED and into row
@@ -346,39 +395,7 @@ def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
         if t == skip:
             continue
         ro = rtab + t if t < NT_FIXED else _NFIX + _NPER * ((t - NT_FIXED) // 2) + 3 + (t - NT_FIXED) % 2
-        out = w[ro * B:(ro + 1) * B]
-        nz = meta[t, 2]
-        vo = meta[t, 4]
-        if meta[t, 0] == 1 and meta[t, 1] == 1 and nz == 1:
-            v = data[vo]
-            for i in range(m):
-                out[i] = v
-        elif meta[t, 0] == 1 and meta[t, 1] == 1 and meta[t, 7] != 0:
-            ao = meta[t, 3]
-            x0 = data[ao + 2]
-            x1 = data[ao + 3]
-            if g < 0 or meta[g, 2] != nz or data[meta[g, 3] + 2] != x0 or data[meta[g, 3] + 3] != x1:
-                dx = x1 - x0
-                for i in range(m):
-                    f[i] = (z[i] - x0) / dx
-                g = t
-            hi = float(nz - 2)
-            for i in range(m):
-                fi = f[i]
-                lo = int(min(max(fi, 0.0), hi))  # = int(f) clamped to [0, nz-2]
-                wt = fi - lo
-                out[i] = data[vo + lo] * (1.0 - wt) + data[vo + lo + 1] * wt
-        elif ((meta[t, 0] == 1 or meta[t, 5] != 0) and (meta[t, 1] == 1 or meta[t, 6] != 0)
-              and (meta[t, 2] == 1 or meta[t, 7] != 0)):
-            # uniform in every axis it has (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
-            # trilinear interpolation inlined over the block, the arithmetic of _lut_general/_find
-            _trilinear(data, meta, t, T, I, z, t < T_R0, out, m)
-        elif t < T_R0:  # OCV, dU/dT and M are looked up at I = 0
-            for i in range(m):
-                out[i] = _lut_general(t, T[i], 0.0, z[i], data, meta)
-        else:
-            for i in range(m):
-                out[i] = _lut_general(t, T[i], I[i], z[i], data, meta)
+        g = _table_block(data, meta, t, T, I, z, f, g, w[ro * B:(ro + 1) * B], m)
 
 
 @njit(cache=True, error_model="numpy")
