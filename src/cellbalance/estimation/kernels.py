@@ -148,16 +148,12 @@ def _nrows(nrc):
     return _W_RC + _W_PER * nrc
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _row(w, r):
-    return w[r * BLOCK:(r + 1) * BLOCK]
-
-
 @njit(cache=True, error_model="numpy")
 def _table(t, data, meta, w, rT, rI, rz, rf, g, ro, m):
     """Table t at (T, I (0 for the tables before T_R0), z) = rows rT, rI, rz into row ro (i < m), as
     ``K.lut`` (the cell kernels' block look-up); row rf holds the SOC positions of table g's grid."""
-    return K._table_block(data, meta, t, _row(w, rT), _row(w, rI), _row(w, rz), _row(w, rf), g, _row(w, ro), m)
+    B = BLOCK
+    return K._table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
 
 
 @njit(cache=True, error_model="numpy")
@@ -200,10 +196,11 @@ def _output_rows(cp, gp, data, meta, w, h, s, m):
 @njit(cache=True, error_model="numpy")
 def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
                w, hv, sv, g):
-    """ekf_step on elements e0 .. e0+m-1 (workspace w, scratch hv, sv (BLOCK,), g (nx,))."""
+    """ekf_step on elements e0 .. e0+m-1 (workspace w, scratch hv, sv (BLOCK,), g (2 nx,))."""
     B = BLOCK
     nx = x.shape[1]
     nrc = nx - 2
+    kv = g[nx:]  # the gain K
     tr = 1.0 / gp[K.G_TREF_R]
     ea0, earc = gp[K.G_EA0], gp[K.G_EARC]
     Q = cp[K.C_CAP]
@@ -312,10 +309,12 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
         else:
             # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
             for a in range(nx):
-                ka = g[a] / S
+                kv[a] = g[a] / S
+            for a in range(nx):
+                ka = kv[a]
                 xe[a] += ka * r
                 for b in range(a, nx):
-                    kb = g[b] / S
+                    kb = kv[b]
                     v = Pe[a, b] - ka * g[b] - g[a] * kb + S * ka * kb
                     Pe[a, b] = v
                     Pe[b, a] = v
@@ -338,7 +337,7 @@ def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, i
     nt = min(_NTASK, nb)
     for t in prange(nt):
         w = np.empty(_nrows(nx - 2) * BLOCK)
-        hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(nx)
+        hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
         for b in range(t * nb // nt, (t + 1) * nb // nt):
             e0 = b * BLOCK
             _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
@@ -375,27 +374,34 @@ def _table_slope(t, data, meta, w, rz, rf, g, ro, rs, m):
     interpolant on the one SOC interval holding z (0 for a constant table); for a table over T or I
     too, or on a non-uniform grid, the central difference of K.lut over z +- DZ. Rows and g as _table."""
     B = BLOCK
-    g = _table(t, data, meta, w, _W_T, _W_IM, rz, rf, g, ro, m)
-    sl = _row(w, rs)
+    oo, os = ro * B, rs * B
     nz = meta[t, 2]
-    if meta[t, 0] == 1 and meta[t, 1] == 1 and (nz == 1 or meta[t, 7] != 0):
-        if nz == 1:
-            for i in range(m):
-                sl[i] = 0.0
-            return g
-        f = _row(w, rf)  # the positions on this table's grid (computed, or shared with g's same grid)
+    if meta[t, 0] == 1 and meta[t, 1] == 1 and nz > 1 and meta[t, 7] != 0:
+        # value (K.lut's arithmetic) and slope from one interval, one pass
+        g = K._soc_positions(data, meta, t, w, rz * B, rf * B, g, m)
+        of = rf * B
         vo = meta[t, 4]
         rdx = 1.0 / (data[meta[t, 3] + 3] - data[meta[t, 3] + 2])
         hi = float(nz - 2)
         for i in range(m):
-            lo = int(min(max(f[i], 0.0), hi))
-            sl[i] = (data[vo + lo + 1] - data[vo + lo]) * rdx
+            fi = w[of + i]
+            lo = int(min(max(fi, 0.0), hi))
+            wt = fi - lo
+            v0 = data[vo + lo]
+            v1 = data[vo + lo + 1]
+            w[oo + i] = v0 * (1.0 - wt) + v1 * wt
+            w[os + i] = (v1 - v0) * rdx
+        return g
+    g = _table(t, data, meta, w, _W_T, _W_IM, rz, rf, g, ro, m)
+    if meta[t, 0] == 1 and meta[t, 1] == 1 and nz == 1:
+        for i in range(m):
+            w[os + i] = 0.0
         return g
     for i in range(m):
         Te = w[_W_T * B + i]
         cur = 0.0 if t < K.T_R0 else w[_W_IM * B + i]  # as K.lut's callers: OCV, dU/dT, M at I = 0
         z = w[rz * B + i]
-        sl[i] = (K.lut(t, Te, cur, z + DZ, data, meta) - K.lut(t, Te, cur, z - DZ, data, meta)) / (2.0 * DZ)
+        w[os + i] = (K.lut(t, Te, cur, z + DZ, data, meta) - K.lut(t, Te, cur, z - DZ, data, meta)) / (2.0 * DZ)
     return g
 
 
@@ -478,6 +484,10 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
         p[e] = pe
 
 
+# a delta filter costs some 10-20 ns: threads pay off only for large packs (their start-up is tens of us)
+BARDELTA_PARALLEL_THRESHOLD = 16384
+
+
 def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
               svar_b, flags_b, innov, flags):
     nbar, nx = xb.shape
@@ -494,7 +504,7 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
             sm += i_meas[b, k]
         tb[b], yb[b], ipb[b], imb[b] = st / ns, sy / ns, sp / ns, sm / ns
     w = np.empty(_nrows(nx - 2) * BLOCK)
-    hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(nx)
+    hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
     for e0 in range(0, nbar, BLOCK):
         _ekf_block(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b,
                    e0, min(BLOCK, nbar - e0), w, hv, sv, g)
@@ -510,7 +520,7 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
             di[b * ns + k] = i_pred[b, k] - ipb[b]
     Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
     nb = (n + BLOCK - 1) // BLOCK
-    nt = min(_NTASK, nb)
+    nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
     for t in prange(nt):
         wt = np.empty(_nrows(nx - 2) * BLOCK)
         for bl in range(t * nb // nt, (t + 1) * nb // nt):
@@ -519,8 +529,6 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
                          innov, flags, e0, min(BLOCK, n - e0), wt)
 
 
-# a delta filter costs some 10 ns: threads pay off only for large packs (their start-up is tens of us)
-BARDELTA_PARALLEL_THRESHOLD = 16384
 bardelta_step_serial = njit(cache=True)(_bardelta)
 bardelta_step_parallel = njit(cache=True, parallel=True)(K._renamed(_bardelta, "_bardelta_parallel"))
 
