@@ -6,7 +6,8 @@ Inputs: the nominal ``nmc_lg_m50`` cell (two RC pairs: a 4-state filter per cell
 25 degC. Two levels are timed:
 
 * kernel: the compiled filter step on preallocated arrays, in place (what a compiled closed loop
-  would call);
+  would call): ``ekf_step`` (threads from 512 elements), ``bardelta_step`` (one call per step: pack
+  means, the bar EKF and every delta filter; serial below 16,384 elements);
 * estimator: ``EKFEstimator.step`` / ``BarDeltaEstimator.step`` with a Measurement per call (the
   slot interface: copies the state, builds the Estimate), fewer steps.
 
