@@ -2,13 +2,15 @@
 
 G. L. Plett, "Efficient battery pack state estimation using bar-delta filtering", EVS24,
 Stavanger, 2009 (and "Battery Management Systems, Vol. II", Artech House 2016, sec. 4.8). The
-"bar" filter is the full EKF (``estimation/kernels.ekf_step``) on the average element: its input is
-the pack current plus the mean commanded balancing current, its measurement the mean element
-voltage, at the mean temperature. Each element's SOC is ``z_i = zbar + dz_i``; the delta filter
-on ``dz_i`` (a random walk driven by the element's balancing current minus the mean) is updated
-from the element's own voltage predicted with the bar states at ``zbar + dz_i``
-(``estimation/kernels.delta_step``). Cost per element: one scalar filter instead of an
-(2 + n_rc)-state EKF; the price is that RC and hysteresis states are shared by the pack.
+"bar" filter is the full EKF (the arithmetic of ``estimation/kernels.ekf_step``) on the average
+element: its input is the pack current plus the mean commanded balancing current, its measurement
+the mean element voltage, at the mean temperature. Each element's SOC is ``z_i = zbar + dz_i``; the
+delta filter on ``dz_i`` (a random walk driven by the element's balancing current minus the mean) is
+updated from the element's own voltage predicted with the bar states at ``zbar + dz_i``, its
+Jacobian the slope of the tables' SOC interval there. Both run in one compiled call per step
+(``estimation/kernels.bardelta_step``). Cost per element: one scalar filter and one evaluation of the
+output tables instead of an (2 + n_rc)-state EKF with three; the price is that RC and hysteresis
+states are shared by the pack.
 """
 
 from __future__ import annotations
