@@ -240,10 +240,8 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
         n3 = noise[3] * noise[3] * dt
         for i in range(m):
             e = e0 + i
-            xe = x[e]
-            Pe = P[e]
             I = w[_W_I * B + i]
-            z0 = xe[0]
+            z0 = x[e, 0]
             eta = eta_c if I > 0.0 else 1.0
             # propagate (F = diag(1, a_1 .. a_nrc, a_h)) and P <- F P F^T + Q_w, as propagate / process_noise
             g[0] = 1.0
@@ -251,27 +249,27 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
                 r = _W_RC + _W_PER * j
                 a = w[(r + 3) * B + i]
                 R = w[r * B + i]
-                xe[1 + j] = a * xe[1 + j] + (1.0 - a) * R * I
+                x[e, 1 + j] = a * x[e, 1 + j] + (1.0 - a) * R * I
                 g[1 + j] = a
             sg = 1.0 if I > 0.0 else (-1.0 if I < 0.0 else 0.0)
             ah = w[_W_EH * B + i]
-            xe[nrc + 1] = sg + (xe[nrc + 1] - sg) * ah
+            x[e, nrc + 1] = sg + (x[e, nrc + 1] - sg) * ah
             g[nrc + 1] = ah
-            xe[0] = z0 + (eta * I - isd) * dt / Q
+            x[e, 0] = z0 + (eta * I - isd) * dt / Q
             if abs(I) > ith:
                 s[e] = sg
             for a in range(nx):
                 for b in range(a, nx):
-                    v = g[a] * g[b] * Pe[a, b]
-                    Pe[a, b] = v
-                    Pe[b, a] = v
+                    v = g[a] * g[b] * P[e, a, b]
+                    P[e, a, b] = v
+                    P[e, b, a] = v
             bz = eta * dt / Q * sig_i
-            Pe[0, 0] += bz * bz + n1
+            P[e, 0, 0] += bz * bz + n1
             for j in range(nrc):
                 r = _W_RC + _W_PER * j
                 bv = (1.0 - w[(r + 3) * B + i]) * w[r * B + i] * sig_i
-                Pe[1 + j, 1 + j] += bv * bv + n2
-            Pe[nrc + 1, nrc + 1] += n3
+                P[e, 1 + j, 1 + j] += bv * bv + n2
+            P[e, nrc + 1, nrc + 1] += n3
     K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
     for i in range(m):
         e = e0 + i
@@ -283,18 +281,16 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
     for i in range(m):
         e = e0 + i
-        xe = x[e]
-        Pe = P[e]
         yp = w[_W_Y * B + i]
         for j in range(nrc):
-            yp += xe[1 + j]
+            yp += x[e, 1 + j]
         hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
         mz = w[_W_MZ * B + i]
         # H = [hz, 1..1, m]; g = P H^T
         for a in range(nx):
-            acc = Pe[a, 0] * hz + Pe[a, nrc + 1] * mz
+            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
             for j in range(nrc):
-                acc += Pe[a, 1 + j]
+                acc += P[e, a, 1 + j]
             g[a] = acc
         S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
         for j in range(nrc):
@@ -312,20 +308,20 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
                 kv[a] = g[a] / S
             for a in range(nx):
                 ka = kv[a]
-                xe[a] += ka * r
+                x[e, a] += ka * r
                 for b in range(a, nx):
                     kb = kv[b]
-                    v = Pe[a, b] - ka * g[b] - g[a] * kb + S * ka * kb
-                    Pe[a, b] = v
-                    Pe[b, a] = v
+                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
+                    P[e, a, b] = v
+                    P[e, b, a] = v
         if nis > bump2:
             # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
             # innovations stay beyond the gate widens its SOC variance until it can update again)
             fl |= FLAG_BUMPED
-            Pe[0, 0] *= bumpf
+            P[e, 0, 0] *= bumpf
         flags[e] = fl
-        xe[0] = min(max(xe[0], zlo), zhi)
-        xe[nrc + 1] = min(max(xe[nrc + 1], -1.0), 1.0)
+        x[e, 0] = min(max(x[e, 0], zlo), zhi)
+        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
 
 
 _NTASK = 16  # contiguous runs of blocks, one workspace each (as cell/kernels.py)
