@@ -6,7 +6,8 @@ Inputs: the nominal ``nmc_lg_m50`` cell (two RC pairs: a 4-state filter per cell
 25 degC. Two levels are timed:
 
 * kernel: the compiled filter step on preallocated arrays, in place (what a compiled closed loop
-  would call);
+  would call): ``ekf_step`` (threads from 512 elements), ``bardelta_step`` (one call per step: pack
+  means, the bar EKF and every delta filter; serial below 16,384 elements);
 * estimator: ``EKFEstimator.step`` / ``BarDeltaEstimator.step`` with a Measurement per call (the
   slot interface: copies the state, builds the Estimate), fewer steps.
 
@@ -70,12 +71,11 @@ def bench_ekf_kernel(n_cells: int, n_steps: int) -> float:
         s = np.zeros(n_cells)
         inn, sv = np.empty(n_cells), np.empty(n_cells)
         fl = np.empty(n_cells, np.int64)
-        work = np.empty((n_cells, 2 * nx))
         noise, rob = tu.noise(), tu.robust()
         ib = np.empty(n_cells)
         for k in range(n_steps if k_max is None else k_max):
             ib[:] = i[k]
-            EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, x, Pm, s, ib, ib, T, v[k], 1.0, noise, rob, inn, sv, fl, work)
+            EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, x, Pm, s, ib, ib, T, v[k], 1.0, noise, rob, inn, sv, fl)
 
     return _best(run)
 
@@ -93,26 +93,16 @@ def bench_bardelta_kernel(n_cells: int, n_steps: int) -> float:
         Pb = tu.covariance0(nom.n_rc)[None].copy()
         sb = np.zeros(1)
         ib_, sv, fb = np.empty(1), np.empty(1), np.empty(1, np.int64)
-        wb = np.empty((1, 2 * nx))
         dz, p = np.zeros(n_cells), np.full(n_cells, 4e-4)
         inn, fl = np.empty(n_cells), np.empty(n_cells, np.int64)
         noise, rob = tu.noise(), tu.robust()
         dnoise = np.array([tu.current_noise_std_A, 2e-5, tu.voltage_noise_std_V])
-        zeros = np.zeros(n_cells)
-        ib = np.empty(n_cells)
-        Tm = np.array([T.mean()])
-        zbar, hbar, sbar, vsum = (np.empty(n_cells) for _ in range(4))
+        ib = np.empty((1, n_cells))
+        T1 = T[None].copy()
         for k in range(n_steps if k_max is None else k_max):
-            ik = np.array([i[k]])
-            EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, ik, ik, Tm, np.array([v[k].mean()]), 1.0,
-                        noise, rob, ib_, sv, fb, wb)
-            zbar[:] = xb[0, 0]
-            hbar[:] = xb[0, -1]
-            sbar[:] = sb[0]
-            vsum[:] = xb[0, 1:-1].sum()
             ib[:] = i[k]
-            EK.delta_step(nom.cp, nom.gp, nom.data, nom.meta, dz, p, zbar, hbar, sbar, vsum, ib, zeros, T, v[k], 1.0,
-                          dnoise, rob, inn, fl)
+            EK.bardelta_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, ib, ib, T1, v[k][None], 1.0,
+                             noise, dnoise, rob, ib_, sv, fb, inn, fl)
 
     return _best(run)
 

@@ -331,54 +331,68 @@ def _trilinear(data, meta, t, T, I, z, zero_current, out, m):
 
 
 @njit(cache=True, error_model="numpy")
+def _soc_positions(data, meta, t, w, oz, of, g, m):
+    """w[of + i] = (w[oz + i] - z0) / dz on the uniform SOC grid of table t (a table over SOC only),
+    unless w[of:] already holds the positions on table g's grid and it is the same grid (g < 0: none
+    yet); returns the table whose grid w[of:] then holds."""
+    nz = meta[t, 2]
+    x0 = data[meta[t, 3] + 2]
+    x1 = data[meta[t, 3] + 3]
+    if g < 0 or meta[g, 2] != nz or data[meta[g, 3] + 2] != x0 or data[meta[g, 3] + 3] != x1:
+        dx = x1 - x0
+        for i in range(m):
+            w[of + i] = (w[oz + i] - x0) / dx
+        return t
+    return g
+
+
+@njit(cache=True, error_model="numpy")
+def _table_block(data, meta, t, w, oT, oI, oz, of, g, oo, m):
+    """Table t at (T, I or 0 for the tables before T_R0, z) = w[oT + i], w[oI + i], w[oz + i] into
+    w[oo + i] for i < m, as _lut (workspace offsets, no array views: this runs for every table of
+    every block); of, g as in _soc_positions (the SOC positions computed once per run of tables on
+    one grid); returns the table whose grid w[of:] then holds."""
+    nz = meta[t, 2]
+    vo = meta[t, 4]
+    if meta[t, 0] == 1 and meta[t, 1] == 1 and nz == 1:
+        v = data[vo]
+        for i in range(m):
+            w[oo + i] = v
+    elif meta[t, 0] == 1 and meta[t, 1] == 1 and meta[t, 7] != 0:
+        g = _soc_positions(data, meta, t, w, oz, of, g, m)
+        hi = float(nz - 2)
+        for i in range(m):
+            fi = w[of + i]
+            lo = int(min(max(fi, 0.0), hi))  # = int(f) clamped to [0, nz-2]
+            wt = fi - lo
+            w[oo + i] = data[vo + lo] * (1.0 - wt) + data[vo + lo + 1] * wt
+    elif ((meta[t, 0] == 1 or meta[t, 5] != 0) and (meta[t, 1] == 1 or meta[t, 6] != 0)
+          and (meta[t, 2] == 1 or meta[t, 7] != 0)):
+        # uniform in every axis it has (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
+        # trilinear interpolation inlined over the block, the arithmetic of _lut_general/_find
+        _trilinear(data, meta, t, w[oT:oT + m], w[oI:oI + m], w[oz:oz + m], t < T_R0, w[oo:oo + m], m)
+    elif t < T_R0:  # OCV, dU/dT and M are looked up at I = 0
+        for i in range(m):
+            w[oo + i] = _lut_general(t, w[oT + i], 0.0, w[oz + i], data, meta)
+    else:
+        for i in range(m):
+            w[oo + i] = _lut_general(t, w[oT + i], w[oI + i], w[oz + i], data, meta)
+    return g
+
+
+@njit(cache=True, error_model="numpy")
 def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
     """Tables t0 .. t1-1 (but ``skip``) at (T, I, z) = rows rT, rI, rz of the block workspace ``w``, as
     _lut (I = 0 for the tables before T_R0), into row rtab + t for t < NT_FIXED and into row
     _NFIX + _NPER*j + 3 + q for table NT_FIXED + 2j + q (R and C of pair j). Row rf receives the SOC
     positions (z - z0)/dz, computed once for each run of tables on the same uniform SOC grid."""
     B = BLOCK
-    T = w[rT * B:(rT + 1) * B]
-    I = w[rI * B:(rI + 1) * B]
-    z = w[rz * B:(rz + 1) * B]
-    f = w[rf * B:(rf + 1) * B]
-    g = -1  # the table whose grid f holds
+    g = -1  # the table whose grid row rf holds
     for t in range(t0, t1):
         if t == skip:
             continue
         ro = rtab + t if t < NT_FIXED else _NFIX + _NPER * ((t - NT_FIXED) // 2) + 3 + (t - NT_FIXED) % 2
-        out = w[ro * B:(ro + 1) * B]
-        nz = meta[t, 2]
-        vo = meta[t, 4]
-        if meta[t, 0] == 1 and meta[t, 1] == 1 and nz == 1:
-            v = data[vo]
-            for i in range(m):
-                out[i] = v
-        elif meta[t, 0] == 1 and meta[t, 1] == 1 and meta[t, 7] != 0:
-            ao = meta[t, 3]
-            x0 = data[ao + 2]
-            x1 = data[ao + 3]
-            if g < 0 or meta[g, 2] != nz or data[meta[g, 3] + 2] != x0 or data[meta[g, 3] + 3] != x1:
-                dx = x1 - x0
-                for i in range(m):
-                    f[i] = (z[i] - x0) / dx
-                g = t
-            hi = float(nz - 2)
-            for i in range(m):
-                fi = f[i]
-                lo = int(min(max(fi, 0.0), hi))  # = int(f) clamped to [0, nz-2]
-                wt = fi - lo
-                out[i] = data[vo + lo] * (1.0 - wt) + data[vo + lo + 1] * wt
-        elif ((meta[t, 0] == 1 or meta[t, 5] != 0) and (meta[t, 1] == 1 or meta[t, 6] != 0)
-              and (meta[t, 2] == 1 or meta[t, 7] != 0)):
-            # uniform in every axis it has (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
-            # trilinear interpolation inlined over the block, the arithmetic of _lut_general/_find
-            _trilinear(data, meta, t, T, I, z, t < T_R0, out, m)
-        elif t < T_R0:  # OCV, dU/dT and M are looked up at I = 0
-            for i in range(m):
-                out[i] = _lut_general(t, T[i], 0.0, z[i], data, meta)
-        else:
-            for i in range(m):
-                out[i] = _lut_general(t, T[i], I[i], z[i], data, meta)
+        g = _table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
 
 
 @njit(cache=True, error_model="numpy")

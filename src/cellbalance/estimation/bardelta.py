@@ -2,13 +2,15 @@
 
 G. L. Plett, "Efficient battery pack state estimation using bar-delta filtering", EVS24,
 Stavanger, 2009 (and "Battery Management Systems, Vol. II", Artech House 2016, sec. 4.8). The
-"bar" filter is the full EKF (``estimation/kernels.ekf_step``) on the average element: its input is
-the pack current plus the mean commanded balancing current, its measurement the mean element
-voltage, at the mean temperature. Each element's SOC is ``z_i = zbar + dz_i``; the delta filter
-on ``dz_i`` (a random walk driven by the element's balancing current minus the mean) is updated
-from the element's own voltage predicted with the bar states at ``zbar + dz_i``
-(``estimation/kernels.delta_step``). Cost per element: one scalar filter instead of an
-(2 + n_rc)-state EKF; the price is that RC and hysteresis states are shared by the pack.
+"bar" filter is the full EKF (the arithmetic of ``estimation/kernels.ekf_step``) on the average
+element: its input is the pack current plus the mean commanded balancing current, its measurement
+the mean element voltage, at the mean temperature. Each element's SOC is ``z_i = zbar + dz_i``; the
+delta filter on ``dz_i`` (a random walk driven by the element's balancing current minus the mean) is
+updated from the element's own voltage predicted with the bar states at ``zbar + dz_i``, its
+Jacobian the slope of the tables' SOC interval there. Both run in one compiled call per step
+(``estimation/kernels.bardelta_step``). Cost per element: one scalar filter and one evaluation of the
+output tables instead of an (2 + n_rc)-state EKF with three; the price is that RC and hysteresis
+states are shared by the pack.
 """
 
 from __future__ import annotations
@@ -60,23 +62,16 @@ class BarDeltaEstimator(EKFEstimator):
                                                st.t_s, st.charge_C, st.voltage_V)
         xb, Pb, sb = st.x.copy(), st.P.copy(), st.s.copy()
         dz, p = st.extra["dz"].copy(), st.extra["p"].copy()
-        T = element_temperature(measurement, nom.ambient_K)
-        v = np.asarray(measurement.element_voltage_V, float)
-        nx = xb.shape[1]
-        ib_pred = i_pred.mean(-1) / Np
-        ib_now = i_now.mean(-1) / Np
+        T = np.ascontiguousarray(element_temperature(measurement, nom.ambient_K))
+        v = np.ascontiguousarray(measurement.element_voltage_V, float)
         innov_b, svar_b = np.empty(B), np.empty(B)
         flags_b = np.empty(B, np.int64)
-        EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, ib_pred, ib_now, T.mean(-1), v.mean(-1), dt,
-                    tun.noise(), tun.robust(), innov_b, svar_b, flags_b, np.empty((B, 2 * nx)))
-        rep = np.repeat
         innov = np.empty(nom.n)
         flags = np.empty(nom.n, np.int64)
-        di = (i_pred - i_pred.mean(-1, keepdims=True)).ravel() / Np
-        EK.delta_step(nom.cp, nom.gp, nom.data, nom.meta, dz, p, rep(xb[:, 0], Ns), rep(xb[:, -1], Ns), rep(sb, Ns),
-                      rep(xb[:, 1:-1].sum(-1), Ns), i_now.ravel() / Np, di, T.ravel(), v.ravel(), dt,
-                      np.array([tun.current_noise_std_A, self.delta_random_walk, tun.voltage_noise_std_V]),
-                      tun.robust(), innov, flags)
+        EK.bardelta_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, i_pred / Np, i_now / Np, T, v, dt,
+                         tun.noise(), np.array([tun.current_noise_std_A, self.delta_random_walk,
+                                                tun.voltage_noise_std_V]), tun.robust(), innov_b, svar_b, flags_b,
+                         innov, flags)
         new = replace(st, x=xb, P=Pb, s=sb, t_s=float(measurement.t_s),
                       charge_C=np.asarray(measurement.pack_charge_C, float).copy(), voltage_V=v.copy(),
                       extra={"dz": dz, "p": p})

@@ -103,14 +103,14 @@ class EKFEstimator:
         dt, i_pred, i_now, _ = interval_inputs(nom, ctx, self.use_commanded_current, measurement, command,
                                                st.t_s, st.charge_C, st.voltage_V)
         x, P, s = st.x.copy(), st.P.copy(), st.s.copy()
-        n, nx = x.shape
+        n = x.shape[0]
         T = element_temperature(measurement, nom.ambient_K).ravel()
         y = np.ascontiguousarray(np.asarray(measurement.element_voltage_V, float).ravel())
         innov, svar = np.empty(n), np.empty(n)
         flags = np.empty(n, np.int64)
         Np = nom.n_parallel
         EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, x, P, s, i_pred.ravel() / Np, i_now.ravel() / Np, T, y, dt,
-                    self.tuning.noise(), self.tuning.robust(), innov, svar, flags, np.empty((n, 2 * nx)))
+                    self.tuning.noise(), self.tuning.robust(), innov, svar, flags)
         new = replace(st, x=x, P=P, s=s, t_s=float(measurement.t_s),
                       charge_C=np.asarray(measurement.pack_charge_C, float).copy(),
                       voltage_V=np.asarray(measurement.element_voltage_V, float).copy())

@@ -24,6 +24,11 @@ Output with the instantaneous current ``i``::
 
     y = U(z, T) + M(z, T) h + M0 s + R0(T, i, z) i + sum_j v_j
     H = [dy/dz, 1 .. 1, M(z, T)],   dy/dz by central difference (dz = 1e-4, as the plant's dU/dz)
+
+The per-element functions (propagate, process_noise, output) serve the sigma-point filter; the EKF
+and the bar-delta filters run blocked kernels (``ekf_step``, ``bardelta_step``, below) with the same
+arithmetic. The delta filters' dy/dz is the slope of the table interval holding z (one evaluation
+instead of three; ``docs/models.md``, "Bar-delta filter").
 """
 
 from __future__ import annotations
@@ -117,47 +122,177 @@ def process_noise_rows(cp, gp, data, meta, T, I, z, dt, noise, nx):
     return out
 
 
-@njit(cache=True, parallel=True)
-def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, work):
-    """One EKF step (predict over ``dt`` with ``i_pred``, then update with ``y`` measured at ``i_meas``)
-    for every element row, in place on ``x`` (n, nx), ``P`` (n, nx, nx) and ``s`` (n,).
+# ---------------------------------------------------------------------------------------------------
+# blocked filter kernels
+# ---------------------------------------------------------------------------------------------------
+# The EKF and the delta filters run over blocks of BLOCK elements (cell/kernels.py's block size and
+# vectorisable exp): the table look-ups and exponentials of a block are short loops over contiguous
+# rows of a workspace (SIMD code, the SOC position (z - z0)/dz computed once per point and SOC grid),
+# the 4x4 algebra a scalar loop per element. Shared per step and element: the Arrhenius factors of
+# R0 and the RC pairs (one exp each), R_j, C_j and a_j (propagation and process noise), the point
+# z and z +- DZ of the central difference (the output's three evaluations). Every floating-point
+# operation is that of the per-element functions above (propagate, process_noise, output), in the
+# same order; only exp is the vectorised one, within 1 ulp of libm's
+# (tests/estimation/test_filter_kernels.py keeps the per-element filters as reference).
+BLOCK = K.BLOCK
+# rows of the workspace
+(_W_T, _W_I, _W_Z, _W_F, _W_XA, _W_X0, _W_XH, _W_EA, _W_E0, _W_EH, _W_IM, _W_ZP, _W_ZM, _W_U, _W_D, _W_M,
+ _W_R0, _W_Y, _W_YP, _W_YM, _W_MZ) = range(21)
+# (_W_XA, _W_X0, _W_XH) -> exp -> (_W_EA, _W_E0, _W_EH): RC and R0 Arrhenius factors, a_h
+_W_RC = 21  # then per RC pair j: rows R, C, -dt/(R C), a
+_W_PER = 4
 
-    noise  = [sigma_I [A], q_z [1/sqrt(s)], q_v [V/sqrt(s)], q_h [1/sqrt(s)], sigma_y [V]]
-    robust = [gate^2, bump^2, bump factor, z_min, z_max]   (gate^2 or bump^2 = inf: off)
-    ``dt <= 0`` skips the prediction. ``work`` is (n, 2 nx) scratch. Outputs per element: innovation
-    ``innov`` [V], its predicted variance ``svar`` [V^2] and ``flags`` (FLAG_*).
-    """
-    n, nx = x.shape
+
+@njit(cache=True)
+def _nrows(nrc):
+    return _W_RC + _W_PER * nrc
+
+
+@njit(cache=True, error_model="numpy")
+def _table(t, data, meta, w, rT, rI, rz, rf, g, ro, m):
+    """Table t at (T, I (0 for the tables before T_R0), z) = rows rT, rI, rz into row ro (i < m), as
+    ``K.lut`` (the cell kernels' block look-up); row rf holds the SOC positions of table g's grid."""
+    B = BLOCK
+    return K._table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
+
+
+@njit(cache=True, error_model="numpy")
+def _static_rows(cp, gp, data, meta, w, rz, ry, h, s, m, keep_m):
+    """Row ry = U + M h + M0 s + R0 i at z = row rz (T, i, R0's Arrhenius factor: rows _W_T, _W_IM,
+    _W_E0; h, s: (BLOCK,) arrays), as _static_output; M into row _W_MZ if keep_m."""
+    B = BLOCK
+    g = _table(K.T_OCV, data, meta, w, _W_T, _W_IM, rz, _W_F, -1, _W_U, m)
+    ent = gp[K.G_ENTROPIC] != 0.0
+    if ent:
+        g = _table(K.T_DUDT, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_D, m)
+    g = _table(K.T_HYST, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_M, m)
+    g = _table(K.T_R0, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_R0, m)
+    tref = gp[K.G_TREF_OCV]
+    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
+    for i in range(m):
+        u = w[_W_U * B + i]
+        if ent:
+            u += (w[_W_T * B + i] - tref) * w[_W_D * B + i]
+        mm = w[_W_M * B + i] * ms
+        r0 = w[_W_R0 * B + i] * r0s * w[_W_E0 * B + i]
+        w[ry * B + i] = u + mm * h[i] + m0 * s[i] + r0 * w[_W_IM * B + i]
+        if keep_m:
+            w[_W_MZ * B + i] = mm
+
+
+@njit(cache=True, error_model="numpy")
+def _output_rows(cp, gp, data, meta, w, h, s, m):
+    """ŷ_static at z = row _W_Z and z +- DZ into rows _W_Y, _W_YP, _W_YM, M(z) into _W_MZ."""
+    B = BLOCK
+    for i in range(m):
+        z = w[_W_Z * B + i]
+        w[_W_ZP * B + i] = z + DZ
+        w[_W_ZM * B + i] = z - DZ
+    _static_rows(cp, gp, data, meta, w, _W_Z, _W_Y, h, s, m, True)
+    _static_rows(cp, gp, data, meta, w, _W_ZP, _W_YP, h, s, m, False)
+    _static_rows(cp, gp, data, meta, w, _W_ZM, _W_YM, h, s, m, False)
+
+
+@njit(cache=True, error_model="numpy")
+def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
+               w, hv, sv, g):
+    """ekf_step on elements e0 .. e0+m-1 (workspace w, scratch hv, sv (BLOCK,), g (2 nx,))."""
+    B = BLOCK
+    nx = x.shape[1]
     nrc = nx - 2
-    sig_y = noise[4]
-    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
-    for e in prange(n):
-        xe = x[e]
-        Pe = P[e]
-        fd = work[e, :nx]
-        g = work[e, nx:]
+    kv = g[nx:]  # the gain K
+    tr = 1.0 / gp[K.G_TREF_R]
+    ea0, earc = gp[K.G_EA0], gp[K.G_EARC]
+    Q = cp[K.C_CAP]
+    for i in range(m):
+        e = e0 + i
         Te = T[e]
-        if dt > 0.0:
+        w[_W_T * B + i] = Te
+        w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
+        w[_W_IM * B + i] = i_meas[e]
+    if dt > 0.0:
+        sig_i = noise[0]
+        eta_c, gam = cp[K.C_ETA], cp[K.C_GAMMA]
+        for i in range(m):
+            e = e0 + i
             I = i_pred[e]
-            z0 = xe[0]
-            s[e] = propagate(cp, gp, data, meta, xe, xe, fd, Te, I, s[e], dt)
-            # P <- F P F^T + Q, F diagonal; Q diagonal (process_noise)
+            w[_W_I * B + i] = I
+            w[_W_Z * B + i] = x[e, 0]
+            w[_W_XA * B + i] = earc * (1.0 / w[_W_T * B + i] - tr)
+            eta = eta_c if I > 0.0 else 1.0
+            w[_W_XH * B + i] = -(gam * abs(eta * I) / Q) * dt
+        K._vexp(w, np.int64(_W_XA), np.int64(_W_EA), np.int64(3), m)
+        gz = -1
+        for j in range(nrc):
+            r = _W_RC + _W_PER * j
+            gz = _table(K.NT_FIXED + 2 * j, data, meta, w, _W_T, _W_I, _W_Z, _W_F, gz, r, m)
+            gz = _table(K.NT_FIXED + 2 * j + 1, data, meta, w, _W_T, _W_I, _W_Z, _W_F, gz, r + 1, m)
+            rs, cs = cp[K.NCP + 2 * j], cp[K.NCP + 2 * j + 1]
+            for i in range(m):
+                R = w[r * B + i] * rs * w[_W_EA * B + i]
+                C = w[(r + 1) * B + i] * cs
+                w[r * B + i] = R
+                w[(r + 2) * B + i] = -dt / (R * C)
+            K._vexp(w, np.int64(r + 2), np.int64(r + 3), np.int64(1), m)
+        isd, ith = cp[K.C_ISD], gp[K.G_ITHRESH]
+        n1 = noise[1] * noise[1] * dt
+        n2 = noise[2] * noise[2] * dt
+        n3 = noise[3] * noise[3] * dt
+        for i in range(m):
+            e = e0 + i
+            I = w[_W_I * B + i]
+            z0 = x[e, 0]
+            eta = eta_c if I > 0.0 else 1.0
+            # propagate (F = diag(1, a_1 .. a_nrc, a_h)) and P <- F P F^T + Q_w, as propagate / process_noise
+            g[0] = 1.0
+            for j in range(nrc):
+                r = _W_RC + _W_PER * j
+                a = w[(r + 3) * B + i]
+                R = w[r * B + i]
+                x[e, 1 + j] = a * x[e, 1 + j] + (1.0 - a) * R * I
+                g[1 + j] = a
+            sg = 1.0 if I > 0.0 else (-1.0 if I < 0.0 else 0.0)
+            ah = w[_W_EH * B + i]
+            x[e, nrc + 1] = sg + (x[e, nrc + 1] - sg) * ah
+            g[nrc + 1] = ah
+            x[e, 0] = z0 + (eta * I - isd) * dt / Q
+            if abs(I) > ith:
+                s[e] = sg
             for a in range(nx):
                 for b in range(a, nx):
-                    v = fd[a] * fd[b] * Pe[a, b]
-                    Pe[a, b] = v
-                    Pe[b, a] = v
-            process_noise(cp, gp, data, meta, Te, I, z0, dt, noise, g)
-            for a in range(nx):
-                Pe[a, a] += g[a]
-        yp, hz, m = output(cp, gp, data, meta, xe, Te, i_meas[e], s[e])
+                    v = g[a] * g[b] * P[e, a, b]
+                    P[e, a, b] = v
+                    P[e, b, a] = v
+            bz = eta * dt / Q * sig_i
+            P[e, 0, 0] += bz * bz + n1
+            for j in range(nrc):
+                r = _W_RC + _W_PER * j
+                bv = (1.0 - w[(r + 3) * B + i]) * w[r * B + i] * sig_i
+                P[e, 1 + j, 1 + j] += bv * bv + n2
+            P[e, nrc + 1, nrc + 1] += n3
+    K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
+    for i in range(m):
+        e = e0 + i
+        w[_W_Z * B + i] = x[e, 0]
+        hv[i] = x[e, nrc + 1]
+        sv[i] = s[e]
+    _output_rows(cp, gp, data, meta, w, hv, sv, m)
+    sig_y = noise[4]
+    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
+    for i in range(m):
+        e = e0 + i
+        yp = w[_W_Y * B + i]
+        for j in range(nrc):
+            yp += x[e, 1 + j]
+        hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
+        mz = w[_W_MZ * B + i]
         # H = [hz, 1..1, m]; g = P H^T
         for a in range(nx):
-            acc = Pe[a, 0] * hz + Pe[a, nrc + 1] * m
+            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
             for j in range(nrc):
-                acc += Pe[a, 1 + j]
+                acc += P[e, a, 1 + j]
             g[a] = acc
-        S = g[0] * hz + g[nrc + 1] * m + sig_y * sig_y
+        S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
         for j in range(nrc):
             S += g[1 + j]
         r = y[e] - yp
@@ -170,69 +305,249 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
         else:
             # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
             for a in range(nx):
-                ka = g[a] / S
-                xe[a] += ka * r
+                kv[a] = g[a] / S
+            for a in range(nx):
+                ka = kv[a]
+                x[e, a] += ka * r
                 for b in range(a, nx):
-                    kb = g[b] / S
-                    v = Pe[a, b] - ka * g[b] - g[a] * kb + S * ka * kb
-                    Pe[a, b] = v
-                    Pe[b, a] = v
+                    kb = kv[b]
+                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
+                    P[e, a, b] = v
+                    P[e, b, a] = v
         if nis > bump2:
             # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
             # innovations stay beyond the gate widens its SOC variance until it can update again)
             fl |= FLAG_BUMPED
-            Pe[0, 0] *= bumpf
+            P[e, 0, 0] *= bumpf
         flags[e] = fl
-        xe[0] = min(max(xe[0], zlo), zhi)
-        xe[nrc + 1] = min(max(xe[nrc + 1], -1.0), 1.0)
+        x[e, 0] = min(max(x[e, 0], zlo), zhi)
+        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
 
 
-@njit(cache=True, parallel=True)
-def delta_step(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vbar_sum, i_meas, di_pred, T, y, dt, noise, robust,
-               innov, flags):
-    """Plett's delta filters: one scalar Kalman filter per element on dz = z - zbar, in place on
-    ``dz`` and its variance ``p`` (n,).
+_NTASK = 16  # contiguous runs of blocks, one workspace each (as cell/kernels.py)
 
-    Prediction: dz' = dz + eta di dt / Q (di: the element's commanded current minus the pack mean),
-    p' = p + (eta dt sigma_I / Q)^2 + q_dz^2 dt. Measurement: the element's voltage predicted from the
-    pack-average states (zbar, hbar, sbar, sum of the mean RC voltages) at z = zbar + dz and the
-    element's own temperature; H = dy/dz. ``zbar``, ``hbar``, ``sbar``, ``vbar_sum`` are per element
-    (each element's pack's bar state). noise = [sigma_I, q_dz, sigma_y]; robust as in ekf_step.
+
+def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    n, nx = x.shape
+    nb = (n + BLOCK - 1) // BLOCK
+    nt = min(_NTASK, nb)
+    for t in prange(nt):
+        w = np.empty(_nrows(nx - 2) * BLOCK)
+        hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
+        for b in range(t * nb // nt, (t + 1) * nb // nt):
+            e0 = b * BLOCK
+            _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
+                       e0, min(BLOCK, n - e0), w, hv, sv, g)
+
+
+ekf_step_serial = njit(cache=True)(_ekf)
+ekf_step_parallel = njit(cache=True, parallel=True)(K._renamed(_ekf, "_ekf_parallel"))
+
+
+def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    """One EKF step (predict over ``dt`` with ``i_pred``, then update with ``y`` measured at ``i_meas``)
+    for every element row, in place on ``x`` (n, nx), ``P`` (n, nx, nx) and ``s`` (n,).
+
+    noise  = [sigma_I [A], q_z [1/sqrt(s)], q_v [V/sqrt(s)], q_h [1/sqrt(s)], sigma_y [V]]
+    robust = [gate^2, bump^2, bump factor, z_min, z_max]   (gate^2 or bump^2 = inf: off)
+    ``dt <= 0`` skips the prediction. Outputs per element: innovation ``innov`` [V], its predicted
+    variance ``svar`` [V^2] and ``flags`` (FLAG_*). Threads over blocks of elements from
+    ``K.PARALLEL_THRESHOLD`` elements on.
     """
-    n = dz.shape[0]
-    sig_i, qd, sig_y = noise[0], noise[1], noise[2]
+    f = K._pick(x.shape[0], ekf_step_serial, ekf_step_parallel)
+    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, float(dt), noise, robust, innov, svar, flags)
+
+
+# the delta filters' rows (the same workspace, other meanings): values and slopes dX/dz of the tables
+# at z = zbar + dz, the pack's bar states broadcast over its elements, the delta state
+_D_SU, _D_SD, _D_SM, _D_SR = _W_ZP, _W_ZM, _W_YP, _W_YM
+_D_ZB, _D_HB, _D_SB, _D_VS, _D_DZ, _D_P = _W_Y, _W_MZ, _W_I, _W_XA, _W_XH, _W_EA
+
+
+@njit(cache=True, error_model="numpy")
+def _table_slope(t, data, meta, w, rz, rf, g, ro, rs, m):
+    """Table t at z = row rz into row ro (as _table) and its slope dX/dz into row rs: the slope of the
+    interpolant on the one SOC interval holding z (0 for a constant table); for a table over T or I
+    too, or on a non-uniform grid, the central difference of K.lut over z +- DZ. Rows and g as _table."""
+    B = BLOCK
+    oo, os = ro * B, rs * B
+    nz = meta[t, 2]
+    if meta[t, 0] == 1 and meta[t, 1] == 1 and nz > 1 and meta[t, 7] != 0:
+        # value (K.lut's arithmetic) and slope from one interval, one pass
+        g = K._soc_positions(data, meta, t, w, rz * B, rf * B, g, m)
+        of = rf * B
+        vo = meta[t, 4]
+        rdx = 1.0 / (data[meta[t, 3] + 3] - data[meta[t, 3] + 2])
+        hi = float(nz - 2)
+        for i in range(m):
+            fi = w[of + i]
+            lo = int(min(max(fi, 0.0), hi))
+            wt = fi - lo
+            v0 = data[vo + lo]
+            v1 = data[vo + lo + 1]
+            w[oo + i] = v0 * (1.0 - wt) + v1 * wt
+            w[os + i] = (v1 - v0) * rdx
+        return g
+    g = _table(t, data, meta, w, _W_T, _W_IM, rz, rf, g, ro, m)
+    if meta[t, 0] == 1 and meta[t, 1] == 1 and nz == 1:
+        for i in range(m):
+            w[os + i] = 0.0
+        return g
+    for i in range(m):
+        Te = w[_W_T * B + i]
+        cur = 0.0 if t < K.T_R0 else w[_W_IM * B + i]  # as K.lut's callers: OCV, dU/dT, M at I = 0
+        z = w[rz * B + i]
+        w[os + i] = (K.lut(t, Te, cur, z + DZ, data, meta) - K.lut(t, Te, cur, z - DZ, data, meta)) / (2.0 * DZ)
+    return g
+
+
+@njit(cache=True, error_model="numpy")
+def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, di_pred, T, y, dt, dnoise, robust,
+                 innov, flags, e0, m, w):
+    """The delta filters of elements e0 .. e0+m-1 (element e in pack e // ns), branch-free loops over
+    the block. The measurement is evaluated once, at z = zbar + dz: y from the tables' interpolants and
+    H = dy/dz from the slopes of the same SOC intervals (``_table_slope``)."""
+    B = BLOCK
+    sig_i, qd, sig_y = dnoise[0], dnoise[1], dnoise[2]
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
     Q = cp[K.C_CAP]
-    for e in prange(n):
+    eta_c = cp[K.C_ETA]
+    tr = 1.0 / gp[K.G_TREF_R]
+    ea0 = gp[K.G_EA0]
+    pz = dt * sig_i / Q
+    pz = pz * pz + qd * qd * dt
+    pred = dt > 0.0
+    # the bar states of each element's pack
+    for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
+        zb, hb, sb, vs = zbar[b], hbar[b], sbar[b], vsum[b]
+        for i in range(max(b * ns, e0) - e0, min((b + 1) * ns, e0 + m) - e0):
+            w[_D_ZB * B + i] = zb
+            w[_D_HB * B + i] = hb
+            w[_D_SB * B + i] = sb
+            w[_D_VS * B + i] = vs
+    for i in range(m):
+        e = e0 + i
         d = dz[e]
-        pe = p[e]
-        if dt > 0.0:
-            di = di_pred[e]
-            eta = cp[K.C_ETA] if di > 0.0 else 1.0
-            d += eta * di * dt / Q
-            b = dt * sig_i / Q
-            pe += b * b + qd * qd * dt
-        z = zbar[e] + d
-        i = i_meas[e]
-        yp, _ = _static_output(cp, gp, data, meta, T[e], i, z, hbar[e], sbar[e])
-        y1, _ = _static_output(cp, gp, data, meta, T[e], i, z + DZ, hbar[e], sbar[e])
-        y0, _ = _static_output(cp, gp, data, meta, T[e], i, z - DZ, hbar[e], sbar[e])
-        hz = (y1 - y0) / (2.0 * DZ)
-        yp += vbar_sum[e]
-        S = hz * hz * pe + sig_y * sig_y
+        di = di_pred[e]
+        eta = eta_c if di > 0.0 else 1.0
+        d = d + eta * di * dt / Q if pred else d
+        w[_D_DZ * B + i] = d
+        w[_D_P * B + i] = p[e] + pz if pred else p[e]
+        Te = T[e]
+        w[_W_T * B + i] = Te
+        w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
+        w[_W_IM * B + i] = i_meas[e]
+        w[_W_Z * B + i] = w[_D_ZB * B + i] + d
+    K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
+    g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
+    ent = gp[K.G_ENTROPIC] != 0.0
+    if ent:
+        g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
+    else:
+        for i in range(m):
+            w[_W_D * B + i] = 0.0
+            w[_D_SD * B + i] = 0.0
+    g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
+    g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
+    tref = gp[K.G_TREF_OCV]
+    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
+    sy2 = sig_y * sig_y
+    for i in range(m):
+        e = e0 + i
+        dT = w[_W_T * B + i] - tref
+        h = w[_D_HB * B + i]
+        cur = w[_W_IM * B + i]
+        ar = w[_W_E0 * B + i]
+        u = w[_W_U * B + i] + dT * w[_W_D * B + i]
+        # y as _static_output (+ the bar RC voltages), dy/dz term by term from the slopes
+        yp = u + w[_W_M * B + i] * ms * h + m0 * w[_D_SB * B + i] + w[_W_R0 * B + i] * r0s * ar * cur
+        yp += w[_D_VS * B + i]
+        hz = w[_D_SU * B + i] + dT * w[_D_SD * B + i] + w[_D_SM * B + i] * ms * h + w[_D_SR * B + i] * r0s * ar * cur
+        d = w[_D_DZ * B + i]
+        pe = w[_D_P * B + i]
+        S = hz * hz * pe + sy2
         r = y[e] - yp
         innov[e] = r
-        fl = FLAG_GATED if r * r > gate2 * S else 0
-        if fl == 0:
-            k = pe * hz / S
-            d += k * r
-            pe = pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
-        if r * r > bump2 * S:  # gated or not (as Plett's code)
-            fl |= FLAG_BUMPED
-            pe *= bumpf
-        flags[e] = fl
-        dz[e] = min(max(zbar[e] + d, zlo), zhi) - zbar[e]
+        gated = r * r > gate2 * S
+        bumped = r * r > bump2 * S  # gated or not (as Plett's code)
+        k = pe * hz / S
+        d = d if gated else d + k * r
+        pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
+        pe = pe * bumpf if bumped else pe
+        flags[e] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
+        zb = w[_D_ZB * B + i]
+        dz[e] = min(max(zb + d, zlo), zhi) - zb
         p[e] = pe
+
+
+# a delta filter costs some 10-20 ns: threads pay off only for large packs (their start-up is tens of us)
+BARDELTA_PARALLEL_THRESHOLD = 16384
+
+
+def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
+              svar_b, flags_b, innov, flags):
+    nbar, nx = xb.shape
+    ns = i_pred.shape[1]
+    n = nbar * ns
+    # the bar filters' inputs: pack means of the element quantities
+    tb, yb, ipb, imb = np.empty(nbar), np.empty(nbar), np.empty(nbar), np.empty(nbar)
+    for b in range(nbar):
+        st = sy = sp = sm = 0.0
+        for k in range(ns):
+            st += T[b, k]
+            sy += y[b, k]
+            sp += i_pred[b, k]
+            sm += i_meas[b, k]
+        tb[b], yb[b], ipb[b], imb[b] = st / ns, sy / ns, sp / ns, sm / ns
+    w = np.empty(_nrows(nx - 2) * BLOCK)
+    hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
+    for e0 in range(0, nbar, BLOCK):
+        _ekf_block(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b,
+                   e0, min(BLOCK, nbar - e0), w, hv, sv, g)
+    zbar, hbar, vsum = np.empty(nbar), np.empty(nbar), np.zeros(nbar)
+    for b in range(nbar):
+        zbar[b] = xb[b, 0]
+        hbar[b] = xb[b, nx - 1]
+        for j in range(1, nx - 1):
+            vsum[b] += xb[b, j]
+    di = np.empty(n)
+    for b in range(nbar):
+        for k in range(ns):
+            di[b * ns + k] = i_pred[b, k] - ipb[b]
+    Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
+    nb = (n + BLOCK - 1) // BLOCK
+    nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
+    for t in prange(nt):
+        wt = np.empty(_nrows(nx - 2) * BLOCK)
+        for bl in range(t * nb // nt, (t + 1) * nb // nt):
+            e0 = bl * BLOCK
+            _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sb, vsum, ns, imf, di, Tf, yf, dt, dnoise, robust,
+                         innov, flags, e0, min(BLOCK, n - e0), wt)
+
+
+bardelta_step_serial = njit(cache=True)(_bardelta)
+bardelta_step_parallel = njit(cache=True, parallel=True)(K._renamed(_bardelta, "_bardelta_parallel"))
+
+
+def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
+                  svar_b, flags_b, innov, flags):
+    """One step of Plett's bar-delta filters on packs of ``n_s`` elements, in place.
+
+    Bar filters: the EKF (``ekf_step``) on each pack's average element, state ``xb`` (B, nx), ``Pb``
+    (B, nx, nx), ``sb`` (B,), driven with the pack means of the element currents ``i_pred``,
+    ``i_meas`` (B, n_s) [A, cell-equivalent], temperatures ``T`` and voltages ``y`` (B, n_s);
+    noise as ekf_step; outputs ``innov_b``, ``svar_b``, ``flags_b`` (B,).
+
+    Delta filters: one scalar Kalman filter per element on dz = z - zbar, in place on ``dz`` and its
+    variance ``p`` (B n_s,). Prediction: dz' = dz + eta di dt / Q (di: the element's current minus its
+    pack's mean), p' = p + (dt sigma_I / Q)^2 + q_dz^2 dt. Measurement: the element's voltage
+    predicted from its pack's (updated) bar states (zbar, hbar, sbar, sum of the RC voltages) at
+    z = zbar + dz and the element's own temperature; H = dy/dz. dnoise = [sigma_I, q_dz, sigma_y];
+    robust as in ekf_step; outputs ``innov``, ``flags`` (B n_s,).
+    """
+    f = bardelta_step_parallel if dz.shape[0] >= BARDELTA_PARALLEL_THRESHOLD else bardelta_step_serial
+    f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, float(dt), noise, dnoise, robust, innov_b, svar_b,
+      flags_b, innov, flags)
 
 
 @njit(cache=True)
