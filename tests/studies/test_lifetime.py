@@ -45,6 +45,7 @@ def _run(ns, days, stepping, **kw):
 
 @pytest.mark.slow
 def test_representative_days_agree_with_brute_force_after_90_days_and_simulate_far_fewer_days():
+    _run(12, 1, BRUTE_FORCE)  # warm-up: the first run of a process loads the compiled kernels (not timed)
     t0 = time.perf_counter()
     ts = _run(12, 90, Stepping())
     t_ts = time.perf_counter() - t0
@@ -53,17 +54,30 @@ def test_representative_days_agree_with_brute_force_after_90_days_and_simulate_f
     t_bf = time.perf_counter() - t0
     assert (bf.representative_cycles.values[:, -1] == 90).all()
     days_ts = ts.representative_cycles.values[:, -1]
-    assert days_ts.sum() <= 0.5 * 3 * 90, days_ts
+    # each design: the first day (from the initial state), the days its balancer still converges, then one
+    # representative day whenever a cell's capacity has moved by capacity_tol
+    assert days_ts.sum() <= 0.1 * 3 * 90, days_ts
     u_ts, u_bf = ts.usable_capacity_Ah.values[:, -1, 0], bf.usable_capacity_Ah.values[:, -1, 0]
     np.testing.assert_allclose(u_ts, u_bf, rtol=0.01)
     np.testing.assert_allclose(ts.capacity_mean_rel.values[:, -1], bf.capacity_mean_rel.values[:, -1], rtol=1e-3)
     s_ts, s_bf = ts.soc_spread.values[:, -1, 0], bf.soc_spread.values[:, -1, 0]
-    # without balancing the spread is the drift (several %-points): within 1 % of it; with balancing it is
-    # the controller's residual (tenths of a %-point, moving from day to day): within 0.1 %-point
+    # without balancing the spread is the drift (several %-points): within 1 % of it; with the consensus it
+    # is the controller's residual (0.6 %-point, moving from day to day by +-0.03): within 0.1 %-point
     assert abs(s_ts[0] / s_bf[0] - 1) < 0.01, (s_ts, s_bf)
-    np.testing.assert_allclose(s_ts[1:], s_bf[1:], atol=1e-3)
+    np.testing.assert_allclose(s_ts[2], s_bf[2], atol=1e-3)
+    # the passive threshold rule limit-cycles (bleed one day, not the next): its spread on one given day is a
+    # point of the band it holds (0.8-1.0 %-point here), so the spread at day 90 must lie within 0.1 %-point
+    # of the band the brute-force run went through over its last 10 days
+    band = bf.interval_soc_spread.values[1, -10:, 0]
+    assert band.min() - 1e-3 <= s_ts[1] <= band.max() + 1e-3, (s_ts[1], band)
+    # energies over the 90 days: the bleed heat (held from the drift when the passive rule is in steady
+    # state) and the converter loss within 5 % of the brute-force sums
+    np.testing.assert_allclose(ts.energy_bleed_Wh.values[1, -1, 0], bf.energy_bleed_Wh.values[1, -1, 0], rtol=0.05)
+    np.testing.assert_allclose(ts.energy_converter_loss_Wh.values[2, -1, 0],
+                               bf.energy_converter_loss_Wh.values[2, -1, 0], rtol=0.05)
     print(f"timescale separation {t_ts:.1f} s ({days_ts} days simulated), brute force {t_bf:.1f} s: "
-          f"{t_bf / t_ts:.1f}x; usable rel err {u_ts / u_bf - 1}; spread {s_ts} vs {s_bf}")
+          f"{t_bf / t_ts:.1f}x (days {3 * 90 / days_ts.sum():.1f}x); usable rel err {u_ts / u_bf - 1}; "
+          f"spread {s_ts} vs {s_bf}, passive band {band.min():.5f}..{band.max():.5f}")
 
 
 @pytest.mark.slow

@@ -65,6 +65,7 @@ import xarray as xr
 from ..aging import AgingModel, AgingState, Stressors, get_aging_model, sample_rate_scalars
 from ..cell import CellParameters, CellState
 from ..cell import kernels as K
+from ..control.base import passive_part
 from ..errors import ParameterError, SimulationError, check_range
 from ..pack.aged import age_cells
 from ..pack.layout import PackLayout
@@ -87,9 +88,9 @@ RETIRE_FRACTION = 0.5
 class Stepping:
     """Error control of the timescale separation (module docstring)."""
 
-    capacity_tol: float = 0.005
+    capacity_tol: float = 0.02
     soc_tol: float = 0.01
-    max_days: int = 30
+    max_days: int = 365
 
     def __post_init__(self) -> None:
         check_range("Stepping", "capacity_tol", self.capacity_tol, ge=0.0, lt=1.0)
@@ -134,7 +135,9 @@ class _Track:
     r_ref: np.ndarray | None = None
     energy: np.ndarray = field(default_factory=lambda: np.zeros((4, 1)))  # bleed, conv loss, moved, net [J] x pack
     cycles: int = 0
-    history: list = field(default_factory=list)  # (day, usable (B,)) at every interval end
+    history: list = field(default_factory=list)  # (day, usable (B,), spread (B,)) at every interval end
+    rel: np.ndarray | None = None  # the last representative day's SOC change of each cell relative to its pack
+    mode: str = ""  # what the last representative day showed: "hold", "settle" or "drift"
     retired: bool = False  # far past end of life: no longer simulated
 
 
@@ -166,6 +169,44 @@ def _moved_energy_J(ds: xr.Dataset, B: int) -> tuple[np.ndarray, np.ndarray]:
     net_charge = (i * dt).sum(axis=0)  # (B, Ns) [C], > 0: the element received charge over the day
     net = (np.maximum(-net_charge, 0.0) * v.mean(axis=0)).sum(axis=1)
     return gross, net
+
+
+def _element_balancing_charge_C(ds: xr.Dataset, B: int, Ns: int) -> np.ndarray:
+    """Charge the balancer put into each element over the run [C] (B, Ns): converter currents minus the
+    bleed ``G v``, held between the controller calls (the held shunt conductance and the measured element
+    voltage at each call)."""
+    if "balancer_element_current_A" not in ds or "measured_element_voltage_V" not in ds:
+        return np.zeros((B, Ns))
+    tc = ds.control_time.values
+    tm = ds.measurement_time.values
+    v = ds.measured_element_voltage_V.values
+    j = np.clip(np.searchsorted(tm, tc + 1e-9, side="right") - 1, 0, tm.size - 1)
+    t_end = float(ds.time.values[-1])
+    dt = np.diff(np.append(tc, max(t_end, float(tc[-1]))))[:, None, None]
+    i = ds.balancer_element_current_A.values - ds.balancer_shunt_S.values * v[j]
+    return (i * dt).sum(axis=0)
+
+
+def _steady_energy(ds: xr.Dataset, balancer, dz: np.ndarray, q_cells_C: np.ndarray, layout: PackLayout,
+                   e_day: np.ndarray) -> np.ndarray:
+    """Per-day energies of a design holding its spread (periodic steady state) [J] (4, B).
+
+    Each element's drift over the day, ``d_g = dz_g - b_g / Q_g`` (its SOC change less the balancer's
+    charge ``b_g``), is what holding the relative SOCs takes back every day. Bleeding can only take charge
+    away: it removes ``Q_g (d_g - min_h d_h)`` from each element, times its mean voltage the bleed heat per
+    day, whatever day of a threshold rule's limit cycle (bleed one day, not the next) was simulated. The
+    converter terms are the simulated day's (a controller without a threshold moves about as much every day).
+    """
+    out = e_day.copy()
+    if passive_part(balancer) is None:
+        return out
+    B, Ns, Np = layout.shape
+    qg = q_cells_C.reshape(B, Ns, Np).sum(-1)
+    dzg = (dz.reshape(B, Ns, Np) * q_cells_C.reshape(B, Ns, Np)).sum(-1) / qg
+    drift = dzg - _element_balancing_charge_C(ds, B, Ns) / qg
+    v = ds.measured_element_voltage_V.values.mean(axis=0)
+    out[0] = (qg * (drift - drift.min(axis=1, keepdims=True)) * v).sum(axis=1)
+    return out
 
 
 def _cycle_stressors(ds: xr.Dataset, t0: float) -> tuple[Stressors, float]:
@@ -283,16 +324,37 @@ def run_lifetime(
         e_day = np.stack([ds.energy_bleed_J.values[-1], ds.energy_converter_loss_J.values[-1],
                           *_moved_energy_J(ds, B)])
         dz = x_end.soc - tr.x.soc
-        rel = dz.reshape(B, -1) - dz.reshape(B, -1).mean(axis=1, keepdims=True)
-        worst = float(np.abs(rel).max())
-        n_soc = math.inf if worst == 0.0 else stepping.soc_tol / worst
+        rel = (dz.reshape(B, -1) - dz.reshape(B, -1).mean(axis=1, keepdims=True)).reshape(-1)
+        q_cells = cap0 * tr.aging.q * 3600.0  # [C]
+        s0 = element_metrics(tr.x.soc, q_cells, layout)[2]
+        s1 = element_metrics(x_end.soc, q_cells, layout)[2]
+        settle = stepping.soc_tol / 10.0
+        controlled = d.controller is not None and d.balancer is not None
+        if controlled and np.all(np.abs(s1 - s0) <= settle):
+            # periodic steady state: the balancer holds the spread (per day it moves what drifts): the
+            # relative SOCs are held, the energies are those of holding the day's drift
+            mode = "hold"
+            n_soc = math.inf
+            e_day = _steady_energy(ds, d.balancer, dz, q_cells, layout, e_day)
+        elif controlled and np.any(s1 < s0 - settle):
+            mode = "settle"  # still converging: the next day too
+            n_soc = 1.0
+        else:
+            # a steady drift (no feedback, or a balancer that cannot hold it): extrapolated linearly; the error
+            # of holding the day's rate grows with the change of the rate since the last representative day
+            mode = "drift"
+            change = math.inf if tr.rel is None or tr.mode != "drift" else float(np.abs(rel - tr.rel).max())
+            n_soc = math.inf if change == 0.0 else stepping.soc_tol / change
         # keep the extrapolated SOCs >= 0: against the pinned highest cell, a cell falling behind by ``fall`` a
         # day reaches 0 after z_end / fall days
         zb = x_end.soc.reshape(B, -1)
-        top = np.take_along_axis(dz.reshape(B, -1), zb.argmax(axis=1)[:, None], axis=1)
-        fall = np.maximum(top - dz.reshape(B, -1), 0.0)
-        with np.errstate(divide="ignore"):
-            n_pos = float(np.min(np.where(fall > 0, zb / fall, np.inf))) + 1.0
+        if mode == "drift":
+            top = np.take_along_axis(dz.reshape(B, -1), zb.argmax(axis=1)[:, None], axis=1)
+            fall = np.maximum(top - dz.reshape(B, -1), 0.0)
+            with np.errstate(divide="ignore"):
+                n_pos = float(np.min(np.where(fall > 0, zb / fall, np.inf))) + 1.0
+        else:
+            n_pos = math.inf
         n_max = max(1, min(stepping.max_days, end_day - tr.day, int(min(n_soc, n_pos, 1e9))))
         q_ref, r_ref = tr.aging.q.copy(), tr.aging.r.copy()
         ag = tr.aging
@@ -303,7 +365,7 @@ def run_lifetime(
             if np.abs(ag.q - q_ref).max() > stepping.capacity_tol or np.abs(ag.r - r_ref).max() > stepping.capacity_tol:
                 break
         x = x_end.x.copy()
-        if used > 1:
+        if used > 1 and mode == "drift":
             z = x[:, K.X_Z].reshape(B, -1)
             z_end = z.copy()
             z = z + (used - 1) * dz.reshape(B, -1)
@@ -316,9 +378,10 @@ def run_lifetime(
         tr.x = CellState(x)
         tr.day += used
         tr.cycles += 1
+        tr.rel, tr.mode = rel, mode
         tr.energy = tr.energy + used * e_day
-        usable, _, _ = element_metrics(x[:, K.X_Z], cap0 * ag.q, layout)
-        tr.history.append((tr.day, usable))
+        usable, _, spread = element_metrics(x[:, K.X_Z], cap0 * ag.q, layout)
+        tr.history.append((tr.day, usable, spread))
         if np.all(usable < RETIRE_FRACTION * eol_fraction * u0):
             tr.retired = True
         if span > _DAY_S + 1.0 and tr.cycles == 1:
@@ -368,8 +431,8 @@ def _snapshot(tracks, names, cap0, layout, day: int) -> dict:
 def _eol_day(history, u0, fraction) -> np.ndarray:
     """First day the usable capacity falls below ``fraction`` of the initial one (linear between interval
     ends), per pack; NaN if not within the run."""
-    days = np.array([0] + [d for d, _ in history], float)
-    u = np.vstack([u0] + [v for _, v in history])  # (k, B)
+    days = np.array([0] + [h[0] for h in history], float)
+    u = np.vstack([u0] + [h[1] for h in history])  # (k, B)
     out = np.full(u.shape[1], np.nan)
     for b in range(u.shape[1]):
         below = np.flatnonzero(u[:, b] < fraction * u0[b])
@@ -423,6 +486,20 @@ def _dataset(done_years, tracks, names, u0, layout, model, aging, stepping, eol_
         "eol_years": (("design", "pack"), eol, {"units": "year", "long_name": f"Years until the usable capacity "
                                                 f"falls below {eol_fraction:g} of the initial one (NaN: not within the run)"}),
     }
+    # every interval end (the day after a representative day and its extrapolation), NaN-padded per design
+    n_int = max(len(tracks[nm].history) for nm in names)
+    hday = np.full((len(names), n_int), np.nan)
+    hu = np.full((len(names), n_int, B), np.nan)
+    hs = np.full((len(names), n_int, B), np.nan)
+    for k, nm in enumerate(names):
+        for j, (day, u, spread) in enumerate(tracks[nm].history):
+            hday[k, j], hu[k, j], hs[k, j] = day, u, spread
+    data["interval_day"] = (("design", "interval"), hday, {"units": "day", "long_name": "Day at the end of each "
+                                                         "interval (a representative day and its extrapolation)"})
+    data["interval_usable_capacity_Ah"] = (("design", "interval", "pack"), hu, {"units": "Ah", "long_name":
+                                           "Usable capacity at the end of each interval"})
+    data["interval_soc_spread"] = (("design", "interval", "pack"), hs, {"units": "1", "long_name":
+                                   "Element SOC spread at the end of each interval"})
     if date0 is not None:
         dates = [[(date0 + _dt.timedelta(days=float(v) * DAYS_PER_YEAR)).isoformat() if np.isfinite(v) else ""
                   for v in row] for row in eol]
