@@ -16,22 +16,47 @@ One slow step (an *interval* of ``N`` days, one duty cycle a day) for one design
    controller and estimator in the loop (:func:`cellbalance.sim.simulate`), from the current state;
 3. its per-cell stressors (:meth:`cellbalance.aging.Stressors.from_timeseries` on the recorded SOC and
    temperature: throughput, DOD, mean SOC, temperature; a cycle shorter than 24 h is padded with rest at
-   its last SOC and temperature so that each cycle is one calendar day), its balancing energies, and the
-   per-cell SOC change over the cycle ``dz_i``;
-4. the slow integration over the interval: aging advanced day by day with these stressors (the models'
-   own daily step); SOC extrapolated linearly, ``z_i <- z_i + (N - 1) dz_i`` after the simulated day,
-   then shifted per pack so that its highest cell keeps its end-of-cycle SOC (the common mode is pinned
-   every day by the charge that ends when the highest element reaches ``v_max``); energies ``x N``.
+   its last SOC and temperature so that each cycle is one calendar day), its balancing energies, the
+   per-cell SOC change over the cycle ``dz_i`` and the element SOC spread at its start and end;
+4. what the day shows about the fast layers (the balancing loop) decides how the SOCs go on:
+
+   * *periodic steady state* ("hold"): a design with a feedback controller whose day neither lowers nor
+     raises the element SOC spread of any pack by more than ``soc_tol / 10``: the balancer moves per day
+     what drifts per day, the relative SOCs are held at the day's end state for the interval (a
+     cycle-to-cycle steady state, the envelope of the fast periodic motion standing still);
+   * *settling* ("settle"): the day lowered the spread by more than that (the balancer still converges, or a
+     threshold rule's bleed day): the next day is simulated too (``N = 1``);
+   * *drift* (no feedback controller, or a balancer that lets the spread grow): the SOCs are extrapolated
+     linearly, ``z_i <- z_i + (N - 1) dz_i`` after the simulated day, then shifted per pack so that its
+     highest cell keeps its end-of-cycle SOC (the common mode is pinned every day by the charge that ends
+     when the highest element reaches ``v_max``);
+
+5. the slow integration over the interval: aging advanced day by day with the day's stressors (the models'
+   own daily step; the stressor-only rate terms are computed once, :meth:`Stressors.memo`); energies: the
+   simulated day's, plus ``N - 1`` times the mean over the days simulated in a row up to it in a steady
+   state (a threshold rule bleeds one day and not the next: those are samples of its limit cycle), else
+   the day's.
 
 Error control (when a representative cycle is simulated again), :class:`Stepping`: the interval ends,
 and the next day is simulated in full, at the first of
 
 * any cell's relative capacity ``q`` or resistance ``r`` has moved by more than ``capacity_tol`` since the
-  last representative cycle (the cells the plant simulates are then stale by at most that much);
-* ``N >= soc_tol / max_i |dz_i - mean_pack(dz)|``: the extrapolated SOC change of some cell relative to its
-  pack reaches ``soc_tol`` (while a balancer is still converging ``dz`` is large and every day is
-  simulated; once it holds the spread, or without balancing where the drift is steady, the steps are long);
+  last representative cycle (the cells the plant simulates, the drift and the steady state they set are
+  then stale by at most that much);
+* drift: ``N >= soc_tol / max_i |rel_i - rel_i,prev|``, the change of the relative SOC rate
+  (``rel_i = dz_i - mean_pack(dz)``) since the previous representative day: the extrapolation's error
+  over the interval stays under ``soc_tol`` while the rate changes at the pace it did (the first drift day
+  has no previous one: the next day is simulated too, which also takes the transient of an arbitrary
+  initial state out of the rate); and the extrapolated SOCs must stay >= 0;
 * ``max_days`` days (and every year's end, where the results are taken).
+
+This is envelope following (multirate integration of a periodically forced system: the state at the ends of
+the cycles is integrated on the slow time scale, each step's rate taken from one cycle simulated in full;
+L. Petzold, "An efficient numerical method for highly oscillatory ordinary differential equations", SIAM J.
+Numer. Anal. 18 (1981) 455-479; K. Kundert, J. White, A. Sangiovanni-Vincentelli, "Steady-state methods
+for simulating analog and microwave circuits", Kluwer 1990, periodic steady state), with the stiff part
+(the balancing loop, which settles within a day or two) taken at its periodic steady state instead of
+being extrapolated.
 
 ``Stepping(max_days=1)`` (:data:`BRUTE_FORCE`) simulates every day in full with aging advanced daily:
 the reference the method is validated against (``tests/studies/test_lifetime.py``).
@@ -65,7 +90,6 @@ import xarray as xr
 from ..aging import AgingModel, AgingState, Stressors, get_aging_model, sample_rate_scalars
 from ..cell import CellParameters, CellState
 from ..cell import kernels as K
-from ..control.base import passive_part
 from ..errors import ParameterError, SimulationError, check_range
 from ..pack.aged import age_cells
 from ..pack.layout import PackLayout
@@ -138,6 +162,7 @@ class _Track:
     history: list = field(default_factory=list)  # (day, usable (B,), spread (B,)) at every interval end
     rel: np.ndarray | None = None  # the last representative day's SOC change of each cell relative to its pack
     mode: str = ""  # what the last representative day showed: "hold", "settle" or "drift"
+    run_e: list = field(default_factory=list)  # energies of the days simulated in a row up to the last one
     retired: bool = False  # far past end of life: no longer simulated
 
 
@@ -169,44 +194,6 @@ def _moved_energy_J(ds: xr.Dataset, B: int) -> tuple[np.ndarray, np.ndarray]:
     net_charge = (i * dt).sum(axis=0)  # (B, Ns) [C], > 0: the element received charge over the day
     net = (np.maximum(-net_charge, 0.0) * v.mean(axis=0)).sum(axis=1)
     return gross, net
-
-
-def _element_balancing_charge_C(ds: xr.Dataset, B: int, Ns: int) -> np.ndarray:
-    """Charge the balancer put into each element over the run [C] (B, Ns): converter currents minus the
-    bleed ``G v``, held between the controller calls (the held shunt conductance and the measured element
-    voltage at each call)."""
-    if "balancer_element_current_A" not in ds or "measured_element_voltage_V" not in ds:
-        return np.zeros((B, Ns))
-    tc = ds.control_time.values
-    tm = ds.measurement_time.values
-    v = ds.measured_element_voltage_V.values
-    j = np.clip(np.searchsorted(tm, tc + 1e-9, side="right") - 1, 0, tm.size - 1)
-    t_end = float(ds.time.values[-1])
-    dt = np.diff(np.append(tc, max(t_end, float(tc[-1]))))[:, None, None]
-    i = ds.balancer_element_current_A.values - ds.balancer_shunt_S.values * v[j]
-    return (i * dt).sum(axis=0)
-
-
-def _steady_energy(ds: xr.Dataset, balancer, dz: np.ndarray, q_cells_C: np.ndarray, layout: PackLayout,
-                   e_day: np.ndarray) -> np.ndarray:
-    """Per-day energies of a design holding its spread (periodic steady state) [J] (4, B).
-
-    Each element's drift over the day, ``d_g = dz_g - b_g / Q_g`` (its SOC change less the balancer's
-    charge ``b_g``), is what holding the relative SOCs takes back every day. Bleeding can only take charge
-    away: it removes ``Q_g (d_g - min_h d_h)`` from each element, times its mean voltage the bleed heat per
-    day, whatever day of a threshold rule's limit cycle (bleed one day, not the next) was simulated. The
-    converter terms are the simulated day's (a controller without a threshold moves about as much every day).
-    """
-    out = e_day.copy()
-    if passive_part(balancer) is None:
-        return out
-    B, Ns, Np = layout.shape
-    qg = q_cells_C.reshape(B, Ns, Np).sum(-1)
-    dzg = (dz.reshape(B, Ns, Np) * q_cells_C.reshape(B, Ns, Np)).sum(-1) / qg
-    drift = dzg - _element_balancing_charge_C(ds, B, Ns) / qg
-    v = ds.measured_element_voltage_V.values.mean(axis=0)
-    out[0] = (qg * (drift - drift.min(axis=1, keepdims=True)) * v).sum(axis=1)
-    return out
 
 
 def _cycle_stressors(ds: xr.Dataset, t0: float) -> tuple[Stressors, float]:
@@ -332,10 +319,9 @@ def run_lifetime(
         controlled = d.controller is not None and d.balancer is not None
         if controlled and np.all(np.abs(s1 - s0) <= settle):
             # periodic steady state: the balancer holds the spread (per day it moves what drifts): the
-            # relative SOCs are held, the energies are those of holding the day's drift
+            # relative SOCs are held
             mode = "hold"
             n_soc = math.inf
-            e_day = _steady_energy(ds, d.balancer, dz, q_cells, layout, e_day)
         elif controlled and np.any(s1 < s0 - settle):
             mode = "settle"  # still converging: the next day too
             n_soc = 1.0
@@ -344,7 +330,9 @@ def run_lifetime(
             # of holding the day's rate grows with the change of the rate since the last representative day
             mode = "drift"
             change = math.inf if tr.rel is None or tr.mode != "drift" else float(np.abs(rel - tr.rel).max())
-            n_soc = math.inf if change == 0.0 else stepping.soc_tol / change
+            worst = float(np.abs(rel).max())
+            n_soc = min(math.inf if change == 0.0 else stepping.soc_tol / change,
+                        math.inf if worst == 0.0 else stepping.soc_tol / worst)
         # keep the extrapolated SOCs >= 0: against the pinned highest cell, a cell falling behind by ``fall`` a
         # day reaches 0 after z_end / fall days
         zb = x_end.soc.reshape(B, -1)
@@ -374,12 +362,19 @@ def run_lifetime(
                 raise SimulationError(f"run_lifetime: design {name!r}, day {tr.day}: the extrapolated SOC of a cell "
                                       f"fell below 0 over {used} days; lower stepping.soc_tol ({stepping.soc_tol:g}) or max_days.")
             x[:, K.X_Z] = z.reshape(-1)
+        # energies: the simulated day's, and for the extrapolated days the mean over the days simulated in a
+        # row up to this one (a threshold rule's limit cycle bleeds one day, not the next)
+        if tr.day > 0:  # (the first day starts from the given initial state: its transient is counted once)
+            tr.run_e.append(e_day)
+        rate = np.mean(tr.run_e, axis=0) if mode == "hold" and tr.run_e else e_day
+        tr.energy = tr.energy + e_day + (used - 1) * rate
+        if used > 1:
+            tr.run_e = []
         tr.aging = ag
         tr.x = CellState(x)
         tr.day += used
         tr.cycles += 1
         tr.rel, tr.mode = rel, mode
-        tr.energy = tr.energy + used * e_day
         usable, _, spread = element_metrics(x[:, K.X_Z], cap0 * ag.q, layout)
         tr.history.append((tr.day, usable, spread))
         if np.all(usable < RETIRE_FRACTION * eol_fraction * u0):
