@@ -43,6 +43,9 @@ and the next day is simulated in full, at the first of
 * any cell's relative capacity ``q`` or resistance ``r`` has moved by more than ``capacity_tol`` since the
   last representative cycle (the cells the plant simulates, the drift and the steady state they set are
   then stale by at most that much);
+* steady state: ``N >= soc_tol / rise`` where the day raised the spread by ``rise`` (a balancer short of
+  authority lets the spread grow a little every day: it is looked at again before it can have grown by
+  ``soc_tol``);
 * drift: ``N >= soc_tol / max_i |rel_i - rel_i,prev|``, the change of the relative SOC rate
   (``rel_i = dz_i - mean_pack(dz)``) since the previous representative day: the extrapolation's error
   over the interval stays under ``soc_tol`` while the rate changes at the pace it did (the first drift day
@@ -312,16 +315,17 @@ def run_lifetime(
                           *_moved_energy_J(ds, B)])
         dz = x_end.soc - tr.x.soc
         rel = (dz.reshape(B, -1) - dz.reshape(B, -1).mean(axis=1, keepdims=True)).reshape(-1)
-        q_cells = cap0 * tr.aging.q * 3600.0  # [C]
-        s0 = element_metrics(tr.x.soc, q_cells, layout)[2]
-        s1 = element_metrics(x_end.soc, q_cells, layout)[2]
+        s0 = element_metrics(tr.x.soc, cap0 * tr.aging.q, layout)[2]
+        s1 = element_metrics(x_end.soc, cap0 * tr.aging.q, layout)[2]
         settle = stepping.soc_tol / 10.0
         controlled = d.controller is not None and d.balancer is not None
         if controlled and np.all(np.abs(s1 - s0) <= settle):
             # periodic steady state: the balancer holds the spread (per day it moves what drifts): the
-            # relative SOCs are held
+            # relative SOCs are held; a spread that rose over the day may be one a balancer short of
+            # authority lets grow: held for at most soc_tol / rise days
             mode = "hold"
-            n_soc = math.inf
+            rise = float(np.max(s1 - s0))
+            n_soc = stepping.soc_tol / rise if rise > 0 else math.inf
         elif controlled and np.any(s1 < s0 - settle):
             mode = "settle"  # still converging: the next day too
             n_soc = 1.0
