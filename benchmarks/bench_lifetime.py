@@ -4,7 +4,7 @@ loop (target: under 2 minutes), and 10 years of aging of 10,000 cells with no el
 
 1. ``examples/lifetime_96s.toml``'s pack, duty and error control (typical variation, LG M50 cell and aging
    model, rate sigma 0.05; representative days at a 60 s plant period, SOC consensus over a ring of
-   converters every 300 s with the true SOC; capacity_tol 0.005, soc_tol 0.01, max_days 30), the active
+   converters every 300 s with the true SOC; capacity_tol 0.02, soc_tol 0.01, max_days 365), the active
    design alone. The figure counts the days simulated in full and the wall time.
 2. Aging only: the stressors of one simulated day of a 96s pack, tiled to 10,000 cells, advanced 3,650 days
    (``AgingModel.advance``, the step the lifetime study takes between representative days).

@@ -45,6 +45,7 @@ def _run(ns, days, stepping, **kw):
 
 @pytest.mark.slow
 def test_representative_days_agree_with_brute_force_after_90_days_and_simulate_far_fewer_days():
+    _run(12, 1, BRUTE_FORCE)  # warm-up: the first run of a process loads the compiled kernels (not timed)
     t0 = time.perf_counter()
     ts = _run(12, 90, Stepping())
     t_ts = time.perf_counter() - t0
@@ -53,17 +54,31 @@ def test_representative_days_agree_with_brute_force_after_90_days_and_simulate_f
     t_bf = time.perf_counter() - t0
     assert (bf.representative_cycles.values[:, -1] == 90).all()
     days_ts = ts.representative_cycles.values[:, -1]
-    assert days_ts.sum() <= 0.5 * 3 * 90, days_ts
+    # each design: the first day (from the initial state), the days its balancer still converges, then one
+    # representative day whenever a cell's capacity has moved by capacity_tol
+    assert days_ts.sum() <= 0.1 * 3 * 90, days_ts
     u_ts, u_bf = ts.usable_capacity_Ah.values[:, -1, 0], bf.usable_capacity_Ah.values[:, -1, 0]
     np.testing.assert_allclose(u_ts, u_bf, rtol=0.01)
     np.testing.assert_allclose(ts.capacity_mean_rel.values[:, -1], bf.capacity_mean_rel.values[:, -1], rtol=1e-3)
     s_ts, s_bf = ts.soc_spread.values[:, -1, 0], bf.soc_spread.values[:, -1, 0]
-    # without balancing the spread is the drift (several %-points): within 1 % of it; with balancing it is
-    # the controller's residual (tenths of a %-point, moving from day to day): within 0.1 %-point
+    # without balancing the spread is the drift (several %-points): within 1 % of it; with the consensus it
+    # is the controller's residual (0.6 %-point, moving from day to day by +-0.03): within 0.1 %-point
     assert abs(s_ts[0] / s_bf[0] - 1) < 0.01, (s_ts, s_bf)
-    np.testing.assert_allclose(s_ts[1:], s_bf[1:], atol=1e-3)
+    np.testing.assert_allclose(s_ts[2], s_bf[2], atol=1e-3)
+    # the passive threshold rule limit-cycles (bleed one day, not the next): its spread on one given day is a
+    # point of the band it holds (0.8-1.0 %-point here), so the spread at day 90 must lie within 0.1 %-point
+    # of the band the brute-force run went through over its last 10 days
+    band = bf.interval_soc_spread.values[1, -10:, 0]
+    assert band.min() - 1e-3 <= s_ts[1] <= band.max() + 1e-3, (s_ts[1], band)
+    # energies over the 90 days: the consensus moves about as much every day: converter loss within 5 % of
+    # the brute-force sum; the threshold rule bleeds one day and not the next, and its extrapolated days take
+    # the bleed of the representative days (samples of its limit cycle): within 25 %
+    np.testing.assert_allclose(ts.energy_converter_loss_Wh.values[2, -1, 0],
+                               bf.energy_converter_loss_Wh.values[2, -1, 0], rtol=0.05)
+    np.testing.assert_allclose(ts.energy_bleed_Wh.values[1, -1, 0], bf.energy_bleed_Wh.values[1, -1, 0], rtol=0.25)
     print(f"timescale separation {t_ts:.1f} s ({days_ts} days simulated), brute force {t_bf:.1f} s: "
-          f"{t_bf / t_ts:.1f}x; usable rel err {u_ts / u_bf - 1}; spread {s_ts} vs {s_bf}")
+          f"{t_bf / t_ts:.1f}x (days {3 * 90 / days_ts.sum():.1f}x); usable rel err {u_ts / u_bf - 1}; "
+          f"spread {s_ts} vs {s_bf}, passive band {band.min():.5f}..{band.max():.5f}")
 
 
 @pytest.mark.slow
@@ -126,13 +141,16 @@ def test_outside_the_fitted_range_warns_naming_the_quantity_and_range():
 
 
 def test_a_pack_drifting_empty_without_balancing_reaches_end_of_life_and_is_retired_not_extrapolated_below_zero():
-    # second-life spreads (self-discharge sigma 60 %, efficiency deficit 50 %), 3x the nominal self-discharge
+    # second-life spreads (self-discharge sigma 60 %, efficiency deficit 50 %), 3x the nominal self-discharge;
+    # capacity_tol 0.005 (the default when this was written): the brute-force run retires the pack on day 1,090,
+    # five days before the end of year 3; capacity_tol 0.02 puts the crossing at day 1,095 (usable 0.2 % high)
     p = P.replace(self_discharge_A=3 * P.self_discharge_A)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AgingRangeWarning)
         ds = run_lifetime(p, PackLayout(4, 1), preset("second_life"), {"none": Design()}, years=3,
                           aging=AgingSetup(M50, rate_sigma=0.1), cycle=daily_cycle(p), period_s=300.0, seed=3,
-                          mean_soc=0.9, stepping=Stepping(soc_tol=0.02, max_days=60), start_date="2027-01-01")
+                          mean_soc=0.9, stepping=Stepping(capacity_tol=0.005, soc_tol=0.02, max_days=60),
+                          start_date="2027-01-01")
     u = ds.usable_fraction.values[0, :, 0]
     eol = float(ds.eol_years.values[0, 0])
     assert 0 < eol < 3 and str(ds.eol_date.values[0, 0]).startswith(str(2027 + int(eol)))

@@ -234,6 +234,9 @@ class Nmc111_Gr_Kokam75Ah_2017(AgingModel):
     r6: float = 1.09
 
     def rates(self, st, efc, crate, cdis):
+        return st.memo((self, "rates"), lambda: self._stress_rates(st))  # the stressors alone set them
+
+    def _stress_rates(self, st):
         tn, uan = _tn_ua(st)
         dod = st.dod[:, None]
         q1 = self.q1_0 * np.exp(self.q1_1 / tn) * np.exp(self.q1_2 * (uan / tn))
@@ -329,6 +332,13 @@ class Lfp_Gr_SonyMurata3Ah_2018(AgingModel):
     R_gas: float = field(default=8.3144, repr=False)
 
     def rates(self, st, efc, crate, cdis):
+        dod = st.dod
+        q5 = np.abs(self.q5_b0 + self.q5_b1 * dod + self.q5_b2 * np.exp(dod**2 * crate**3))
+        r_kcyc = (self.A_r_cyc * crate + self.B_r_cyc) * (self.C_r_cyc * (dod - 0.5) ** 3 + self.D_r_cyc)
+        # the C-rate terms follow the cells' capacity; the others depend on the stressors alone
+        return {**st.memo((self, "rates"), lambda: self._stress_rates(st)), "q5": q5, "r_kcyc": r_kcyc}
+
+    def _stress_rates(self, st):
         T = st.temperature_K
         ua = anode_potential(st.soc)
         dod = st.dod
@@ -340,7 +350,6 @@ class Lfp_Gr_SonyMurata3Ah_2018(AgingModel):
             * np.exp(self.q3_b3 / T**3 * ua ** (1 / 3))
             * np.exp(self.q3_b4 * T**2 * ua ** (1 / 4))
         )
-        q5 = np.abs(self.q5_b0 + self.q5_b1 * dod + self.q5_b2 * np.exp(dod**2 * crate**3))
         dod_sig = 2.0 * (0.5 - 1.0 / (1.0 + np.exp(self.q7_dod_growth * dod)))
         q7 = np.abs(
             self.q7_b0
@@ -352,10 +361,8 @@ class Lfp_Gr_SonyMurata3Ah_2018(AgingModel):
         return {
             "q1": st.time_average(q1),
             "q3": st.time_average(q3),
-            "q5": q5,
             "q7": st.time_average(q7),
             "r_kcal": st.time_average(k_temp) * st.time_average(k_soc),
-            "r_kcyc": (self.A_r_cyc * crate + self.B_r_cyc) * (self.C_r_cyc * (dod - 0.5) ** 3 + self.D_r_cyc),
         }
 
     def increments(self, y, rates, days, efc, s, scheme):
@@ -410,6 +417,13 @@ class Nmc811_GrSi_LGM50_5Ah_2021(AgingModel):
     q3_b2: float = 1.24459541295018
 
     def rates(self, st, efc, crate, cdis):
+        # k_cal and tn^3 depend on the stressors alone; k_cyc on the discharge C-rate too (the cells' capacity)
+        k_cal, tn3 = st.memo((self, "k_cal, tn^3"), lambda: self._stress_terms(st))
+        c = np.asarray(cdis, dtype=float)[:, None]
+        k_cyc = self.q3_b0 * np.exp(self.q3_b1 * c**3) * np.exp(self.q3_b2 * tn3 * c**0.5)
+        return {"k_cal": k_cal, "k_cyc": st.time_average(k_cyc)}
+
+    def _stress_terms(self, st):
         tn, uan = _tn_ua(st)
         z = st.soc
         k_cal = (
@@ -419,9 +433,7 @@ class Nmc811_GrSi_LGM50_5Ah_2021(AgingModel):
             + self.q1_b3 * np.exp(1.0 / tn**2 * z**0.5)
             + self.q1_b4 * np.exp(z**3)
         )
-        c = np.asarray(cdis, dtype=float)[:, None]
-        k_cyc = self.q3_b0 * np.exp(self.q3_b1 * c**3) * np.exp(self.q3_b2 * tn**3 * c**0.5)
-        return {"k_cal": st.time_average(k_cal), "k_cyc": st.time_average(k_cyc)}
+        return st.time_average(k_cal), tn**3
 
     def increments(self, y, rates, days, efc, s, scheme):
         return {

@@ -16,7 +16,8 @@ Arrays have the cell axis first and, for samples, the time axis last: shape ``(n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -85,6 +86,20 @@ class Stressors:
     per_current_capacity: bool
 
     span_s: np.ndarray
+    #: time averages already computed for these stressors (:meth:`memo`)
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def memo(self, key, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()`` once per ``key`` for these (immutable) stressors: a model's rate terms that depend
+        on the stressors alone (not on the cells' state) are computed on the first day they are applied
+        and reused on every further day with the same stressors (the lifetime study advances many days with
+        one representative day's stressors). ``key`` must name the model and its constants (the frozen
+        model itself) and the term."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            v = self._memo[key] = compute()
+            return v
 
     def time_average(self, f: np.ndarray) -> np.ndarray:
         """Time average over the period of samples ``f`` (shape ``(n, m)``): trapezoid integral / span."""

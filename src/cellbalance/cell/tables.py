@@ -103,6 +103,11 @@ class Table:
                 f"{owner}.{self.name} SOC grid must cover [{lo:g}, {hi:g}]; got [{z[0]:g}, {z[-1]:g}]."
             )
 
+    @functools.cached_property
+    def _bank(self) -> TableBank:
+        """This table alone, packed for the kernels (made on the first call: the table is immutable)."""
+        return TableBank([self])
+
     def __call__(self, temperature_K, current_A, soc) -> np.ndarray:
         """Evaluate with the same rule as the compiled kernels (numpy, for analysis and tests)."""
         from .kernels import lut_eval_array

@@ -31,9 +31,9 @@ period_s = 60
 years = 10
 eol_fraction = 0.8
 start_date = "2027-01-01"
-capacity_tol = 0.005                    # error control (studies.lifetime.Stepping)
+capacity_tol = 0.02                     # error control (studies.lifetime.Stepping)
 soc_tol = 0.01
-max_days = 30
+max_days = 365
 
 [[design]]                              # the keys of [balancing] (io/balancing_config.py)
 name = "none"
@@ -98,9 +98,10 @@ class LifetimeSection(_Strict):
     years: float = Field(10.0, gt=0, le=100)
     eol_fraction: float = Field(0.8, gt=0, lt=1, description="end of life: usable capacity below this x initial")
     start_date: str | None = Field(None, description="ISO date of day 0, for the end-of-life dates")
-    capacity_tol: float = Field(0.005, ge=0, lt=1, description="re-simulate when q or r moved by more than this")
-    soc_tol: float = Field(0.01, ge=0, le=1, description="largest extrapolated SOC change of a cell per interval")
-    max_days: int = Field(30, ge=1, le=3650, description="longest interval between representative days")
+    capacity_tol: float = Field(0.02, ge=0, lt=1, description="re-simulate when q or r moved by more than this")
+    soc_tol: float = Field(0.01, ge=0, le=1, description="drift: largest SOC error of an extrapolated interval; "
+                           "steady state: a day changing the spread by under soc_tol/10")
+    max_days: int = Field(365, ge=1, le=3650, description="longest interval between representative days")
     supervisor: str = Field("perfect", pattern="^(perfect|none)$",
                             description="capacity the controllers see: the true aged one, or the initial one")
 

@@ -16,22 +16,50 @@ One slow step (an *interval* of ``N`` days, one duty cycle a day) for one design
    controller and estimator in the loop (:func:`cellbalance.sim.simulate`), from the current state;
 3. its per-cell stressors (:meth:`cellbalance.aging.Stressors.from_timeseries` on the recorded SOC and
    temperature: throughput, DOD, mean SOC, temperature; a cycle shorter than 24 h is padded with rest at
-   its last SOC and temperature so that each cycle is one calendar day), its balancing energies, and the
-   per-cell SOC change over the cycle ``dz_i``;
-4. the slow integration over the interval: aging advanced day by day with these stressors (the models'
-   own daily step); SOC extrapolated linearly, ``z_i <- z_i + (N - 1) dz_i`` after the simulated day,
-   then shifted per pack so that its highest cell keeps its end-of-cycle SOC (the common mode is pinned
-   every day by the charge that ends when the highest element reaches ``v_max``); energies ``x N``.
+   its last SOC and temperature so that each cycle is one calendar day), its balancing energies, the
+   per-cell SOC change over the cycle ``dz_i`` and the element SOC spread at its start and end;
+4. what the day shows about the fast layers (the balancing loop) decides how the SOCs go on:
+
+   * *periodic steady state* ("hold"): a design with a feedback controller whose day neither lowers nor
+     raises the element SOC spread of any pack by more than ``soc_tol / 10``: the balancer moves per day
+     what drifts per day, the relative SOCs are held at the day's end state for the interval (a
+     cycle-to-cycle steady state, the envelope of the fast periodic motion standing still);
+   * *settling* ("settle"): the day lowered the spread by more than that (the balancer still converges, or a
+     threshold rule's bleed day): the next day is simulated too (``N = 1``);
+   * *drift* (no feedback controller, or a balancer that lets the spread grow): the SOCs are extrapolated
+     linearly, ``z_i <- z_i + (N - 1) dz_i`` after the simulated day, then shifted per pack so that its
+     highest cell keeps its end-of-cycle SOC (the common mode is pinned every day by the charge that ends
+     when the highest element reaches ``v_max``);
+
+5. the slow integration over the interval: aging advanced day by day with the day's stressors (the models'
+   own daily step; the stressor-only rate terms are computed once, :meth:`Stressors.memo`); energies: the
+   simulated day's, plus ``N - 1`` times the mean over the days simulated in a row up to it in a steady
+   state (a threshold rule bleeds one day and not the next: those are samples of its limit cycle), else
+   the day's.
 
 Error control (when a representative cycle is simulated again), :class:`Stepping`: the interval ends,
 and the next day is simulated in full, at the first of
 
 * any cell's relative capacity ``q`` or resistance ``r`` has moved by more than ``capacity_tol`` since the
-  last representative cycle (the cells the plant simulates are then stale by at most that much);
-* ``N >= soc_tol / max_i |dz_i - mean_pack(dz)|``: the extrapolated SOC change of some cell relative to its
-  pack reaches ``soc_tol`` (while a balancer is still converging ``dz`` is large and every day is
-  simulated; once it holds the spread, or without balancing where the drift is steady, the steps are long);
+  last representative cycle (the cells the plant simulates, the drift and the steady state they set are
+  then stale by at most that much);
+* steady state: ``N >= soc_tol / rise`` where the day raised the spread by ``rise`` (a balancer short of
+  authority lets the spread grow a little every day: it is looked at again before it can have grown by
+  ``soc_tol``);
+* drift: ``N >= soc_tol / max_i |rel_i - rel_i,prev|``, the change of the relative SOC rate
+  (``rel_i = dz_i - mean_pack(dz)``) since the previous representative day: the extrapolation's error
+  over the interval stays under ``soc_tol`` while the rate changes at the pace it did (the first drift day
+  has no previous one: the next day is simulated too, which also takes the transient of an arbitrary
+  initial state out of the rate); and the extrapolated SOCs must stay >= 0;
 * ``max_days`` days (and every year's end, where the results are taken).
+
+This is envelope following (multirate integration of a periodically forced system: the state at the ends of
+the cycles is integrated on the slow time scale, each step's rate taken from one cycle simulated in full;
+L. Petzold, "An efficient numerical method for highly oscillatory ordinary differential equations", SIAM J.
+Numer. Anal. 18 (1981) 455-479; K. Kundert, J. White, A. Sangiovanni-Vincentelli, "Steady-state methods
+for simulating analog and microwave circuits", Kluwer 1990, periodic steady state), with the stiff part
+(the balancing loop, which settles within a day or two) taken at its periodic steady state instead of
+being extrapolated.
 
 ``Stepping(max_days=1)`` (:data:`BRUTE_FORCE`) simulates every day in full with aging advanced daily:
 the reference the method is validated against (``tests/studies/test_lifetime.py``).
@@ -87,9 +115,9 @@ RETIRE_FRACTION = 0.5
 class Stepping:
     """Error control of the timescale separation (module docstring)."""
 
-    capacity_tol: float = 0.005
+    capacity_tol: float = 0.02
     soc_tol: float = 0.01
-    max_days: int = 30
+    max_days: int = 365
 
     def __post_init__(self) -> None:
         check_range("Stepping", "capacity_tol", self.capacity_tol, ge=0.0, lt=1.0)
@@ -134,7 +162,10 @@ class _Track:
     r_ref: np.ndarray | None = None
     energy: np.ndarray = field(default_factory=lambda: np.zeros((4, 1)))  # bleed, conv loss, moved, net [J] x pack
     cycles: int = 0
-    history: list = field(default_factory=list)  # (day, usable (B,)) at every interval end
+    history: list = field(default_factory=list)  # (day, usable (B,), spread (B,)) at every interval end
+    rel: np.ndarray | None = None  # the last representative day's SOC change of each cell relative to its pack
+    mode: str = ""  # what the last representative day showed: "hold", "settle" or "drift"
+    run_e: list = field(default_factory=list)  # energies of the days simulated in a row up to the last one
     retired: bool = False  # far past end of life: no longer simulated
 
 
@@ -283,16 +314,39 @@ def run_lifetime(
         e_day = np.stack([ds.energy_bleed_J.values[-1], ds.energy_converter_loss_J.values[-1],
                           *_moved_energy_J(ds, B)])
         dz = x_end.soc - tr.x.soc
-        rel = dz.reshape(B, -1) - dz.reshape(B, -1).mean(axis=1, keepdims=True)
-        worst = float(np.abs(rel).max())
-        n_soc = math.inf if worst == 0.0 else stepping.soc_tol / worst
+        rel = (dz.reshape(B, -1) - dz.reshape(B, -1).mean(axis=1, keepdims=True)).reshape(-1)
+        s0 = element_metrics(tr.x.soc, cap0 * tr.aging.q, layout)[2]
+        s1 = element_metrics(x_end.soc, cap0 * tr.aging.q, layout)[2]
+        settle = stepping.soc_tol / 10.0
+        controlled = d.controller is not None and d.balancer is not None
+        if controlled and np.all(np.abs(s1 - s0) <= settle):
+            # periodic steady state: the balancer holds the spread (per day it moves what drifts): the
+            # relative SOCs are held; a spread that rose over the day may be one a balancer short of
+            # authority lets grow: held for at most soc_tol / rise days
+            mode = "hold"
+            rise = float(np.max(s1 - s0))
+            n_soc = stepping.soc_tol / rise if rise > 0 else math.inf
+        elif controlled and np.any(s1 < s0 - settle):
+            mode = "settle"  # still converging: the next day too
+            n_soc = 1.0
+        else:
+            # a steady drift (no feedback, or a balancer that cannot hold it): extrapolated linearly; the error
+            # of holding the day's rate grows with the change of the rate since the last representative day
+            mode = "drift"
+            change = math.inf if tr.rel is None or tr.mode != "drift" else float(np.abs(rel - tr.rel).max())
+            worst = float(np.abs(rel).max())
+            n_soc = min(math.inf if change == 0.0 else stepping.soc_tol / change,
+                        math.inf if worst == 0.0 else stepping.soc_tol / worst)
         # keep the extrapolated SOCs >= 0: against the pinned highest cell, a cell falling behind by ``fall`` a
         # day reaches 0 after z_end / fall days
         zb = x_end.soc.reshape(B, -1)
-        top = np.take_along_axis(dz.reshape(B, -1), zb.argmax(axis=1)[:, None], axis=1)
-        fall = np.maximum(top - dz.reshape(B, -1), 0.0)
-        with np.errstate(divide="ignore"):
-            n_pos = float(np.min(np.where(fall > 0, zb / fall, np.inf))) + 1.0
+        if mode == "drift":
+            top = np.take_along_axis(dz.reshape(B, -1), zb.argmax(axis=1)[:, None], axis=1)
+            fall = np.maximum(top - dz.reshape(B, -1), 0.0)
+            with np.errstate(divide="ignore"):
+                n_pos = float(np.min(np.where(fall > 0, zb / fall, np.inf))) + 1.0
+        else:
+            n_pos = math.inf
         n_max = max(1, min(stepping.max_days, end_day - tr.day, int(min(n_soc, n_pos, 1e9))))
         q_ref, r_ref = tr.aging.q.copy(), tr.aging.r.copy()
         ag = tr.aging
@@ -303,7 +357,7 @@ def run_lifetime(
             if np.abs(ag.q - q_ref).max() > stepping.capacity_tol or np.abs(ag.r - r_ref).max() > stepping.capacity_tol:
                 break
         x = x_end.x.copy()
-        if used > 1:
+        if used > 1 and mode == "drift":
             z = x[:, K.X_Z].reshape(B, -1)
             z_end = z.copy()
             z = z + (used - 1) * dz.reshape(B, -1)
@@ -312,13 +366,21 @@ def run_lifetime(
                 raise SimulationError(f"run_lifetime: design {name!r}, day {tr.day}: the extrapolated SOC of a cell "
                                       f"fell below 0 over {used} days; lower stepping.soc_tol ({stepping.soc_tol:g}) or max_days.")
             x[:, K.X_Z] = z.reshape(-1)
+        # energies: the simulated day's, and for the extrapolated days the mean over the days simulated in a
+        # row up to this one (a threshold rule's limit cycle bleeds one day, not the next)
+        if tr.day > 0:  # (the first day starts from the given initial state: its transient is counted once)
+            tr.run_e.append(e_day)
+        rate = np.mean(tr.run_e, axis=0) if mode == "hold" and tr.run_e else e_day
+        tr.energy = tr.energy + e_day + (used - 1) * rate
+        if used > 1:
+            tr.run_e = []
         tr.aging = ag
         tr.x = CellState(x)
         tr.day += used
         tr.cycles += 1
-        tr.energy = tr.energy + used * e_day
-        usable, _, _ = element_metrics(x[:, K.X_Z], cap0 * ag.q, layout)
-        tr.history.append((tr.day, usable))
+        tr.rel, tr.mode = rel, mode
+        usable, _, spread = element_metrics(x[:, K.X_Z], cap0 * ag.q, layout)
+        tr.history.append((tr.day, usable, spread))
         if np.all(usable < RETIRE_FRACTION * eol_fraction * u0):
             tr.retired = True
         if span > _DAY_S + 1.0 and tr.cycles == 1:
@@ -368,8 +430,8 @@ def _snapshot(tracks, names, cap0, layout, day: int) -> dict:
 def _eol_day(history, u0, fraction) -> np.ndarray:
     """First day the usable capacity falls below ``fraction`` of the initial one (linear between interval
     ends), per pack; NaN if not within the run."""
-    days = np.array([0] + [d for d, _ in history], float)
-    u = np.vstack([u0] + [v for _, v in history])  # (k, B)
+    days = np.array([0] + [h[0] for h in history], float)
+    u = np.vstack([u0] + [h[1] for h in history])  # (k, B)
     out = np.full(u.shape[1], np.nan)
     for b in range(u.shape[1]):
         below = np.flatnonzero(u[:, b] < fraction * u0[b])
@@ -423,6 +485,20 @@ def _dataset(done_years, tracks, names, u0, layout, model, aging, stepping, eol_
         "eol_years": (("design", "pack"), eol, {"units": "year", "long_name": f"Years until the usable capacity "
                                                 f"falls below {eol_fraction:g} of the initial one (NaN: not within the run)"}),
     }
+    # every interval end (the day after a representative day and its extrapolation), NaN-padded per design
+    n_int = max(len(tracks[nm].history) for nm in names)
+    hday = np.full((len(names), n_int), np.nan)
+    hu = np.full((len(names), n_int, B), np.nan)
+    hs = np.full((len(names), n_int, B), np.nan)
+    for k, nm in enumerate(names):
+        for j, (day, u, spread) in enumerate(tracks[nm].history):
+            hday[k, j], hu[k, j], hs[k, j] = day, u, spread
+    data["interval_day"] = (("design", "interval"), hday, {"units": "day", "long_name": "Day at the end of each "
+                                                         "interval (a representative day and its extrapolation)"})
+    data["interval_usable_capacity_Ah"] = (("design", "interval", "pack"), hu, {"units": "Ah", "long_name":
+                                           "Usable capacity at the end of each interval"})
+    data["interval_soc_spread"] = (("design", "interval", "pack"), hs, {"units": "1", "long_name":
+                                   "Element SOC spread at the end of each interval"})
     if date0 is not None:
         dates = [[(date0 + _dt.timedelta(days=float(v) * DAYS_PER_YEAR)).isoformat() if np.isfinite(v) else ""
                   for v in row] for row in eol]
