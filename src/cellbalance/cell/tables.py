@@ -120,11 +120,6 @@ class Table:
                              np.ascontiguousarray(z.ravel()), bank.data, bank.meta)
         return out.reshape(t.shape)
 
-    @functools.cached_property
-    def _bank(self) -> TableBank:
-        """This table alone as a bank (made once: the grids and values are read-only)."""
-        return TableBank([self])
-
     def to_dict(self) -> dict:
         return {
             "name": self.name,
