@@ -2,7 +2,9 @@
 gets by default (numba threads = cores, float64 recording, a row a minute, plant at 1 s).
 
 Workloads, full model nmc_lg_m50 (tables, 2 RC pairs, Arrhenius, hysteresis, thermal), typical
-cell-to-cell variation (seed 1), 96s1p, US06 repeated for 1 h from 80 % SOC:
+cell-to-cell variation (seed 1), 96s1p, US06 repeated for 1 h from 70 % SOC (from 80 % the EKF +
+consensus run ends at 119 s: a cell reaches v_max in regen with balancing current on it, which the
+consensus voltage guard does not foresee; a timing of a run that ended early is refused below):
 
 * none: no balancing, no estimator (the reference);
 * foxbms: 33 Ohm bleed resistors, the foxBMS 2 voltage rule every 60 s (target <= 2.5x none);
@@ -47,7 +49,7 @@ def main() -> None:
     res: dict = {"meta": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "numba_threads": numba.get_num_threads()}}
     lay = PackLayout(n_series=96)
-    pack = sample(preset("typical"), p, lay, seed=1, mean_soc=0.8)
+    pack = sample(preset("typical"), p, lay, seed=1, mean_soc=0.7)
     kw = dict(layout=lay, state=pack.initial_state, ambient_K=pack.ambient_K)
     exp = Experiment(["Run US06 for 1 hour"], period_s=1.0)
     opts = SimulationOptions(record_every=60)
@@ -67,8 +69,11 @@ def main() -> None:
     }
     targets = {"foxbms": 2.5, "consensus": 2.5, "mpc": 5.0, "ekf_consensus": 4.0}
     for name, make in cases.items():
-        ts, _ = times(lambda make=make: simulate(pack.cells, exp, **kw, **make(),
-                                               options=opts))
+        ts, ds = times(lambda make=make: simulate(pack.cells, exp, **kw, **make(),
+                                                options=opts))
+        t_end = float(ds.time.values[-1])
+        if t_end < 3600.0:
+            raise SystemExit(f"{name}: the run ended at {t_end:g} s of 3600 s; its time is not the workload's")
         res[f"96s1p_us06_1h_{name}_wall_s"] = min(ts)
         res[f"96s1p_us06_1h_{name}_wall_s_runs"] = ts
         print(f"96s1p US06 1 h, {name}: best {min(ts) * 1e3:.1f} ms (runs {', '.join(f'{t * 1e3:.1f}' for t in ts)})")
