@@ -68,7 +68,7 @@ class ConsensusPlan:
 
     mode : "edges" or "bleed"; gain_A_per_soc : k; bound_A_per_soc : 2 Q / (dt lambda_max);
     lambda_2, lambda_max : of the reduced Laplacian (weights as in the graph);
-    predicted_rate_per_s : ``-ln(1 - dt k lambda_2 / Q) / dt``; p, d_el : node and element maps;
+    predicted_rate_per_s : ``-ln(1 - dt k lambda_2 / Q) / dt``; p : node map; emap : the element map (:class:`.base.ElementMap`);
     weights : (m,) edge weights; i_max : (m,) edge limits [A]; eta : converter efficiency used by the
     Lyapunov filter; bidirectional : whether edges run both ways.
     """
@@ -81,7 +81,7 @@ class ConsensusPlan:
     predicted_rate_per_s: float
     tables: NominalTables = field(repr=False)
     p: np.ndarray | None = field(repr=False, default=None)
-    d_el: ElementMap | None = field(repr=False, default=None)
+    emap: ElementMap | None = field(repr=False, default=None)
     weights: np.ndarray | None = field(repr=False, default=None)
     i_max: float = 0.0
     eta: float = 1.0
@@ -181,9 +181,9 @@ class Consensus:
         # the Lyapunov function is that of the potential x (= z unless temperature-weighted: then
         # V = sum (x - xbar)^2 with the temperatures held over the period, whose minimum is the
         # temperature-dependent SOC offset this form aims at)
-        c = lyapunov_filter(c, x, plan.d_el, plan.eta)
-        c = lyapunov_step(c, x, plan.d_el, plan.eta, self.period_s / tab.q_As)
-        c = voltage_scale(c, v, z, temp, plan.d_el, tab, self.margin_V, self.margin_K,
+        c = lyapunov_filter(c, x, plan.emap, plan.eta)
+        c = lyapunov_step(c, x, plan.emap, plan.eta, self.period_s / tab.q_As)
+        c = voltage_scale(c, v, z, temp, plan.emap, tab, self.margin_V, self.margin_K,
                           np.asarray(measurement.pack_current_A, float), self.period_s)
         return Command(edge_current_A=to_command(c, plan.sizes)), plan
 

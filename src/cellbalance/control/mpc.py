@@ -71,8 +71,12 @@ class QPData:
     rows: dict
     a: float
     rho_init: np.ndarray
-    d_el: np.ndarray | None
-    emap: object = None  # cb.ElementMap of d_el (the guards' view of it, made once)
+    emap: cb.ElementMap | None  # the element map D (converters) and the guards' view of it
+
+    @property
+    def d_el(self) -> np.ndarray | None:
+        """The element-current map D (element current = -D u), or None for bleeding."""
+        return None if self.emap is None else self.emap.d
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,8 +242,7 @@ class MPC:
                 rows["adj"] = (r0, r0 + h * (n - 1))
                 r0 += h * (n - 1)
         amat = sp.vstack(blocks, format="csc")
-        return QPData(mode, n, m, h, p_upper, amat, rows, a, rho_v, d_el,
-                      None if d_el is None else cb.ElementMap.of(d_el))
+        return QPData(mode, n, m, h, p_upper, amat, rows, a, rho_v, None if d_el is None else cb.ElementMap.of(d_el))
 
     # ------------------------------------------------------------------------------------ vectors
     def qp_vectors(self, state: MPCState, b: int, z0: np.ndarray, v: np.ndarray, temp: np.ndarray,
