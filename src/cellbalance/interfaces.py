@@ -29,6 +29,7 @@ This module sits below both the hardware (``balancing``) and the loop (``sim``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -180,7 +181,8 @@ class Command:
 
     def given(self) -> tuple[str, ...]:
         """Names of the fields that are set."""
-        return tuple(f for f in self.FIELDS if getattr(self, f) is not None)
+        return tuple(f for f, v in zip(self.FIELDS, (self.bleed, self.edge_current_A, self.links_on,
+                                                      self.element_current_A)) if v is not None)
 
 
 def as_pack_array(owner: str, name: str, value, shape: tuple[int, ...], dtype=float) -> np.ndarray:
@@ -302,14 +304,15 @@ class HeldAction:
         shp = (layout.n_packs, layout.n_series)
         return cls(np.zeros(shp), np.zeros(shp))
 
-    @property
+    # (cached: the loop asks at every command; the arrays are not changed after the action is made)
+    @cached_property
     def has_current(self) -> bool:
         return bool(self.element_current_A.any())
 
-    @property
+    @cached_property
     def has_shunt(self) -> bool:
         return bool(self.element_shunt_S.any())
 
-    @property
+    @cached_property
     def has_links(self) -> bool:
         return self.link_laplacian_S is not None and bool(self.link_laplacian_S.any())

@@ -836,7 +836,10 @@ def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float)
         j0 = int(round(r))
         if abs(r - j0) > 1e-9:
             return None  # a step that began inside a period: its periods straddle the samples
-        return np.take(grid, np.arange(j0, j0 + n_max), mode="wrap") * run.profile_factor(step)
+        j0 %= grid.shape[0]
+        part = grid[j0:j0 + n_max] if j0 + n_max <= grid.shape[0] else np.take(grid, np.arange(j0, j0 + n_max),
+                                                                                mode="wrap")
+        return part * run.profile_factor(step)
     return np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
 
 
@@ -857,12 +860,18 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         return 0
     n_max = min(n_max, 100_000, n_slot)  # (a single period up to the next slot call is worth a segment)
     B = run.B
-    cur = np.empty((n_max, B))
-    for b, step in enumerate(steps):
-        c_b = _segment_currents(run, step, float(t_in[b]), n_max, dt)
+    if B == 1:
+        c_b = _segment_currents(run, steps[0], float(t_in[0]), n_max, dt)
         if c_b is None:
             return 0
-        cur[:, b] = c_b
+        cur = c_b.reshape(n_max, 1)
+    else:
+        cur = np.empty((n_max, B))
+        for b, step in enumerate(steps):
+            c_b = _segment_currents(run, step, float(t_in[b]), n_max, dt)
+            if c_b is None:
+                return 0
+            cur[:, b] = c_b
     every = run.opts.record_every
     row_of = np.full(n_max, -1, dtype=np.int64)
     view = None
