@@ -233,6 +233,23 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
                         neg = (ig if tn <= j else 0.0) - s_j
                         swh += seg[j] * (pos * pos + neg * neg)
                     s_prev = s_j
+        elif bal and npar == 1:
+            # one cell per element: KCL at its node, ip + ib = g v + (v - E) / R, solved for v with one
+            # division (as the general loop's solve_currents), the cell current and voltage from it
+            for i in range(m):
+                ib = ibc[c0 + i]
+                gg = gsc[c0 + i]
+                ie = ip + ib
+                r = r0v[i]
+                vn = (emf[i] + ie * r) / (1.0 + gg * r)
+                c = ie - gg * vn
+                v = emf[i] + c * r
+                ic[i] = c
+                vs[i] = v
+                sv += c * v
+                svg += v
+                sbl += gg * v * v
+                scv -= ib * v
         elif bal:
             # element node: ip + ib = g v + sum (v - E_k) / R_k
             for g in range(ng):
