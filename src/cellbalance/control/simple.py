@@ -95,4 +95,7 @@ class VoltageDifferenceTransfer:
     def step(self, t_s: float, measurement: Measurement, estimate, edges):
         v = measurement.element_voltage_V
         dv = v[:, edges[:, 0]] - v[:, edges[:, 1]]
-        return Command(edge_current_A=np.clip(self.gain_A_per_V * dv, -self.max_current_A, self.max_current_A)), edges
+        i = self.gain_A_per_V * dv
+        np.minimum(i, self.max_current_A, out=i)  # (= np.clip, which costs several times as much on small arrays)
+        np.maximum(i, -self.max_current_A, out=i)
+        return Command(edge_current_A=i), edges
