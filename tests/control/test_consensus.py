@@ -119,3 +119,37 @@ def test_temperature_weighted_consensus_settles_at_the_offset_its_potential_sets
     want = -gamma * (t - t.mean())
     assert np.ptp(want) > 0.01  # a 1 %-point offset to build from equal SOCs
     np.testing.assert_allclose(z - z.mean(), want, atol=0.03 * np.ptp(want))
+
+
+def test_voltage_guard_keeps_headroom_for_the_pack_current_range(cell):
+    """Closed form of the guard on one edge into element 1 (charging it by c = 1 A, no period term):
+    scale = (v_max - margin - v - 2 R0 (i_hi - i_p)) / (2 R0 c); without the range the current at the
+    call is taken to hold (the i_hi term vanishes); an element already past the worst-case limit
+    gets no current at all."""
+    from cellbalance.control.base import NominalTables
+    from cellbalance.control.consensus import voltage_scale
+    from cellbalance.interfaces import NominalModel
+
+    tab = NominalTables.of(NominalModel(cell, layout(2)))
+    v = np.array([[3.7, 4.12]])
+    z = np.array([[0.5, 0.9]])
+    temp = np.full((1, 2), 298.15)
+    d_el = np.array([[1.0], [-1.0]])  # edge 0: from element 0 into element 1
+    c = np.array([[1.0]])  # element currents -D c = (-1, +1) A: element 1 is charged
+    r0 = tab.r0_element(z, temp)[0, 1]
+    head = tab.v_max - 0.05 - 4.12
+    free = voltage_scale(c, v, z, temp, d_el, tab, 0.05, 2.0, i_pack=np.array([-0.1]))
+    np.testing.assert_allclose(np.abs(free), min(1.0, head / (2 * r0)), rtol=1e-12)
+    hi = 0.2
+    got = voltage_scale(c, v, z, temp, d_el, tab, 0.05, 2.0, i_pack=np.array([-0.1]), pack_current_limits_A=(-5.0, hi))
+    want = (head - 2 * r0 * (hi + 0.1)) / (2 * r0)
+    assert 0 < want < 1
+    np.testing.assert_allclose(np.abs(got), want, rtol=1e-12)
+    none = voltage_scale(c, v, z, temp, d_el, tab, 0.05, 2.0, i_pack=np.array([-0.1]), pack_current_limits_A=(-5.0, 5.0))
+    assert np.all(none == 0.0)
+
+
+@pytest.mark.parametrize("value", [(1.0, 5.0), (-5.0, -1.0), (-5.0, float("inf")), (3.0,), "x"])
+def test_bad_pack_current_limits_are_refused_naming_field_value_and_allowed(value):
+    with pytest.raises(ConfigError, match=r"Consensus\.pack_current_limits_A"):
+        Consensus(pack_current_limits_A=value)

@@ -101,6 +101,11 @@ class Consensus:
     temperature_gain_soc_per_K : gamma: the potential is ``z + gamma (T - Tbar)``, so the consensus
         leaves warmer elements at a lower SOC (less calendar stress where it is hot); 0 = off
     margin_V, margin_K : guard margins to the nominal cell's voltage and temperature limits
+    pack_current_limits_A : (i_lo, i_hi) [A], i_lo <= 0 <= i_hi: the range the pack current may take
+        between two calls (the drive's largest discharge, its regen or charger limit); the voltage
+        guard keeps its headroom for them (:func:`voltage_scale`). None (the default): the current
+        measured at the call is taken to hold for the period, so a regen pulse after a call can
+        carry a cell that balancing charges above v_max (tests/control/test_known_defects.py)
     """
 
     period_s: float = 60.0
@@ -109,6 +114,7 @@ class Consensus:
     temperature_gain_soc_per_K: float = 0.0
     margin_V: float = 0.05
     margin_K: float = 2.0
+    pack_current_limits_A: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         o = "Consensus"
@@ -120,6 +126,17 @@ class Consensus:
         check_range(o, "temperature_gain_soc_per_K", self.temperature_gain_soc_per_K, ge=0)
         check_range(o, "margin_V", self.margin_V, ge=0)
         check_range(o, "margin_K", self.margin_K, ge=0)
+        lim = self.pack_current_limits_A
+        if lim is not None:
+            try:
+                lo, hi = (float(a) for a in lim)
+            except (TypeError, ValueError):
+                raise ConfigError(f"Consensus.pack_current_limits_A must be two numbers (i_lo, i_hi) in A; got {lim!r}.") \
+                    from None
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= 0.0 <= hi):
+                raise ConfigError(f"Consensus.pack_current_limits_A = ({lo:g}, {hi:g}) A: allowed i_lo <= 0 <= i_hi, "
+                                  "both finite (positive = charging).")
+            object.__setattr__(self, "pack_current_limits_A", (lo, hi))
 
     def init(self, context: LoopContext) -> ConsensusPlan:
         bal = context.balancer
@@ -184,7 +201,7 @@ class Consensus:
         c = lyapunov_filter(c, x, plan.emap, plan.eta)
         c = lyapunov_step(c, x, plan.emap, plan.eta, self.period_s / tab.q_As)
         c = voltage_scale(c, v, z, temp, plan.emap, tab, self.margin_V, self.margin_K,
-                          np.asarray(measurement.pack_current_A, float), self.period_s)
+                          np.asarray(measurement.pack_current_A, float), self.period_s, self.pack_current_limits_A)
         return Command(edge_current_A=to_command(c, plan.sizes)), plan
 
 
@@ -199,7 +216,8 @@ def _rate(k: float, lam2: float, q: float, dt: float) -> float:
 
 
 def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray, d_el: np.ndarray | ElementMap,
-                  tab: NominalTables, margin_V: float, margin_K: float, i_pack=None, period_s: float = 0.0) -> np.ndarray:
+                  tab: NominalTables, margin_V: float, margin_K: float, i_pack=None, period_s: float = 0.0,
+                  pack_current_limits_A: tuple[float, float] | None = None) -> np.ndarray:
     """Edge currents scaled so that every element stays within the nominal limits under them.
 
     Element currents are ``-D c``; for the upper limit the worst case is the sum of the charging
@@ -211,6 +229,12 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
     is limited so that adiabatic heating over one period, ``R0_cell I_cell^2 dt / C``, with the pack
     current's share ``|i_p|`` counted first, stays under ``t_max - margin_K``. Each edge takes the
     smallest scale of the elements it touches.
+
+    ``pack_current_limits_A = (i_lo, i_hi)``: the range the pack current may take within the held
+    period (e.g. the largest discharge and the largest regen or charger current, positive =
+    charging); the headroom is then taken at the worst of them, the measured voltage moved by
+    ``2 R0 (i_hi - i_p)`` (up) and ``2 R0 (i_p - i_lo)`` (down) (R0 twice, as above: the RC pairs
+    polarise too). None: the pack current measured at the command instant is taken to hold.
     """
     # the current into element l from edge k is -D[l, k] c[k]: its charging part is D-[l, k] c+[k] +
     # D+[l, k] c-[k] (D+, D- and c+, c- the positive and negative parts), its discharging part the rest
@@ -224,8 +248,15 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
     # ends), and the RC pairs polarise (taken as a second R0): the limits hold at the period's end
     z_v = tab.soc_from_voltage(v)
     r_end = 2.0 * r0 + tab.docv_at(z_v) * max(period_s, 0.0) / tab.q_As
-    head_up = np.maximum(tab.v_max - margin_V - v, 0.0)
-    head_dn = np.maximum(v - tab.v_min - margin_V, 0.0)
+    head_up = tab.v_max - margin_V - v
+    head_dn = v - tab.v_min - margin_V
+    if pack_current_limits_A is not None:
+        lo, hi = pack_current_limits_A
+        ipm = np.zeros(v.shape[0]) if i_pack is None else np.asarray(i_pack, float)
+        head_up = head_up - 2.0 * r0 * np.maximum(hi - ipm, 0.0)[:, None]
+        head_dn = head_dn - 2.0 * r0 * np.maximum(ipm - lo, 0.0)[:, None]
+    head_up = np.maximum(head_up, 0.0)
+    head_dn = np.maximum(head_dn, 0.0)
     s = np.minimum(1.0, np.minimum(np.where(up > 0, head_up / np.maximum(r_end * up, 1e-300), 1.0),
                                    np.where(dn > 0, head_dn / np.maximum(r_end * dn, 1e-300), 1.0)))
     s = np.where(temp >= tab.t_max_K - margin_K, 0.0, s)
