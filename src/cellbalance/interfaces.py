@@ -182,7 +182,7 @@ class Command:
     def given(self) -> tuple[str, ...]:
         """Names of the fields that are set."""
         return tuple(f for f, v in zip(self.FIELDS, (self.bleed, self.edge_current_A, self.links_on,
-                                                      self.element_current_A)) if v is not None)
+                                                      self.element_current_A), strict=True) if v is not None)
 
 
 def as_pack_array(owner: str, name: str, value, shape: tuple[int, ...], dtype=float) -> np.ndarray:
