@@ -165,3 +165,20 @@ def test_groups_larger_than_a_block_run_in_the_general_loop(monkeypatch):
     assert fast.sizes == slow.sizes
     for v in ("soc", "voltage_V", "current_A", "temperature_K", "energy_load_J"):
         np.testing.assert_allclose(fast[v].values, slow[v].values, rtol=1e-11, atol=1e-9, err_msg=v)
+
+
+@pytest.mark.parametrize("layout", [PackLayout(n_series=24), PackLayout(n_series=6, n_parallel=4, n_packs=2)])
+def test_serial_and_threaded_builds_of_the_segment_give_identical_numbers(monkeypatch, layout):
+    """Short chunks run the serial build of the segment kernel, long ones the threaded build: the same
+    body over independent blocks, so the results are bit for bit the same whichever runs."""
+    import cellbalance.sim.segment as S
+
+    cells = get_parameter_set("nmc_lg_m50").compile(layout.n_cells)
+    s0 = initial_state(cells, soc=np.linspace(0.6, 0.8, layout.n_cells))
+    exp = Experiment(["Run US06 for 10 minutes", "Discharge at 1C until 3.5 V"], period_s=1.0)
+    runs = []
+    for threshold in (0, 1 << 60):  # every chunk threaded; every chunk serial
+        monkeypatch.setattr(S, "SERIAL_CELL_PERIODS", threshold)
+        runs.append(simulate(cells, exp, layout=layout, state=s0))
+    for v in ("soc", "voltage_V", "current_A", "temperature_K", "energy_cells_J", "event_end_s"):
+        np.testing.assert_array_equal(runs[0][v].values, runs[1][v].values, err_msg=v)

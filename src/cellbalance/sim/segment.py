@@ -342,10 +342,9 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
     return L
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, ws, nt,
-           row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv, emf_out, r0_out,
-           wired, wrc, wseg, tp, tn, pwh):
+def _chunk_all(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep, starts, sizes, ws, nt,
+               row_of, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv, emf_out,
+               r0_out, wired, wrc, wseg, tp, tn, pwh):
     """All blocks for one chunk: task k takes blocks k, k + nt, ... on numba's threads, in its own
     workspace row ``ws[k]`` (made once per run). Returns the earliest stop over the blocks."""
     nb = starts.shape[0]
@@ -358,6 +357,14 @@ def _chunk(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur_dep
                              ptmax, psv, psvg, b, bal, ibc, gsc, pbl, pcv, emf_out, r0_out, wired, wrc, wseg, tp, tn,
                              pwh)
     return stop.min()
+
+
+# one body, two builds: on numba's threads, and serial for chunks too small to be worth waking them
+# (a chunk of one period of a 96-cell pack is ~2 us of work; starting and joining the threads costs
+# several us on an idle machine and a scheduler time slice on a busy one)
+_chunk = njit(cache=True, parallel=True, error_model="numpy")(_chunk_all)
+_chunk_serial = njit(cache=True, error_model="numpy")(_chunk_all)
+SERIAL_CELL_PERIODS = 1024  # a chunk of fewer cell-periods than this runs serially
 
 
 def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -480,13 +487,14 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
         cj = np.ascontiguousarray(cur[done:done + L].T)  # (packs, L): one contiguous row per pack
         rj = row_of[done:done + L]
         np.copyto(x_save, x)
-        ok = _chunk(*args, cj, L, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
+        chunk = _chunk_serial if L * cells.n < SERIAL_CELL_PERIODS else _chunk
+        ok = chunk(*args, cj, L, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
                     plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl, pcv,
                     plan.emf, plan.r0, *wargs)
         if ok < L:
             np.copyto(x, x_save)
             if ok > 0:  # the periods before the stop, again, all blocks in step
-                _chunk(*args, cj, ok, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
+                chunk(*args, cj, ok, tamb, dt, lims, plan.pack_of, npar, cur_dep, plan.starts, plan.sizes, plan.ws,
                        plan.nt, rj, rec_x, rec_i, rec_v, pvmin, pvmax, ptmax, psv, psvg, stop, bal, ibc, gsc, pbl,
                        pcv, plan.emf, plan.r0, *wargs)
         if ok > 0:
