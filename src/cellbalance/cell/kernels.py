@@ -788,7 +788,10 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
         w[_M_MS * B + i] = cp[i, C_MS]
     for i in range(m):
         w[_M_I * B + i] = cur[i]
-    _lookups(data, meta, w, np.int64(0), np.int64(NT_FIXED), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1 if entropic else T_DUDT), m)
+    # with ``full`` the RC pairs' R and C too (rows _NFIX + _NPER*j + 3, 4), in the same pass: on an
+    # HPPC-fitted set they share R0's grid positions
+    nt = NT_FIXED + 2 * nrc if full else NT_FIXED
+    _lookups(data, meta, w, np.int64(0), np.int64(nt), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1 if entropic else T_DUDT), m)
     for i in range(m):
         w[_M_A0 * B + i] = ea0 * (1.0 / w[_M_T * B + i] - 1.0 / tref)
     _vexp(w, np.int64(_M_A0), np.int64(_M_E0), np.int64(1), m)
@@ -834,7 +837,6 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
         w[_M_RS * B + i] = r0[i] + eta * d * dt / w[_M_CAP * B + i]
         w[_M_A1 * B + i] = earc * (1.0 / Ti - 1.0 / tref)
     _vexp(w, np.int64(_M_A1), np.int64(_M_E1), np.int64(1), m)
-    _lookups(data, meta, w, np.int64(NT_FIXED), np.int64(NT_FIXED + 2 * nrc), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1), m)
     for j in range(nrc):
         r = _NFIX + _NPER * j
         rr = w[(r + 3) * B:(r + 4) * B]
