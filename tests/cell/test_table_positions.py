@@ -4,7 +4,8 @@
 reuses it for the following tables on the same grid (R0 and the RC pairs' R and C of an HPPC-fitted
 set such as PyBaMM's ECM_Example), takes the SOC position of a 2-D table from the 1-D tables' SOC
 positions when the SOC grids are the same (dU/dT beside the OCV), and interpolates 2-D tables with
-half the loads. The numbers must be those of the scalar look-up ``_lut_general`` (multilinear
+half the loads; ``_table_block`` (one table at a time, the estimators' path) interpolates tables over T
+or I point by point. The numbers must be those of the scalar look-up ``_lut_general`` (multilinear
 interpolation, T and I held at their ends outside the grid, SOC extrapolated linearly), bit for bit,
 also where a table before R0 with a current axis is looked up at I = 0 (so its positions must not
 be shared with R0's) and where grids of the same size differ in origin or step.
@@ -60,6 +61,12 @@ def _run_lookups(data, meta, w, t1, m):
 
 
 @njit(cache=False)
+def _one_table(data, meta, t, w, m):
+    """Table t alone into row _S_P by K._table_block (the path of the estimators' look-ups)."""
+    K._table_block(data, meta, t, w, K._S_T * B, K._S_I * B, K._S_Z * B, K._S_F * B, -1, K._S_P * B, m)
+
+
+@njit(cache=False)
 def _reference(data, meta, t, T, I, z):
     out = np.empty(T.shape[0])
     for k in range(T.shape[0]):
@@ -90,6 +97,8 @@ def test_shared_positions_equal_scalar_lookup(m, dudt_end):
         want = _reference(bank.data, bank.meta, t, T, I, z)
         got = w[r * B:r * B + m]
         np.testing.assert_array_equal(got, want, err_msg=f"table {bank.tables[t].name}")
+        _one_table(bank.data, bank.meta, t, w, m)
+        np.testing.assert_array_equal(w[K._S_P * B:K._S_P * B + m], want, err_msg=f"table {bank.tables[t].name} alone")
 
 
 def test_positions_kept_only_on_the_same_grid():

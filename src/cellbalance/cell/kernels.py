@@ -343,11 +343,12 @@ def _trilinear(data, meta, t, T, I, z, zero_current, out, m):
     nz = meta[t, 2]
     vo = meta[t, 4]
     T0, dT, I0, dI, z0, dz, sT, sI, sz = _grid(data, meta, t)
+    uT, uI, uz = np.uint64(sT), np.uint64(sI), np.uint64(sz)  # unsigned offsets: no wraparound on the loads
     for i in range(m):
         iT, wT = _axis(T[i], T0, dT, nT, True)
         iI, wI = _axis(0.0 if zero_current else I[i], I0, dI, nI, True)
         iz, wz = _axis(z[i], z0, dz, nz, False)
-        out[i] = _tri_at(data, vo + iT * nI * nz + iI * nz + iz, sT, sI, sz, wT, wI, wz)
+        out[i] = _tri_at(data, np.uint64(vo + iT * nI * nz + iI * nz + iz), uT, uI, uz, wT, wI, wz)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
