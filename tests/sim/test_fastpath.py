@@ -22,11 +22,11 @@ from cellbalance.sim import SimulationOptions, simulate
     ("lfp_a123_26650", PackLayout(n_series=30, n_parallel=20), ["Discharge at 1C for 20 minutes",
                                                                "Rest for 5 minutes"], 4),
 ])
-def test_fast_path_equals_general_loop(monkeypatch, name, layout, steps, every):
+def test_fast_path_equals_general_loop(monkeypatch, name, layout, steps, every, period_s=2.0):
     p = get_parameter_set(name)
     cells = p.compile(layout.n_cells)
     s0 = initial_state(cells, soc=np.linspace(0.7, 0.8, layout.n_cells))
-    exp = Experiment(steps, period_s=2.0)
+    exp = Experiment(steps, period_s=period_s)
     opts = SimulationOptions(record_every=every)
     fast = simulate(cells, exp, layout=layout, state=s0, options=opts)
     monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
@@ -36,6 +36,25 @@ def test_fast_path_equals_general_loop(monkeypatch, name, layout, steps, every):
     for v in ("soc", "voltage_V", "current_A", "temperature_K", "energy_load_J", "energy_cells_J"):
         np.testing.assert_allclose(fast[v].values, slow[v].values, rtol=1e-11, atol=1e-9, err_msg=v)
     np.testing.assert_array_equal(fast.step.values, slow.step.values)
+
+
+def test_fast_path_equals_general_loop_current_dependent_tables_under_a_drive_cycle(monkeypatch):
+    """ECM_Example's R0, R1, C1 over current under US06 at 20x (-160 .. +85 A, across several current
+    intervals of the tables), on the cycle's 1 s grid so the segments run it: each period's new current
+    is looked up again (the tables from R0 on) before the step."""
+    from cellbalance.sim import segment as S
+
+    done = []
+    run = S.run_segment
+
+    def spy(*a, **kw):
+        done.append(run(*a, **kw))
+        return done[-1]
+
+    monkeypatch.setattr(L, "run_segment", spy)
+    test_fast_path_equals_general_loop(monkeypatch, "ecm_example", PackLayout(n_series=3),
+                                       ["Run US06 scaled by 20 for 10 minutes", "Rest for 2 minutes"], 5, 1.0)
+    assert sum(d for d in done if d > 0) >= 500  # most of the cycle ran in segments
 
 
 def _blocks_stop_apart_case():

@@ -115,7 +115,14 @@ def _lut_general(tid, T, I, z, data, meta):
     sT = nI * nz if nT > 1 else 0
     sI = nz if nI > 1 else 0
     sz = 1 if nz > 1 else 0
-    b = vo + iT * nI * nz + iI * nz + iz
+    return _tri_at(data, vo + iT * nI * nz + iI * nz + iz, sT, sI, sz, wT, wI, wz)
+
+
+def _tri_at(data, b, sT, sI, sz, wT, wI, wz):
+    """The multilinear interpolation of every table look-up, from the values at data[b] (the grid
+    corner) with strides sT, sI, sz (0 on an axis of one point) and weights wT, wI, wz: over SOC,
+    then current, then temperature. Called with a literal 0 stride, the repeated loads fold away (the
+    arithmetic is the same)."""
     c00 = data[b] * (1.0 - wz) + data[b + sz] * wz
     c01 = data[b + sI] * (1.0 - wz) + data[b + sI + sz] * wz
     c10 = data[b + sT] * (1.0 - wz) + data[b + sT + sz] * wz
@@ -125,6 +132,7 @@ def _lut_general(tid, T, I, z, data, meta):
     return c0 * (1.0 - wT) + c1 * wT
 
 
+_tri_at = njit(cache=True, error_model="numpy", inline="always")(_tri_at)
 _find = njit(cache=True, inline="always")(_find)
 _lut_general = njit(cache=True)(_lut_general)
 _lut = njit(cache=True, inline="always")(_lut)
@@ -258,8 +266,10 @@ def _vexp(w, s, d, nrows, m):
 # Cells are processed in blocks of BLOCK. A block first copies what it needs of its cells (the rows
 # of x and cp, read once and in order) into a workspace of contiguous rows, w[k*BLOCK : (k+1)*BLOCK]
 # for quantity k; the model is then a sequence of short branch-free loops over the block, one per
-# stage, that LLVM vectorises: table look-ups (the SOC position computed once per distinct SOC grid),
-# exponentials (_vexp), RC branches, hysteresis and heat, thermal. Every floating-point operation is
+# stage, that LLVM vectorises: table look-ups (the SOC position computed once per distinct SOC grid,
+# the position on a grid over T, I and SOC once per run of tables on that grid; the interpolation
+# itself is scalar, LLVM declines gathers on this hardware, so its loads use unsigned offsets that
+# need no negative-index wraparound), exponentials (_vexp), RC branches, hysteresis and heat, thermal. Every floating-point operation is
 # that of the per-cell formulation, in the same order, so the results are those of the fused per-cell
 # loop this replaced (tests/cell/test_kernels_fast.py). Rows at fixed offsets are indexed w[OFF + i]
 # (LLVM then sees constant distances between them and needs no aliasing checks); the rows of RC pair
@@ -276,7 +286,8 @@ _S_CP = 28  # per-cell parameters C_* (NCP rows)
 (_M_Z, _M_H, _M_S, _M_T, _M_I, _M_F, _M_FP, _M_FM, _M_ZP, _M_ZM, _M_A0, _M_E0, _M_A1, _M_E1, _M_OCVP,
  _M_DUDTP, _M_OCVM, _M_DUDTM, _M_EMF, _M_ES, _M_RS, _M_ETA, _M_CAP, _M_R0S, _M_M0, _M_MS) = range(26)
 _M_TAB = 26  # tables T_OCV .. T_R0
-_NFIX = _S_CP + NCP
+_AX = _S_CP + NCP  # the positions on a table grid over T or I (4 rows: value offset, wT, wI, wz; _lookups)
+_NFIX = _AX + 4
 # then per RC pair j, rows _NFIX + _NPER*j + (v, R scale, C scale, R table -> R, C table -> tau, -dt/tau, a)
 _NPER = 7
 
@@ -287,11 +298,8 @@ def _nrows(gp):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _axis(x, x0, dx, n, clamp):
-    """_find on a uniform axis: (index, weight)."""
-    if n == 1:
-        return 0, 0.0
-    f = (x - x0) / dx
+def _axis_at(f, n, clamp):
+    """(index, weight) on a uniform axis of n > 1 points from the position f = (x - x0)/dx, as _find."""
     lo = int(min(max(f, 0.0), float(n - 2)))  # = int(f) clamped to [0, n-2] (truncation, as _find)
     w = f - lo
     if clamp:
@@ -299,14 +307,22 @@ def _axis(x, x0, dx, n, clamp):
     return lo, w
 
 
-@njit(cache=True, error_model="numpy")
-def _trilinear(data, meta, t, T, I, z, zero_current, out, m):
-    """Table t (uniform grids in T, I and SOC) at (T[i], I[i] or 0, z[i]) for i < m, into out."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _axis(x, x0, dx, n, clamp):
+    """_find on a uniform axis: (index, weight)."""
+    if n == 1:
+        return 0, 0.0
+    return _axis_at((x - x0) / dx, n, clamp)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _grid(data, meta, t):
+    """Axis origins and steps and value strides of table t (uniform in each axis it has; the step of
+    an axis of one point is 1, its stride 0)."""
     nT = meta[t, 0]
     nI = meta[t, 1]
     nz = meta[t, 2]
     ao = meta[t, 3]
-    vo = meta[t, 4]
     T0 = data[ao]
     dT = data[ao + 1] - T0 if nT > 1 else 1.0
     I0 = data[ao + nT]
@@ -316,18 +332,137 @@ def _trilinear(data, meta, t, T, I, z, zero_current, out, m):
     sT = nI * nz if nT > 1 else 0
     sI = nz if nI > 1 else 0
     sz = 1 if nz > 1 else 0
+    return T0, dT, I0, dI, z0, dz, sT, sI, sz
+
+
+@njit(cache=True, error_model="numpy")
+def _trilinear(data, meta, t, T, I, z, zero_current, out, m):
+    """Table t (uniform grids in T, I and SOC) at (T[i], I[i] or 0, z[i]) for i < m, into out."""
+    nT = meta[t, 0]
+    nI = meta[t, 1]
+    nz = meta[t, 2]
+    vo = meta[t, 4]
+    T0, dT, I0, dI, z0, dz, sT, sI, sz = _grid(data, meta, t)
+    uT, uI, uz = np.uint64(sT), np.uint64(sI), np.uint64(sz)  # unsigned offsets: no wraparound on the loads
     for i in range(m):
         iT, wT = _axis(T[i], T0, dT, nT, True)
         iI, wI = _axis(0.0 if zero_current else I[i], I0, dI, nI, True)
         iz, wz = _axis(z[i], z0, dz, nz, False)
-        b = vo + iT * nI * nz + iI * nz + iz
-        c00 = data[b] * (1.0 - wz) + data[b + sz] * wz
-        c01 = data[b + sI] * (1.0 - wz) + data[b + sI + sz] * wz
-        c10 = data[b + sT] * (1.0 - wz) + data[b + sT + sz] * wz
-        c11 = data[b + sT + sI] * (1.0 - wz) + data[b + sT + sI + sz] * wz
-        c0 = c00 * (1.0 - wI) + c01 * wI
-        c1 = c10 * (1.0 - wI) + c11 * wI
-        out[i] = c0 * (1.0 - wT) + c1 * wT
+        out[i] = _tri_at(data, np.uint64(vo + iT * nI * nz + iI * nz + iz), uT, uI, uz, wT, wI, wz)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _multi_uniform(meta, t):
+    """Table t depends on T or I and is uniform in every axis it has."""
+    return ((meta[t, 0] > 1 or meta[t, 1] > 1) and (meta[t, 0] == 1 or meta[t, 5] != 0)
+            and (meta[t, 1] == 1 or meta[t, 6] != 0) and (meta[t, 2] == 1 or meta[t, 7] != 0))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _same_grid(data, meta, a, b, k0, n):
+    """Axis k0 .. k0+n-1 of tables a and b: the same uniform grid (first two points; n == 1 always)."""
+    if n == 1:
+        return True
+    oa = meta[a, 3] + k0
+    ob = meta[b, 3] + k0
+    return data[oa] == data[ob] and data[oa + 1] == data[ob + 1]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _held_axis(x, x0, dx, n, s, ab, aw, m):
+    """ab[i] += k * s and aw[i] = weight for (k, weight) of x[i] on a uniform axis of n > 1 points held
+    at its ends (temperature, current), i < m."""
+    for i in range(m):
+        k, wk = _axis_at((x[i] - x0) / dx, n, True)
+        ab[i] += float(k * s)
+        aw[i] = wk
+
+
+@njit(cache=True, error_model="numpy")
+def _grid_positions(data, meta, t, w, oT, oI, oz, of, g, h, m):
+    """Rows _AX .. _AX+3 = (value offset from the table's first value, wT, wI, wz) of the cells i < m at
+    (T, I or 0 for the tables before T_R0, z) = w[oT + i], w[oI + i], w[oz + i] on the grid of table t
+    (a _multi_uniform table), as _trilinear computes them; kept when the rows already hold table h's
+    positions on the same grid at the same current (h < 0: none yet). The SOC position is taken from
+    w[of:] when it holds table g's positions on the same SOC grid (see _soc_positions). Returns the
+    table whose positions the rows then hold. One loop per axis over views of the rows (SIMD code)."""
+    nT = meta[t, 0]
+    nI = meta[t, 1]
+    nz = meta[t, 2]
+    if (h >= 0 and meta[h, 0] == nT and meta[h, 1] == nI and meta[h, 2] == nz
+            and (nI == 1 or (h < T_R0) == (t < T_R0))
+            and _same_grid(data, meta, t, h, 0, nT) and _same_grid(data, meta, t, h, nT, nI)
+            and _same_grid(data, meta, t, h, nT + nI, nz)):
+        return h
+    T0, dT, I0, dI, z0, dz, sT, sI, _ = _grid(data, meta, t)
+    B = BLOCK
+    ab = w[_AX * B:_AX * B + m]  # the offset, an integer held exactly
+    awT = w[(_AX + 1) * B:(_AX + 1) * B + m]
+    awI = w[(_AX + 2) * B:(_AX + 2) * B + m]
+    awz = w[(_AX + 3) * B:(_AX + 3) * B + m]
+    # SOC (the offset iz)
+    if nz == 1:
+        for i in range(m):
+            ab[i] = 0.0
+            awz[i] = 0.0
+    elif (g >= 0 and meta[g, 2] == nz and data[meta[g, 3] + 2] == z0
+          and data[meta[g, 3] + 3] == data[meta[t, 3] + nT + nI + 1]):
+        # the positions of w[of:] are on this SOC grid (table g's, at meta[g, 3] + 2)
+        f = w[of:of + m]
+        for i in range(m):
+            iz, wz = _axis_at(f[i], nz, False)
+            ab[i] = float(iz)
+            awz[i] = wz
+    else:
+        z = w[oz:oz + m]
+        for i in range(m):
+            iz, wz = _axis_at((z[i] - z0) / dz, nz, False)
+            ab[i] = float(iz)
+            awz[i] = wz
+    # current (I = 0 for the tables before T_R0: one position for all)
+    if nI == 1 or t < T_R0:
+        iI, wI = _axis(0.0, I0, dI, nI, True)
+        for i in range(m):
+            ab[i] += float(iI * sI)
+            awI[i] = wI
+    else:
+        _held_axis(w[oI:oI + m], I0, dI, nI, sI, ab, awI, m)
+    # temperature
+    if nT == 1:
+        for i in range(m):
+            awT[i] = 0.0
+    else:
+        _held_axis(w[oT:oT + m], T0, dT, nT, sT, ab, awT, m)
+    return t
+
+
+@njit(cache=True, error_model="numpy")
+def _interp_block(data, meta, t, w, oo, m):
+    """w[oo + i] = table t at the positions in rows _AX .. _AX+3 (from _grid_positions on its grid),
+    for i < m; as _trilinear."""
+    B = BLOCK
+    vo = meta[t, 4]
+    nz = meta[t, 2]
+    # unsigned offsets: no negative-index wraparound on each of the eight loads
+    u0 = np.uint64(0)
+    vo = np.uint64(vo)
+    sT = np.uint64(meta[t, 1] * nz if meta[t, 0] > 1 else 0)
+    sI = np.uint64(nz if meta[t, 1] > 1 else 0)
+    sz = np.uint64(1 if nz > 1 else 0)
+    ab = w[_AX * B:_AX * B + m]
+    awT = w[(_AX + 1) * B:(_AX + 1) * B + m]
+    awI = w[(_AX + 2) * B:(_AX + 2) * B + m]
+    awz = w[(_AX + 3) * B:(_AX + 3) * B + m]
+    out = w[oo:oo + m]
+    if sI == u0:  # over T and SOC (e.g. dU/dT): half the loads
+        for i in range(m):
+            out[i] = _tri_at(data, vo + np.uint64(ab[i]), sT, u0, sz, awT[i], awI[i], awz[i])
+    elif sT == u0:  # over current and SOC
+        for i in range(m):
+            out[i] = _tri_at(data, vo + np.uint64(ab[i]), u0, sI, sz, awT[i], awI[i], awz[i])
+    else:
+        for i in range(m):
+            out[i] = _tri_at(data, vo + np.uint64(ab[i]), sT, sI, sz, awT[i], awI[i], awz[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -340,8 +475,10 @@ def _soc_positions(data, meta, t, w, oz, of, g, m):
     x1 = data[meta[t, 3] + 3]
     if g < 0 or meta[g, 2] != nz or data[meta[g, 3] + 2] != x0 or data[meta[g, 3] + 3] != x1:
         dx = x1 - x0
+        f = w[of:of + m]
+        z = w[oz:oz + m]
         for i in range(m):
-            w[of + i] = (w[oz + i] - x0) / dx
+            f[i] = (z[i] - x0) / dx
         return t
     return g
 
@@ -360,14 +497,14 @@ def _table_block(data, meta, t, w, oT, oI, oz, of, g, oo, m):
             w[oo + i] = v
     elif meta[t, 0] == 1 and meta[t, 1] == 1 and meta[t, 7] != 0:
         g = _soc_positions(data, meta, t, w, oz, of, g, m)
-        hi = float(nz - 2)
+        f = w[of:of + m]
+        out = w[oo:oo + m]
+        uvo = np.uint64(vo)  # unsigned offsets: no negative-index wraparound on the loads
         for i in range(m):
-            fi = w[of + i]
-            lo = int(min(max(fi, 0.0), hi))  # = int(f) clamped to [0, nz-2]
-            wt = fi - lo
-            w[oo + i] = data[vo + lo] * (1.0 - wt) + data[vo + lo + 1] * wt
-    elif ((meta[t, 0] == 1 or meta[t, 5] != 0) and (meta[t, 1] == 1 or meta[t, 6] != 0)
-          and (meta[t, 2] == 1 or meta[t, 7] != 0)):
+            lo, wt = _axis_at(f[i], nz, False)
+            b = uvo + np.uint64(lo)
+            out[i] = data[b] * (1.0 - wt) + data[b + np.uint64(1)] * wt
+    elif _multi_uniform(meta, t):
         # uniform in every axis it has (HPPC-fitted tables over T, I and SOC, e.g. PyBaMM's ECM_Example):
         # trilinear interpolation inlined over the block, the arithmetic of _lut_general/_find
         _trilinear(data, meta, t, w[oT:oT + m], w[oI:oI + m], w[oz:oz + m], t < T_R0, w[oo:oo + m], m)
@@ -385,14 +522,22 @@ def _lookups(data, meta, w, t0, t1, rtab, rT, rI, rz, rf, skip, m):
     """Tables t0 .. t1-1 (but ``skip``) at (T, I, z) = rows rT, rI, rz of the block workspace ``w``, as
     _lut (I = 0 for the tables before T_R0), into row rtab + t for t < NT_FIXED and into row
     _NFIX + _NPER*j + 3 + q for table NT_FIXED + 2j + q (R and C of pair j). Row rf receives the SOC
-    positions (z - z0)/dz, computed once for each run of tables on the same uniform SOC grid."""
+    positions (z - z0)/dz, computed once for each run of tables on the same uniform SOC grid; rows
+    _AX .. _AX+3 the positions on the grid of a table over T or I (_grid_positions), computed once for
+    each run of such tables on the same grid (R0 and the RC pairs' R and C of an HPPC-fitted set)
+    and from row rf's SOC positions when their SOC grid is row rf's (dU/dT beside the OCV)."""
     B = BLOCK
-    g = -1  # the table whose grid row rf holds
+    g = -1  # the table whose SOC grid row rf holds
+    h = -1  # the table whose grid rows _AX .. _AX+3 hold (tables over T or I)
     for t in range(t0, t1):
         if t == skip:
             continue
         ro = rtab + t if t < NT_FIXED else _NFIX + _NPER * ((t - NT_FIXED) // 2) + 3 + (t - NT_FIXED) % 2
-        g = _table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
+        if _multi_uniform(meta, t):
+            h = _grid_positions(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, h, m)
+            _interp_block(data, meta, t, w, ro * B, m)
+        else:
+            g = _table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
 
 
 @njit(cache=True, error_model="numpy")
@@ -644,7 +789,10 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
         w[_M_MS * B + i] = cp[i, C_MS]
     for i in range(m):
         w[_M_I * B + i] = cur[i]
-    _lookups(data, meta, w, np.int64(0), np.int64(NT_FIXED), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1 if entropic else T_DUDT), m)
+    # with ``full`` the RC pairs' R and C too (rows _NFIX + _NPER*j + 3, 4), in the same pass: on an
+    # HPPC-fitted set they share R0's grid positions
+    nt = NT_FIXED + 2 * nrc if full else NT_FIXED
+    _lookups(data, meta, w, np.int64(0), np.int64(nt), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1 if entropic else T_DUDT), m)
     for i in range(m):
         w[_M_A0 * B + i] = ea0 * (1.0 / w[_M_T * B + i] - 1.0 / tref)
     _vexp(w, np.int64(_M_A0), np.int64(_M_E0), np.int64(1), m)
@@ -690,7 +838,6 @@ def _emf_block(cp, gp, data, meta, x, cur, dt, full, emf, r0, docv, estep, rstep
         w[_M_RS * B + i] = r0[i] + eta * d * dt / w[_M_CAP * B + i]
         w[_M_A1 * B + i] = earc * (1.0 / Ti - 1.0 / tref)
     _vexp(w, np.int64(_M_A1), np.int64(_M_E1), np.int64(1), m)
-    _lookups(data, meta, w, np.int64(NT_FIXED), np.int64(NT_FIXED + 2 * nrc), np.int64(_M_TAB), np.int64(_M_T), np.int64(_M_I), np.int64(_M_Z), np.int64(_M_F), np.int64(-1), m)
     for j in range(nrc):
         r = _NFIX + _NPER * j
         rr = w[(r + 3) * B:(r + 4) * B]

@@ -82,29 +82,32 @@ def _nrows(nrc: int) -> int:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m):
+def _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, t0, m):
     """Look-ups, Arrhenius factors (rows _S_E0, _S_E1), emf and R0 at the block's state and current
-    (rows _S_Z, _S_T, _S_I), as K.emf_r0."""
+    (rows _S_Z, _S_T, _S_I), as K.emf_r0; with t0 = T_R0, after a change of current alone, only the
+    tables from R0 on (those looked up at the current) and R0 (the rest is that of the state)."""
     B = BLOCK
     base = K._NFIX + K._NPER * nrc
     emf = w[base * B:(base + 1) * B]
     r0 = w[(base + 1) * B:(base + 2) * B]
-    K._lookups(data, meta, w, np.int64(0), np.int64(NT_FIXED + 2 * nrc), np.int64(_TAB), np.int64(_T), np.int64(_I), np.int64(_Z), np.int64(_F), np.int64(-1), m)
-    for i in range(m):
-        inv_t = 1.0 / w[_T * B + i] - 1.0 / tref
-        w[K._S_A0 * B + i] = ea0 * inv_t
-        w[K._S_A1 * B + i] = earc * inv_t
-    K._vexp(w, np.int64(K._S_A0), np.int64(K._S_E0), np.int64(2), m)
-    for i in range(m):
-        uo = w[(_TAB + T_OCV) * B + i]
-        u = uo + (w[_T * B + i] - tref_ocv) * w[(_TAB + T_DUDT) * B + i] if entropic else uo
-        emf[i] = (u + w[(_TAB + T_HYST) * B + i] * w[(_CP + C_MS) * B + i] * w[_H * B + i]
-                  + w[(_CP + C_M0) * B + i] * w[_S * B + i])
-        r0[i] = w[(_TAB + T_R0) * B + i] * w[(_CP + C_R0S) * B + i] * w[K._S_E0 * B + i]
-    for j in range(nrc):
-        v = w[(K._NFIX + K._NPER * j) * B:(K._NFIX + K._NPER * j + 1) * B]
+    K._lookups(data, meta, w, np.int64(t0), np.int64(NT_FIXED + 2 * nrc), np.int64(_TAB), np.int64(_T), np.int64(_I), np.int64(_Z), np.int64(_F), np.int64(-1), m)
+    if t0 == 0:
         for i in range(m):
-            emf[i] += v[i]
+            inv_t = 1.0 / w[_T * B + i] - 1.0 / tref
+            w[K._S_A0 * B + i] = ea0 * inv_t
+            w[K._S_A1 * B + i] = earc * inv_t
+        K._vexp(w, np.int64(K._S_A0), np.int64(K._S_E0), np.int64(2), m)
+        for i in range(m):
+            uo = w[(_TAB + T_OCV) * B + i]
+            u = uo + (w[_T * B + i] - tref_ocv) * w[(_TAB + T_DUDT) * B + i] if entropic else uo
+            emf[i] = (u + w[(_TAB + T_HYST) * B + i] * w[(_CP + C_MS) * B + i] * w[_H * B + i]
+                      + w[(_CP + C_M0) * B + i] * w[_S * B + i])
+        for j in range(nrc):
+            v = w[(K._NFIX + K._NPER * j) * B:(K._NFIX + K._NPER * j + 1) * B]
+            for i in range(m):
+                emf[i] += v[i]
+    for i in range(m):
+        r0[i] = w[(_TAB + T_R0) * B + i] * w[(_CP + C_R0S) * B + i] * w[K._S_E0 * B + i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -171,7 +174,7 @@ def _block(cp, gp, data, meta, x, cur, L, tamb, dt, lo, hi, tl, npar, cur_dep, c
                     break
                 for i in range(m):  # (one cell per group, no shunt here: the cell current is known)
                     ic[i] = cur[jp] + ibc[c0 + i] if bal else cur[jp]
-            _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, m)
+            _evaluate(data, meta, w, nrc, ea0, earc, tref, tref_ocv, entropic, np.int64(T_R0 if rep else 0), m)
             if rep == 0 and jp > 0:
                 vmin = np.inf
                 vmax = -np.inf
