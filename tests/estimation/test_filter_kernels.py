@@ -276,3 +276,50 @@ def test_bar_delta_estimates_of_the_two_jacobians_agree_on_a_driven_pack():
           f"max relative d(std) {worst_sd:.2e}")
     assert worst_z <= 2e-4
     assert worst_sd <= 0.02
+
+
+def _one_grid_variant(name):
+    """Parameter sets whose delta-filter tables all sit on one uniform SOC grid or are constant, in the
+    combinations the one-loop path handles: nmc_lg_m50 (M constant), lfp (idem), nmc_lg_m50 with a
+    SOC-dependent M on the OCV's grid and a constant R0 (and no entropic term)."""
+    p = get_parameter_set("nmc_lg_m50" if name == "nmc_m_of_soc" else name)
+    if name == "nmc_m_of_soc":
+        z = np.linspace(0.0, 1.0, 101)
+        p = dataclasses.replace(p, name=name, hysteresis_magnitude=Table.of_soc(z, 0.01 + 0.02 * (z - 0.5) ** 2, "m"),
+                                r0=Table.constant(float(p.r0(298.15, 0.0, 0.5)), "r0"), ocv_includes_entropic=False)
+    c = p.compile(1)
+    return p, np.ascontiguousarray(c.cp[0]), c.gp, c.bank.data, c.bank.meta
+
+
+@pytest.mark.parametrize("name", ["nmc_lg_m50", "lfp_a123_26650", "nmc_m_of_soc"])
+@pytest.mark.parametrize("dt", [0.0, 1.0])
+def test_one_grid_table_loop_equals_the_per_table_look_ups(name, dt):
+    """The delta filters' one-loop table path (all tables on one uniform SOC grid or constant) gives
+    the per-table path's numbers exactly: the same arithmetic, only fused into one loop."""
+    p, cp, gp, data, meta = _one_grid_variant(name)
+    grid = EK._fast_soc_grid(gp, data, meta)
+    assert grid[3]
+    rng = np.random.default_rng(len(name))
+    n, nb = 300, 3
+    xb, _, sb, dz, pv, i, T, y = _delta_inputs(p, 3, 100, rng)
+    dz[:5] = [-0.9, 0.9, 0.0, 1e-9, -1e-9]  # ends of the grid (clamped intervals) and z = zbar
+    tun = FilterTuning(gate_sigma=10.0, bump_sigma=3.0)
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+    out = {}
+    for ok in (True, False):
+        d, pp, inn, fl = dz.copy(), pv.copy(), np.empty(n), np.empty(n, np.int64)
+        w = np.empty(EK._nrows(p.n_rc) * EK.BLOCK)
+        for e0 in range(0, n, EK.BLOCK):
+            EK._delta_block(cp, gp, data, meta, d, pp, xb[:, 0].copy(), xb[:, -1].copy(), sb, xb[:, 1:-1].sum(1), n // nb,
+                            i.ravel(), i.ravel() - np.repeat(i.mean(1), n // nb), T.ravel(), y.ravel(), dt, dn,
+                            tun.robust(), inn, fl, e0, min(EK.BLOCK, n - e0), w, (*grid[:3], ok))
+        out[ok] = (d, pp, inn, fl)
+    for a, b in zip(out[True], out[False], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["ecm_example", "uneven"])
+def test_tables_off_one_grid_take_the_per_table_path(name):
+    """Tables over temperature or current (ECM_Example) or on grids of their own (uneven): not one grid."""
+    _, _, gp, data, meta = _nominal(name)
+    assert not EK._fast_soc_grid(gp, data, meta)[3]

@@ -401,12 +401,88 @@ def _table_slope(t, data, meta, w, rz, rf, g, ro, rs, m):
     return g
 
 
+@njit(cache=True)
+def _fast_soc_grid(gp, data, meta):
+    """The SOC grid shared by the delta filters' measurement tables (OCV, dU/dT if the set has an
+    entropic term, M, R0) when each is over SOC only and either constant or on one uniform SOC grid:
+    (x0, dx, number of points, ok); ok False otherwise (then ``_table_slope`` per table)."""
+    x0, dx, nz, ok = 0.0, 1.0, 0, True
+    for t in (K.T_OCV, K.T_DUDT, K.T_HYST, K.T_R0):
+        if t == K.T_DUDT and gp[K.G_ENTROPIC] == 0.0:
+            continue
+        n = meta[t, 2]
+        if meta[t, 0] != 1 or meta[t, 1] != 1:
+            ok = False
+        elif n > 1:
+            a0, a1 = data[meta[t, 3] + 2], data[meta[t, 3] + 3]
+            if meta[t, 7] == 0 or (nz > 0 and (n != nz or a0 != x0 or a1 - a0 != dx)):
+                ok = False
+            nz, x0, dx = n, a0, a1 - a0
+    return x0, dx, nz, ok
+
+
+@njit(cache=True, inline="always")
+def _lerp_slope(tab, lo, wt, rdx):
+    """Value and slope of the interval lo of a table on a uniform grid (``_table_slope``'s arithmetic)."""
+    v0 = tab[lo]
+    v1 = tab[lo + 1]
+    return v0 * (1.0 - wt) + v1 * wt, (v1 - v0) * rdx
+
+
+@njit(cache=True, error_model="numpy")
+def _tables_one_grid(gp, data, meta, w, x0, dx, nz, m):
+    """``_table_slope`` of OCV, dU/dT (zeros without an entropic term), M and R0 at z = row _W_Z when
+    each is constant or on the one uniform SOC grid (x0, dx, nz) of ``_fast_soc_grid``: one loop, the
+    SOC position (z - x0) / dx once per element, each table's arithmetic that of ``_table_slope``.
+    Rows are used through views (indices from 0: no wrap-around checks, so LLVM vectorises)."""
+    B = BLOCK
+    z = w[_W_Z * B:_W_Z * B + m]
+    ent = gp[K.G_ENTROPIC] != 0.0
+    rows = ((K.T_OCV, _W_U, _D_SU), (K.T_DUDT, _W_D, _D_SD), (K.T_HYST, _W_M, _D_SM), (K.T_R0, _W_R0, _D_SR))
+    for t, ro, rs in rows:  # constant tables (and dU/dT without an entropic term): filled once
+        if meta[t, 2] == 1 or (t == K.T_DUDT and not ent):
+            v = data[meta[t, 4]] if ent or t != K.T_DUDT else 0.0
+            vv = w[ro * B:ro * B + m]
+            sv = w[rs * B:rs * B + m]
+            for i in range(m):
+                vv[i] = v
+                sv[i] = 0.0
+    gu = meta[K.T_OCV, 2] > 1
+    gd = ent and meta[K.T_DUDT, 2] > 1
+    gm = meta[K.T_HYST, 2] > 1
+    gr = meta[K.T_R0, 2] > 1
+    tu = data[meta[K.T_OCV, 4]:meta[K.T_OCV, 4] + nz]
+    td = data[meta[K.T_DUDT, 4]:meta[K.T_DUDT, 4] + nz]
+    tm = data[meta[K.T_HYST, 4]:meta[K.T_HYST, 4] + nz]
+    tr = data[meta[K.T_R0, 4]:meta[K.T_R0, 4] + nz]
+    U, SU = w[_W_U * B:_W_U * B + m], w[_D_SU * B:_D_SU * B + m]
+    D, SD = w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
+    M, SM = w[_W_M * B:_W_M * B + m], w[_D_SM * B:_D_SM * B + m]
+    R, SR = w[_W_R0 * B:_W_R0 * B + m], w[_D_SR * B:_D_SR * B + m]
+    rdx = 1.0 / dx
+    hi = float(nz - 2)
+    for i in range(m):
+        fi = (z[i] - x0) / dx
+        lo = int(min(max(fi, 0.0), hi))
+        wt = fi - lo
+        if gu:
+            U[i], SU[i] = _lerp_slope(tu, lo, wt, rdx)
+        if gd:
+            D[i], SD[i] = _lerp_slope(td, lo, wt, rdx)
+        if gm:
+            M[i], SM[i] = _lerp_slope(tm, lo, wt, rdx)
+        if gr:
+            R[i], SR[i] = _lerp_slope(tr, lo, wt, rdx)
+
+
 @njit(cache=True, error_model="numpy")
 def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, di_pred, T, y, dt, dnoise, robust,
-                 innov, flags, e0, m, w):
+                 innov, flags, e0, m, w, grid):
     """The delta filters of elements e0 .. e0+m-1 (element e in pack e // ns), branch-free loops over
     the block. The measurement is evaluated once, at z = zbar + dz: y from the tables' interpolants and
-    H = dy/dz from the slopes of the same SOC intervals (``_table_slope``)."""
+    H = dy/dz from the slopes of the same SOC intervals (``_table_slope``; ``_tables_one_grid`` when
+    grid = ``_fast_soc_grid``'s answer says the tables allow it). Element arrays are read and written
+    through views of the block (indices from 0), so the loops vectorise."""
     B = BLOCK
     sig_i, qd, sig_y = dnoise[0], dnoise[1], dnoise[2]
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
@@ -420,40 +496,47 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
     # the bar states of each element's pack
     for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
         zb, hb, sb, vs = zbar[b], hbar[b], sbar[b], vsum[b]
-        for i in range(max(b * ns, e0) - e0, min((b + 1) * ns, e0 + m) - e0):
-            w[_D_ZB * B + i] = zb
-            w[_D_HB * B + i] = hb
-            w[_D_SB * B + i] = sb
-            w[_D_VS * B + i] = vs
+        i0 = max(b * ns, e0) - e0
+        i1 = min((b + 1) * ns, e0 + m) - e0
+        r1, r2 = w[_D_ZB * B + i0:_D_ZB * B + i1], w[_D_HB * B + i0:_D_HB * B + i1]
+        r3, r4 = w[_D_SB * B + i0:_D_SB * B + i1], w[_D_VS * B + i0:_D_VS * B + i1]
+        for k in range(i1 - i0):
+            r1[k] = zb
+            r2[k] = hb
+            r3[k] = sb
+            r4[k] = vs
+    dzv, pv, div, Tv = dz[e0:e0 + m], p[e0:e0 + m], di_pred[e0:e0 + m], T[e0:e0 + m]
+    imv, yv, inv, flv = i_meas[e0:e0 + m], y[e0:e0 + m], innov[e0:e0 + m], flags[e0:e0 + m]
     for i in range(m):
-        e = e0 + i
-        d = dz[e]
-        di = di_pred[e]
+        d = dzv[i]
+        di = div[i]
         eta = eta_c if di > 0.0 else 1.0
         d = d + eta * di * dt / Q if pred else d
         w[_D_DZ * B + i] = d
-        w[_D_P * B + i] = p[e] + pz if pred else p[e]
-        Te = T[e]
+        w[_D_P * B + i] = pv[i] + pz if pred else pv[i]
+        Te = Tv[i]
         w[_W_T * B + i] = Te
         w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
-        w[_W_IM * B + i] = i_meas[e]
+        w[_W_IM * B + i] = imv[i]
         w[_W_Z * B + i] = w[_D_ZB * B + i] + d
     K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
-    g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
     ent = gp[K.G_ENTROPIC] != 0.0
-    if ent:
-        g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
+    if grid[3]:
+        _tables_one_grid(gp, data, meta, w, grid[0], grid[1], grid[2], m)
     else:
-        for i in range(m):
-            w[_W_D * B + i] = 0.0
-            w[_D_SD * B + i] = 0.0
-    g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
-    g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
+        g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
+        if ent:
+            g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
+        else:
+            for i in range(m):
+                w[_W_D * B + i] = 0.0
+                w[_D_SD * B + i] = 0.0
+        g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
+        g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
     tref = gp[K.G_TREF_OCV]
     ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
     sy2 = sig_y * sig_y
     for i in range(m):
-        e = e0 + i
         dT = w[_W_T * B + i] - tref
         h = w[_D_HB * B + i]
         cur = w[_W_IM * B + i]
@@ -466,18 +549,18 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
         d = w[_D_DZ * B + i]
         pe = w[_D_P * B + i]
         S = hz * hz * pe + sy2
-        r = y[e] - yp
-        innov[e] = r
+        r = yv[i] - yp
+        inv[i] = r
         gated = r * r > gate2 * S
         bumped = r * r > bump2 * S  # gated or not (as Plett's code)
         k = pe * hz / S
         d = d if gated else d + k * r
         pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
         pe = pe * bumpf if bumped else pe
-        flags[e] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
+        flv[i] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
         zb = w[_D_ZB * B + i]
-        dz[e] = min(max(zb + d, zlo), zhi) - zb
-        p[e] = pe
+        dzv[i] = min(max(zb + d, zlo), zhi) - zb
+        pv[i] = pe
 
 
 # a delta filter costs some 10-20 ns: threads pay off only for large packs (their start-up is tens of us)
@@ -517,12 +600,13 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
     Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
     nb = (n + BLOCK - 1) // BLOCK
     nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
+    grid = _fast_soc_grid(gp, data, meta)
     for t in prange(nt):
         wt = np.empty(_nrows(nx - 2) * BLOCK)
         for bl in range(t * nb // nt, (t + 1) * nb // nt):
             e0 = bl * BLOCK
             _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sb, vsum, ns, imf, di, Tf, yf, dt, dnoise, robust,
-                         innov, flags, e0, min(BLOCK, n - e0), wt)
+                         innov, flags, e0, min(BLOCK, n - e0), wt, grid)
 
 
 bardelta_step_serial = njit(cache=True)(_bardelta)
