@@ -23,6 +23,7 @@ from est_helpers import SENSORS
 from numba import njit
 
 from cellbalance.cell import Table, get_parameter_set, initial_state
+from cellbalance.errors import ParameterError
 from cellbalance.estimation import BarDeltaEstimator, FilterTuning
 from cellbalance.estimation import kernels as EK
 from cellbalance.interfaces import LoopContext, Measurement, NominalModel
@@ -323,3 +324,58 @@ def test_tables_off_one_grid_take_the_per_table_path(name):
     """Tables over temperature or current (ECM_Example) or on grids of their own (uneven): not one grid."""
     _, _, gp, data, meta = _nominal(name)
     assert not EK._fast_soc_grid(gp, data, meta)[3]
+
+
+def _log(p, n, k, rng):
+    """k logged steps of n elements: currents, temperatures and voltages near the model's."""
+    i = rng.uniform(-2.0, 2.0, (k, 1)) * p.capacity_Ah + rng.uniform(-0.05, 0.05, (k, n))
+    T = rng.uniform(290.0, 305.0, (k, n))
+    y = 3.6 + 0.01 * i + rng.normal(0.0, 2e-3, (k, n))
+    return i, T, y, np.array([1.0, 1.0, 0.0, 2.0, 1.0, 30.0][:k])
+
+
+@pytest.mark.parametrize("n", [7, EK.BLOCK + 3, 600])  # 600: the threaded build (from 512 elements)
+def test_ekf_run_equals_its_steps(n):
+    """The multi-step entry gives exactly the numbers of one ekf_step call per logged step."""
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(n)
+    x, P, s, *_ = _case(p, n, rng)
+    x[:, 0] = rng.uniform(0.3, 0.9, n)
+    i, T, y, dt = _log(p, n, 6, rng)
+    tun = FilterTuning(gate_sigma=10.0, bump_sigma=3.0)
+    ref = [a.copy() for a in (x, P, s)]
+    r_out = [np.empty((6, n)), np.empty((6, n)), np.empty((6, n), np.int64)]
+    for k in range(6):
+        EK.ekf_step(cp, gp, data, meta, *ref, i[k], i[k], T[k], y[k], dt[k], tun.noise(), tun.robust(),
+                    *(o[k] for o in r_out))
+    got = [a.copy() for a in (x, P, s)]
+    out = [np.empty((6, n)), np.empty((6, n)), np.empty((6, n), np.int64)]
+    EK.ekf_run(cp, gp, data, meta, *got, i, i, T, y, dt, tun.noise(), tun.robust(), *out)
+    for a, b in zip(got + out, ref + r_out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bardelta_run_equals_its_steps_and_refuses_a_wrong_shape():
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(3)
+    packs, ns, k = 2, 150, 6
+    xb, Pb, sb, dz, pv, *_ = _delta_inputs(p, packs, ns, rng)
+    i, T, y, dt = _log(p, packs * ns, k, rng)
+    i, T, y = (a.reshape(k, packs, ns) for a in (i, T, y))
+    tun = FilterTuning(gate_sigma=10.0, bump_sigma=3.0)
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+
+    def outputs():
+        return [np.empty((k, packs)), np.empty((k, packs)), np.empty((k, packs), np.int64),
+                np.empty((k, packs * ns)), np.empty((k, packs * ns), np.int64)]
+
+    ref, r_out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
+    for j in range(k):
+        EK.bardelta_step(cp, gp, data, meta, *ref, i[j], i[j], T[j], y[j], dt[j], tun.noise(), dn, tun.robust(),
+                         *(o[j] for o in r_out))
+    got, out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
+    EK.bardelta_run(cp, gp, data, meta, *got, i, i, T, y, dt, tun.noise(), dn, tun.robust(), *out)
+    for a, b in zip(got + out, ref + r_out, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ParameterError, match=r"bardelta_run: y has shape \(6, 300\); expected \(6, 2, 150\)"):
+        EK.bardelta_run(cp, gp, data, meta, *got, i, i, T, y.reshape(k, -1), dt, tun.noise(), dn, tun.robust(), *out)

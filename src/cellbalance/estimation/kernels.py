@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..cell import kernels as K
+from ..errors import ParameterError
 
 DZ = 1e-4  # central-difference step of dy/dz (the plant's docv uses the same)
 
@@ -193,6 +194,58 @@ def _output_rows(cp, gp, data, meta, w, h, s, m):
     _static_rows(cp, gp, data, meta, w, _W_ZM, _W_YM, h, s, m, False)
 
 
+@njit(cache=True, inline="always")
+def _cov_predict(P, e, g, nx):
+    """P[e] <- F P[e] F^T for F = diag(g[:nx]), kept exactly symmetric."""
+    for a in range(nx):
+        for b in range(a, nx):
+            v = g[a] * g[b] * P[e, a, b]
+            P[e, a, b] = v
+            P[e, b, a] = v
+
+
+@njit(cache=True, inline="always")
+def _ekf_update(x, P, e, g, kv, hz, mz, r, sig_y, robust):
+    """The EKF's measurement update of element e with H = [hz, 1 .. 1, mz] and innovation r: gate,
+    Joseph-form update, bump, clipping (scratch g, kv (nx,)); returns (r, S, flags)."""
+    nx = x.shape[1]
+    nrc = nx - 2
+    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
+    # H = [hz, 1..1, m]; g = P H^T
+    for a in range(nx):
+        acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
+        for j in range(nrc):
+            acc += P[e, a, 1 + j]
+        g[a] = acc
+    S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
+    for j in range(nrc):
+        S += g[1 + j]
+    nis = r * r / S
+    fl = 0
+    if nis > gate2:
+        fl |= FLAG_GATED
+    else:
+        # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
+        for a in range(nx):
+            kv[a] = g[a] / S
+        for a in range(nx):
+            ka = kv[a]
+            x[e, a] += ka * r
+            for b in range(a, nx):
+                kb = kv[b]
+                v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
+                P[e, a, b] = v
+                P[e, b, a] = v
+    if nis > bump2:
+        # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
+        # innovations stay beyond the gate widens its SOC variance until it can update again)
+        fl |= FLAG_BUMPED
+        P[e, 0, 0] *= bumpf
+    x[e, 0] = min(max(x[e, 0], zlo), zhi)
+    x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
+    return r, S, fl
+
+
 @njit(cache=True, error_model="numpy")
 def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
                w, hv, sv, g):
@@ -258,11 +311,7 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
             x[e, 0] = z0 + (eta * I - isd) * dt / Q
             if abs(I) > ith:
                 s[e] = sg
-            for a in range(nx):
-                for b in range(a, nx):
-                    v = g[a] * g[b] * P[e, a, b]
-                    P[e, a, b] = v
-                    P[e, b, a] = v
+            _cov_predict(P, e, g, nx)
             bz = eta * dt / Q * sig_i
             P[e, 0, 0] += bz * bz + n1
             for j in range(nrc):
@@ -278,7 +327,6 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
         sv[i] = s[e]
     _output_rows(cp, gp, data, meta, w, hv, sv, m)
     sig_y = noise[4]
-    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
     for i in range(m):
         e = e0 + i
         yp = w[_W_Y * B + i]
@@ -286,42 +334,7 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
             yp += x[e, 1 + j]
         hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
         mz = w[_W_MZ * B + i]
-        # H = [hz, 1..1, m]; g = P H^T
-        for a in range(nx):
-            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
-            for j in range(nrc):
-                acc += P[e, a, 1 + j]
-            g[a] = acc
-        S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
-        for j in range(nrc):
-            S += g[1 + j]
-        r = y[e] - yp
-        innov[e] = r
-        svar[e] = S
-        nis = r * r / S
-        fl = 0
-        if nis > gate2:
-            fl |= FLAG_GATED
-        else:
-            # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
-            for a in range(nx):
-                kv[a] = g[a] / S
-            for a in range(nx):
-                ka = kv[a]
-                x[e, a] += ka * r
-                for b in range(a, nx):
-                    kb = kv[b]
-                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
-                    P[e, a, b] = v
-                    P[e, b, a] = v
-        if nis > bump2:
-            # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
-            # innovations stay beyond the gate widens its SOC variance until it can update again)
-            fl |= FLAG_BUMPED
-            P[e, 0, 0] *= bumpf
-        flags[e] = fl
-        x[e, 0] = min(max(x[e, 0], zlo), zhi)
-        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
+        innov[e], svar[e], flags[e] = _ekf_update(x, P, e, g, kv, hz, mz, y[e] - yp, sig_y, robust)
 
 
 _NTASK = 16  # contiguous runs of blocks, one workspace each (as cell/kernels.py)
@@ -356,6 +369,43 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
     """
     f = K._pick(x.shape[0], ekf_step_serial, ekf_step_parallel)
     f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, float(dt), noise, robust, innov, svar, flags)
+
+
+def _ekf_run_serial(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    for k in range(dt.shape[0]):
+        ekf_step_serial(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust, innov[k],
+                        svar[k], flags[k])
+
+
+def _ekf_run_parallel(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    for k in range(dt.shape[0]):
+        ekf_step_parallel(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust,
+                          innov[k], svar[k], flags[k])
+
+
+ekf_run_serial = njit(cache=True)(_ekf_run_serial)
+ekf_run_parallel = njit(cache=True)(_ekf_run_parallel)
+
+
+def _check_run(name, n_steps, arrays):
+    """Every (field, array, shape) of a multi-step call has its shape; ParameterError naming it otherwise."""
+    for field, a, shape in arrays:
+        if a.shape != shape:
+            raise ParameterError(f"{name}: {field} has shape {a.shape}; expected {shape} ({n_steps} steps).")
+
+
+def ekf_run(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    """``ekf_step`` over k logged steps in one compiled call (no per-step dispatch): step j uses row j
+    of ``i_pred``, ``i_meas``, ``T``, ``y`` (k, n) and ``dt[j]``, and writes row j of ``innov``,
+    ``svar``, ``flags`` (k, n); x, P, s in place as ekf_step. The numbers are those of k ekf_step calls
+    (the same compiled step)."""
+    n = x.shape[0]
+    k = dt.shape[0]
+    _check_run("ekf_run", k, [(nm, a, (k, n)) for nm, a in (("i_pred", i_pred), ("i_meas", i_meas), ("T", T),
+                                                              ("y", y), ("innov", innov), ("svar", svar),
+                                                              ("flags", flags))])
+    f = K._pick(n, ekf_run_serial, ekf_run_parallel)
+    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags)
 
 
 # the delta filters' rows (the same workspace, other meanings): values and slopes dX/dz of the tables
@@ -567,6 +617,45 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
 BARDELTA_PARALLEL_THRESHOLD = 16384
 
 
+@njit(cache=True, inline="always")
+def _row_mean(a):
+    """Mean of a 1-D array with four partial sums (independent add chains; the order differs from a
+    sequential sum by rounding only)."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    n4 = n - n % 4
+    for k in range(0, n4, 4):
+        s0 += a[k]
+        s1 += a[k + 1]
+        s2 += a[k + 2]
+        s3 += a[k + 3]
+    for k in range(n4, n):
+        s0 += a[k]
+    return ((s0 + s1) + (s2 + s3)) / n
+
+
+@njit(cache=True, error_model="numpy")
+def _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b):
+    """The bar EKFs (one element per pack): ekf_step's equations through the per-element model functions
+    (``propagate``, ``process_noise``, ``output``: inlined scalar look-ups, libm's exp, within 1 ulp of
+    the blocked kernel's) and its covariance algebra (``_cov_predict``, ``_ekf_update``). A block of
+    one element would cost the blocked kernel microseconds of fixed work per step."""
+    nx = xb.shape[1]
+    g = np.empty(2 * nx)
+    q = np.empty(nx)
+    kv = g[nx:]
+    for b in range(xb.shape[0]):
+        xe = xb[b]
+        if dt > 0.0:
+            process_noise(cp, gp, data, meta, tb[b], ipb[b], xe[0], dt, noise, q)
+            sb[b] = propagate(cp, gp, data, meta, xe, xe, g, tb[b], ipb[b], sb[b], dt)
+            _cov_predict(Pb, b, g, nx)
+            for a in range(nx):
+                Pb[b, a, a] += q[a]
+        yp, hz, mz = output(cp, gp, data, meta, xe, tb[b], imb[b], sb[b])
+        innov_b[b], svar_b[b], flags_b[b] = _ekf_update(xb, Pb, b, g, kv, hz, mz, yb[b] - yp, noise[4], robust)
+
+
 def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
               svar_b, flags_b, innov, flags):
     nbar, nx = xb.shape
@@ -575,18 +664,8 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
     # the bar filters' inputs: pack means of the element quantities
     tb, yb, ipb, imb = np.empty(nbar), np.empty(nbar), np.empty(nbar), np.empty(nbar)
     for b in range(nbar):
-        st = sy = sp = sm = 0.0
-        for k in range(ns):
-            st += T[b, k]
-            sy += y[b, k]
-            sp += i_pred[b, k]
-            sm += i_meas[b, k]
-        tb[b], yb[b], ipb[b], imb[b] = st / ns, sy / ns, sp / ns, sm / ns
-    w = np.empty(_nrows(nx - 2) * BLOCK)
-    hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
-    for e0 in range(0, nbar, BLOCK):
-        _ekf_block(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b,
-                   e0, min(BLOCK, nbar - e0), w, hv, sv, g)
+        tb[b], yb[b], ipb[b], imb[b] = _row_mean(T[b]), _row_mean(y[b]), _row_mean(i_pred[b]), _row_mean(i_meas[b])
+    _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b)
     zbar, hbar, vsum = np.empty(nbar), np.empty(nbar), np.zeros(nbar)
     for b in range(nbar):
         zbar[b] = xb[b, 0]
@@ -595,8 +674,9 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
             vsum[b] += xb[b, j]
     di = np.empty(n)
     for b in range(nbar):
+        dib, ipr, m = di[b * ns:(b + 1) * ns], i_pred[b], ipb[b]
         for k in range(ns):
-            di[b * ns + k] = i_pred[b, k] - ipb[b]
+            dib[k] = ipr[k] - m
     Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
     nb = (n + BLOCK - 1) // BLOCK
     nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
@@ -632,6 +712,42 @@ def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, d
     f = bardelta_step_parallel if dz.shape[0] >= BARDELTA_PARALLEL_THRESHOLD else bardelta_step_serial
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, float(dt), noise, dnoise, robust, innov_b, svar_b,
       flags_b, innov, flags)
+
+
+def _bardelta_run_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
+                         innov_b, svar_b, flags_b, innov, flags):
+    for k in range(dt.shape[0]):
+        bardelta_step_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
+                             dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k])
+
+
+def _bardelta_run_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
+                           innov_b, svar_b, flags_b, innov, flags):
+    for k in range(dt.shape[0]):
+        bardelta_step_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
+                               dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k])
+
+
+bardelta_run_serial = njit(cache=True)(_bardelta_run_serial)
+bardelta_run_parallel = njit(cache=True)(_bardelta_run_parallel)
+
+
+def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
+                 svar_b, flags_b, innov, flags):
+    """``bardelta_step`` over k logged steps in one compiled call: step j uses ``i_pred[j]``,
+    ``i_meas[j]``, ``T[j]``, ``y[j]`` (k, B, n_s) and ``dt[j]``, writes row j of ``innov_b``, ``svar_b``,
+    ``flags_b`` (k, B) and ``innov``, ``flags`` (k, B n_s); the numbers of k bardelta_step calls."""
+    nbar = xb.shape[0]
+    k = dt.shape[0]
+    n = dz.shape[0]
+    ns = n // nbar
+    _check_run("bardelta_run", k, [(nm, a, (k, nbar, ns)) for nm, a in (("i_pred", i_pred), ("i_meas", i_meas),
+                                                                         ("T", T), ("y", y))]
+               + [(nm, a, (k, nbar)) for nm, a in (("innov_b", innov_b), ("svar_b", svar_b), ("flags_b", flags_b))]
+               + [(nm, a, (k, n)) for nm, a in (("innov", innov), ("flags", flags))])
+    f = bardelta_run_parallel if n >= BARDELTA_PARALLEL_THRESHOLD else bardelta_run_serial
+    f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, np.asarray(dt, float), noise, dnoise, robust,
+      innov_b, svar_b, flags_b, innov, flags)
 
 
 @njit(cache=True)
