@@ -11,6 +11,8 @@ Inputs: the nominal ``nmc_lg_m50`` cell (two RC pairs: a 4-state filter per cell
 * kernel, logged data (1,000 cells): both filters alike through their multi-step entries
   ``ekf_run`` / ``bardelta_run``, one compiled call per 60 logged steps (no per-step dispatch, some
   6 us per call; the same compiled steps, the same numbers);
+* bar-delta with the option ``delta_update_every = 5`` (not the default; its accuracy cost:
+  tests/estimation/test_accuracy.py) reported beside the default's figures;
 * estimator: ``EKFEstimator.step`` / ``BarDeltaEstimator.step`` with a Measurement per call (the
   slot interface: copies the state, builds the Estimate), fewer steps.
 
@@ -95,8 +97,10 @@ def bench_ekf_kernel(n_cells: int, n_steps: int, chunk: int = 1) -> float:
     return _best(run)
 
 
-def bench_bardelta_kernel(n_cells: int, n_steps: int, chunk: int = 1) -> float:
-    """One pack of n_cells; chunk as bench_ekf_kernel (bardelta_step / bardelta_run)."""
+def bench_bardelta_kernel(n_cells: int, n_steps: int, chunk: int = 1, every: int = 1) -> float:
+    """One pack of n_cells; chunk as bench_ekf_kernel (bardelta_step / bardelta_run); every: the delta
+    filters' measurement update on every k-th step only (BarDeltaEstimator.delta_update_every; 1 =
+    the default, every step)."""
     ctx = LoopContext(NominalModel(P, PackLayout(n_series=n_cells)), 1.0)
     nom = EKFEstimator().init(ctx).nominal
     tu = FilterTuning()
@@ -105,6 +109,7 @@ def bench_bardelta_kernel(n_cells: int, n_steps: int, chunk: int = 1) -> float:
     Tc = np.ascontiguousarray(np.broadcast_to(T, (chunk, 1, n_cells)))
     v3 = v[:, None, :]
     dtc = np.ones(chunk)
+    upd = np.arange(n_steps) % every == 0
 
     def run(k_max):
         xb = np.zeros((1, nx))
@@ -122,10 +127,11 @@ def bench_bardelta_kernel(n_cells: int, n_steps: int, chunk: int = 1) -> float:
             ib[:m] = i[k0:k0 + m, None, None]
             if chunk == 1:
                 EK.bardelta_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, ib[0], ib[0], Tc[0], v3[k0],
-                                 1.0, noise, dnoise, rob, ib_[0], sv[0], fb[0], inn[0], fl[0])
+                                 1.0, noise, dnoise, rob, ib_[0], sv[0], fb[0], inn[0], fl[0], upd[k0])
             else:
                 EK.bardelta_run(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, ib[:m], ib[:m], Tc[:m],
-                                v3[k0:k0 + m], dtc[:m], noise, dnoise, rob, ib_[:m], sv[:m], fb[:m], inn[:m], fl[:m])
+                                v3[k0:k0 + m], dtc[:m], noise, dnoise, rob, ib_[:m], sv[:m], fb[:m], inn[:m], fl[:m],
+                                upd[k0:k0 + m])
 
     return _best(run)
 
@@ -160,8 +166,11 @@ def main() -> None:
     for mode, chunk in (("kernel_1000x3600", 1), ("kernel_logged_1000x3600", CHUNK)):
         te = bench_ekf_kernel(n1, s1, chunk)
         tb = bench_bardelta_kernel(n1, s1, chunk)
+        t5 = bench_bardelta_kernel(n1, s1, chunk, every=5)
         res[mode] = {"steps_per_call": chunk, "ekf_s": te, "bardelta_s": tb, "ekf_cell_steps_per_s": n1 * s1 / te,
-                     "bardelta_cell_steps_per_s": n1 * s1 / tb, "speedup": te / tb, "target_speedup": 5.0}
+                     "bardelta_cell_steps_per_s": n1 * s1 / tb, "speedup": te / tb, "target_speedup": 5.0,
+                     # the option, not the default: delta filters' measurement update on every 5th step
+                     "bardelta_delta_update_every_5_s": t5, "speedup_delta_update_every_5": te / t5}
     te2 = bench_estimator(EKFEstimator, n1, 1000)
     tb2 = bench_estimator(BarDeltaEstimator, n1, 1000)
     res["estimator_step_1000x1000"] = {"ekf_s": te2, "bardelta_s": tb2, "speedup": te2 / tb2}

@@ -369,13 +369,48 @@ def test_bardelta_run_equals_its_steps_and_refuses_a_wrong_shape():
         return [np.empty((k, packs)), np.empty((k, packs)), np.empty((k, packs), np.int64),
                 np.empty((k, packs * ns)), np.empty((k, packs * ns), np.int64)]
 
-    ref, r_out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
-    for j in range(k):
-        EK.bardelta_step(cp, gp, data, meta, *ref, i[j], i[j], T[j], y[j], dt[j], tun.noise(), dn, tun.robust(),
-                         *(o[j] for o in r_out))
-    got, out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
-    EK.bardelta_run(cp, gp, data, meta, *got, i, i, T, y, dt, tun.noise(), dn, tun.robust(), *out)
-    for a, b in zip(got + out, ref + r_out, strict=True):
-        np.testing.assert_array_equal(a, b)
+    for upd in (None, np.array([True, False, False, True, False, True])):  # every step; delta updates on some
+        ref, r_out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
+        for j in range(k):
+            EK.bardelta_step(cp, gp, data, meta, *ref, i[j], i[j], T[j], y[j], dt[j], tun.noise(), dn, tun.robust(),
+                             *(o[j] for o in r_out), update=True if upd is None else upd[j])
+        got, out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
+        EK.bardelta_run(cp, gp, data, meta, *got, i, i, T, y, dt, tun.noise(), dn, tun.robust(), *out, update=upd)
+        for a, b in zip(got + out, ref + r_out, strict=True):
+            np.testing.assert_array_equal(a, b)
     with pytest.raises(ParameterError, match=r"bardelta_run: y has shape \(6, 300\); expected \(6, 2, 150\)"):
         EK.bardelta_run(cp, gp, data, meta, *got, i, i, T, y.reshape(k, -1), dt, tun.noise(), dn, tun.robust(), *out)
+
+
+def test_delta_prediction_only_step():
+    """update=False: the bar filters run as on an updating step; each delta filter only predicts,
+    dz' = dz + eta di dt / Q (eta on charge), p' = p + (dt sigma_I / Q)^2 + q^2 dt; innovation NaN, flags 0."""
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(11)
+    packs, ns = 2, 40
+    xb, Pb, sb, dz, pv, i, T, y = _delta_inputs(p, packs, ns, rng)
+    tun = FilterTuning()
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+    n, dt = packs * ns, 2.0
+    res = {}
+    for upd in (True, False):
+        st = [a.copy() for a in (xb, Pb, sb, dz, pv)]
+        out = [np.empty(packs), np.empty(packs), np.empty(packs, np.int64), np.empty(n), np.empty(n, np.int64)]
+        EK.bardelta_step(cp, gp, data, meta, *st, i, i, T, y, dt, tun.noise(), dn, tun.robust(), *out, update=upd)
+        res[upd] = st, out
+    (sa, oa), (sb_, ob) = res[True], res[False]
+    for a, b in zip(sa[:3] + oa[:3], sb_[:3] + ob[:3], strict=True):  # the bar filters: unchanged
+        np.testing.assert_array_equal(a, b)
+    di = (i - i.mean(1, keepdims=True)).ravel()
+    Q = p.capacity_Ah * 3600.0
+    eta = np.where(di > 0, p.coulombic_efficiency, 1.0)
+    np.testing.assert_allclose(sb_[3], dz + eta * di * dt / Q, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(sb_[4], pv + (dt * dn[0] / Q) ** 2 + dn[1] ** 2 * dt, rtol=1e-14)
+    assert np.isnan(ob[3]).all() and (ob[4] == 0).all()
+    assert np.abs(sa[3] - sb_[3]).max() > 1e-6  # an updating step does move dz
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "5"])
+def test_delta_update_every_is_validated(bad):
+    with pytest.raises(ParameterError, match=rf"BarDeltaEstimator.delta_update_every must be an integer >= 1; got {bad!r}"):
+        BarDeltaEstimator(delta_update_every=bad)

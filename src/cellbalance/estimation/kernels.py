@@ -656,8 +656,27 @@ def _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, ro
         innov_b[b], svar_b[b], flags_b[b] = _ekf_update(xb, Pb, b, g, kv, hz, mz, yb[b] - yp, noise[4], robust)
 
 
+@njit(cache=True, error_model="numpy")
+def _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags):
+    """The delta filters' prediction alone (a step between measurement updates): dz and p as
+    ``_delta_block`` predicts them; innovation NaN, flags 0."""
+    Q = cp[K.C_CAP]
+    eta_c = cp[K.C_ETA]
+    pz = dt * dnoise[0] / Q
+    pz = pz * pz + dnoise[1] * dnoise[1] * dt
+    if dt <= 0.0:
+        pz = 0.0
+    for e in range(dz.shape[0]):
+        d = di[e]
+        eta = eta_c if d > 0.0 else 1.0
+        dz[e] = dz[e] + eta * d * dt / Q if dt > 0.0 else dz[e]
+        p[e] = p[e] + pz
+        innov[e] = np.nan
+        flags[e] = 0
+
+
 def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
-              svar_b, flags_b, innov, flags):
+              svar_b, flags_b, innov, flags, update=True):
     nbar, nx = xb.shape
     ns = i_pred.shape[1]
     n = nbar * ns
@@ -677,6 +696,9 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
         dib, ipr, m = di[b * ns:(b + 1) * ns], i_pred[b], ipb[b]
         for k in range(ns):
             dib[k] = ipr[k] - m
+    if not update:
+        _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags)
+        return
     Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
     nb = (n + BLOCK - 1) // BLOCK
     nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
@@ -694,7 +716,7 @@ bardelta_step_parallel = njit(cache=True, parallel=True)(K._renamed(_bardelta, "
 
 
 def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
-                  svar_b, flags_b, innov, flags):
+                  svar_b, flags_b, innov, flags, update=True):
     """One step of Plett's bar-delta filters on packs of ``n_s`` elements, in place.
 
     Bar filters: the EKF (``ekf_step``) on each pack's average element, state ``xb`` (B, nx), ``Pb``
@@ -708,24 +730,28 @@ def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, d
     predicted from its pack's (updated) bar states (zbar, hbar, sbar, sum of the RC voltages) at
     z = zbar + dz and the element's own temperature; H = dy/dz. dnoise = [sigma_I, q_dz, sigma_y];
     robust as in ekf_step; outputs ``innov``, ``flags`` (B n_s,).
+
+    ``update`` False: the delta filters only predict (the steps between their measurement updates when
+    they run every k-th sample, ``BarDeltaEstimator.delta_update_every``): dz and p as above, ``innov``
+    NaN, ``flags`` 0; the bar filters run as always.
     """
     f = bardelta_step_parallel if dz.shape[0] >= BARDELTA_PARALLEL_THRESHOLD else bardelta_step_serial
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, float(dt), noise, dnoise, robust, innov_b, svar_b,
-      flags_b, innov, flags)
+      flags_b, innov, flags, bool(update))
 
 
 def _bardelta_run_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
-                         innov_b, svar_b, flags_b, innov, flags):
+                         innov_b, svar_b, flags_b, innov, flags, update):
     for k in range(dt.shape[0]):
         bardelta_step_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
-                             dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k])
+                             dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
 
 
 def _bardelta_run_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
-                           innov_b, svar_b, flags_b, innov, flags):
+                           innov_b, svar_b, flags_b, innov, flags, update):
     for k in range(dt.shape[0]):
         bardelta_step_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
-                               dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k])
+                               dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
 
 
 bardelta_run_serial = njit(cache=True)(_bardelta_run_serial)
@@ -733,10 +759,11 @@ bardelta_run_parallel = njit(cache=True)(_bardelta_run_parallel)
 
 
 def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
-                 svar_b, flags_b, innov, flags):
+                 svar_b, flags_b, innov, flags, update=None):
     """``bardelta_step`` over k logged steps in one compiled call: step j uses ``i_pred[j]``,
     ``i_meas[j]``, ``T[j]``, ``y[j]`` (k, B, n_s) and ``dt[j]``, writes row j of ``innov_b``, ``svar_b``,
-    ``flags_b`` (k, B) and ``innov``, ``flags`` (k, B n_s); the numbers of k bardelta_step calls."""
+    ``flags_b`` (k, B) and ``innov``, ``flags`` (k, B n_s); ``update`` (k,) bool: bardelta_step's
+    ``update`` per step (None: every step); the numbers of k bardelta_step calls."""
     nbar = xb.shape[0]
     k = dt.shape[0]
     n = dz.shape[0]
@@ -745,9 +772,11 @@ def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt
                                                                          ("T", T), ("y", y))]
                + [(nm, a, (k, nbar)) for nm, a in (("innov_b", innov_b), ("svar_b", svar_b), ("flags_b", flags_b))]
                + [(nm, a, (k, n)) for nm, a in (("innov", innov), ("flags", flags))])
+    upd = np.ones(k, np.bool_) if update is None else np.asarray(update, np.bool_)
+    _check_run("bardelta_run", k, [("update", upd, (k,))])
     f = bardelta_run_parallel if n >= BARDELTA_PARALLEL_THRESHOLD else bardelta_run_serial
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, np.asarray(dt, float), noise, dnoise, robust,
-      innov_b, svar_b, flags_b, innov, flags)
+      innov_b, svar_b, flags_b, innov, flags, upd)
 
 
 @njit(cache=True)
