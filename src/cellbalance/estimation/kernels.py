@@ -25,9 +25,10 @@ Output with the instantaneous current ``i``::
     y = U(z, T) + M(z, T) h + M0 s + R0(T, i, z) i + sum_j v_j
     H = [dy/dz, 1 .. 1, M(z, T)],   dy/dz by central difference (dz = 1e-4, as the plant's dU/dz)
 
-The per-element functions (propagate, process_noise, output) serve the sigma-point filter; the EKF
-and the bar-delta filters run blocked kernels (``ekf_step``, ``bardelta_step``, below) with the same
-arithmetic. The delta filters' dy/dz is the slope of the table interval holding z (one evaluation
+The per-element functions (propagate, process_noise, output) serve the sigma-point filter and the
+bar filters (one element per pack); the EKF and the delta filters run blocked kernels (``ekf_step``,
+``bardelta_step``, below) with the same arithmetic; ``ekf_run`` / ``bardelta_run`` run k logged steps
+in one compiled call. The delta filters' dy/dz is the slope of the table interval holding z (one evaluation
 instead of three; ``docs/models.md``, "Bar-delta filter").
 """
 
