@@ -414,3 +414,25 @@ def test_delta_prediction_only_step():
 def test_delta_update_every_is_validated(bad):
     with pytest.raises(ParameterError, match=rf"BarDeltaEstimator.delta_update_every must be an integer >= 1; got {bad!r}"):
         BarDeltaEstimator(delta_update_every=bad)
+
+
+@pytest.mark.slow  # compiles the threaded build
+@pytest.mark.parametrize("update", [True, False])
+def test_threaded_bardelta_equals_the_serial_build(update):
+    """From BARDELTA_PARALLEL_THRESHOLD elements the delta filters run on threads over runs of blocks:
+    the same numbers as the serial build (two packs, one of them spanning the runs' boundaries)."""
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(5)
+    packs, ns = 2, EK.BARDELTA_PARALLEL_THRESHOLD // 2 + 37
+    xb, Pb, sb, dz, pv, i, T, y = _delta_inputs(p, packs, ns, rng)
+    tun = FilterTuning()
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+    n = packs * ns
+    res = []
+    for build in (EK.bardelta_step_serial, EK.bardelta_step_parallel):
+        st = [a.copy() for a in (xb, Pb, sb, dz, pv)]
+        out = [np.empty(packs), np.empty(packs), np.empty(packs, np.int64), np.empty(n), np.empty(n, np.int64)]
+        build(cp, gp, data, meta, *st, i, i, T, y, 1.0, tun.noise(), dn, tun.robust(), *out, update)
+        res.append(st + out)
+    for a, b in zip(*res, strict=True):
+        np.testing.assert_array_equal(a, b)
