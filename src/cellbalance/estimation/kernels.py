@@ -205,46 +205,59 @@ def _cov_predict(P, e, g, nx):
             P[e, b, a] = v
 
 
-@njit(cache=True, inline="always")
-def _ekf_update(x, P, e, g, kv, hz, mz, r, sig_y, robust):
-    """The EKF's measurement update of element e with H = [hz, 1 .. 1, mz] and innovation r: gate,
-    Joseph-form update, bump, clipping (scratch g, kv (nx,)); returns (r, S, flags)."""
+@njit(cache=True, error_model="numpy")
+def _ekf_updates(x, P, e0, m, w, g, y, sig_y, robust, innov, svar, flags):
+    """The EKF's measurement update of elements e0 .. e0+m-1: predicted static output at z and z +- DZ
+    in rows _W_Y, _W_YP, _W_YM of the block workspace w, M in row _W_MZ; gate, Joseph-form update,
+    bump, clipping (scratch g (2 nx,))."""
+    B = BLOCK
     nx = x.shape[1]
     nrc = nx - 2
+    kv = g[nx:]  # the gain K
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
-    # H = [hz, 1..1, m]; g = P H^T
-    for a in range(nx):
-        acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
+    for i in range(m):
+        e = e0 + i
+        yp = w[_W_Y * B + i]
         for j in range(nrc):
-            acc += P[e, a, 1 + j]
-        g[a] = acc
-    S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
-    for j in range(nrc):
-        S += g[1 + j]
-    nis = r * r / S
-    fl = 0
-    if nis > gate2:
-        fl |= FLAG_GATED
-    else:
-        # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
+            yp += x[e, 1 + j]
+        hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
+        mz = w[_W_MZ * B + i]
+        # H = [hz, 1..1, m]; g = P H^T
         for a in range(nx):
-            kv[a] = g[a] / S
-        for a in range(nx):
-            ka = kv[a]
-            x[e, a] += ka * r
-            for b in range(a, nx):
-                kb = kv[b]
-                v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
-                P[e, a, b] = v
-                P[e, b, a] = v
-    if nis > bump2:
-        # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
-        # innovations stay beyond the gate widens its SOC variance until it can update again)
-        fl |= FLAG_BUMPED
-        P[e, 0, 0] *= bumpf
-    x[e, 0] = min(max(x[e, 0], zlo), zhi)
-    x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
-    return r, S, fl
+            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
+            for j in range(nrc):
+                acc += P[e, a, 1 + j]
+            g[a] = acc
+        S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
+        for j in range(nrc):
+            S += g[1 + j]
+        r = y[e] - yp
+        innov[e] = r
+        svar[e] = S
+        nis = r * r / S
+        fl = 0
+        if nis > gate2:
+            fl |= FLAG_GATED
+        else:
+            # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
+            for a in range(nx):
+                kv[a] = g[a] / S
+            for a in range(nx):
+                ka = kv[a]
+                x[e, a] += ka * r
+                for b in range(a, nx):
+                    kb = kv[b]
+                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
+                    P[e, a, b] = v
+                    P[e, b, a] = v
+        if nis > bump2:
+            # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
+            # innovations stay beyond the gate widens its SOC variance until it can update again)
+            fl |= FLAG_BUMPED
+            P[e, 0, 0] *= bumpf
+        flags[e] = fl
+        x[e, 0] = min(max(x[e, 0], zlo), zhi)
+        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -254,7 +267,6 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
     B = BLOCK
     nx = x.shape[1]
     nrc = nx - 2
-    kv = g[nx:]  # the gain K
     tr = 1.0 / gp[K.G_TREF_R]
     ea0, earc = gp[K.G_EA0], gp[K.G_EARC]
     Q = cp[K.C_CAP]
@@ -312,7 +324,11 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
             x[e, 0] = z0 + (eta * I - isd) * dt / Q
             if abs(I) > ith:
                 s[e] = sg
-            _cov_predict(P, e, g, nx)
+            for a in range(nx):
+                for b in range(a, nx):
+                    v = g[a] * g[b] * P[e, a, b]
+                    P[e, a, b] = v
+                    P[e, b, a] = v
             bz = eta * dt / Q * sig_i
             P[e, 0, 0] += bz * bz + n1
             for j in range(nrc):
@@ -327,15 +343,7 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
         hv[i] = x[e, nrc + 1]
         sv[i] = s[e]
     _output_rows(cp, gp, data, meta, w, hv, sv, m)
-    sig_y = noise[4]
-    for i in range(m):
-        e = e0 + i
-        yp = w[_W_Y * B + i]
-        for j in range(nrc):
-            yp += x[e, 1 + j]
-        hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
-        mz = w[_W_MZ * B + i]
-        innov[e], svar[e], flags[e] = _ekf_update(x, P, e, g, kv, hz, mz, y[e] - yp, sig_y, robust)
+    _ekf_updates(x, P, e0, m, w, g, y, noise[4], robust, innov, svar, flags)
 
 
 _NTASK = 16  # contiguous runs of blocks, one workspace each (as cell/kernels.py)
@@ -648,23 +656,31 @@ def _pack_means(T, y, ip, im, tb, yb, ipb, imb):
 @njit(cache=True, error_model="numpy")
 def _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b):
     """The bar EKFs (one element per pack): ekf_step's equations through the per-element model functions
-    (``propagate``, ``process_noise``, ``output``: inlined scalar look-ups, libm's exp, within 1 ulp of
-    the blocked kernel's) and its covariance algebra (``_cov_predict``, ``_ekf_update``). A block of
-    one element would cost the blocked kernel microseconds of fixed work per step."""
+    (``propagate``, ``process_noise``, ``_static_output``: inlined scalar look-ups, libm's exp, within
+    1 ulp of the blocked kernel's) and the EKF's own measurement update (``_ekf_updates``). A block of
+    one element costs the blocked kernel microseconds of fixed work per step."""
+    B = BLOCK
     nx = xb.shape[1]
+    nrc = nx - 2
     g = np.empty(2 * nx)
     q = np.empty(nx)
-    kv = g[nx:]
-    for b in range(xb.shape[0]):
-        xe = xb[b]
-        if dt > 0.0:
-            process_noise(cp, gp, data, meta, tb[b], ipb[b], xe[0], dt, noise, q)
-            sb[b] = propagate(cp, gp, data, meta, xe, xe, g, tb[b], ipb[b], sb[b], dt)
-            _cov_predict(Pb, b, g, nx)
-            for a in range(nx):
-                Pb[b, a, a] += q[a]
-        yp, hz, mz = output(cp, gp, data, meta, xe, tb[b], imb[b], sb[b])
-        innov_b[b], svar_b[b], flags_b[b] = _ekf_update(xb, Pb, b, g, kv, hz, mz, yb[b] - yp, noise[4], robust)
+    w = np.empty(_W_RC * B)
+    for e0 in range(0, xb.shape[0], B):
+        m = min(B, xb.shape[0] - e0)
+        for i in range(m):
+            b = e0 + i
+            xe = xb[b]
+            if dt > 0.0:
+                process_noise(cp, gp, data, meta, tb[b], ipb[b], xe[0], dt, noise, q)
+                sb[b] = propagate(cp, gp, data, meta, xe, xe, g, tb[b], ipb[b], sb[b], dt)
+                _cov_predict(Pb, b, g, nx)
+                for a in range(nx):
+                    Pb[b, a, a] += q[a]
+            z, h = xe[0], xe[nrc + 1]
+            w[_W_Y * B + i], w[_W_MZ * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z, h, sb[b])
+            w[_W_YP * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z + DZ, h, sb[b])[0]
+            w[_W_YM * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z - DZ, h, sb[b])[0]
+        _ekf_updates(xb, Pb, e0, m, w, g, yb, noise[4], robust, innov_b, svar_b, flags_b)
 
 
 @njit(cache=True, error_model="numpy")
