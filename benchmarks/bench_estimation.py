@@ -8,6 +8,11 @@ Inputs: the nominal ``nmc_lg_m50`` cell (two RC pairs: a 4-state filter per cell
 * kernel: the compiled filter step on preallocated arrays, in place (what a compiled closed loop
   would call): ``ekf_step`` (threads from 512 elements), ``bardelta_step`` (one call per step: pack
   means, the bar EKF and every delta filter; serial below 16,384 elements);
+* kernel, logged data (1,000 cells): both filters alike through their multi-step entries
+  ``ekf_run`` / ``bardelta_run``, one compiled call per 60 logged steps (no per-step dispatch, some
+  6 us per call; the same compiled steps, the same numbers);
+* bar-delta with the option ``delta_update_every = 5`` (not the default; its accuracy cost:
+  tests/estimation/test_accuracy.py) reported beside the default's figures;
 * estimator: ``EKFEstimator.step`` / ``BarDeltaEstimator.step`` with a Measurement per call (the
   slot interface: copies the state, builds the Estimate), fewer steps.
 
@@ -57,52 +62,76 @@ def _best(fn, repeats=2):
     return best
 
 
-def bench_ekf_kernel(n_cells: int, n_steps: int) -> float:
+CHUNK = 60  # steps per compiled call in the logged-data mode (a minute of 1 s samples)
+
+
+def bench_ekf_kernel(n_cells: int, n_steps: int, chunk: int = 1) -> float:
+    """chunk = 1: one ekf_step call per step; chunk > 1: ekf_run over chunks of logged steps."""
     ctx = LoopContext(NominalModel(P, PackLayout(n_series=n_cells)), 1.0)
     nom = EKFEstimator().init(ctx).nominal
     tu = FilterTuning()
     i, v, T = _inputs(n_cells, n_steps)
     nx = 2 + nom.n_rc
+    Tc = np.ascontiguousarray(np.broadcast_to(T, (chunk, n_cells)))
+    dtc = np.ones(chunk)
 
     def run(k_max):
         x = np.zeros((n_cells, nx))
         x[:, 0] = 0.78
         Pm = np.broadcast_to(tu.covariance0(nom.n_rc), (n_cells, nx, nx)).copy()
         s = np.zeros(n_cells)
-        inn, sv = np.empty(n_cells), np.empty(n_cells)
-        fl = np.empty(n_cells, np.int64)
+        inn, sv = np.empty((chunk, n_cells)), np.empty((chunk, n_cells))
+        fl = np.empty((chunk, n_cells), np.int64)
         noise, rob = tu.noise(), tu.robust()
-        ib = np.empty(n_cells)
-        for k in range(n_steps if k_max is None else k_max):
-            ib[:] = i[k]
-            EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, x, Pm, s, ib, ib, T, v[k], 1.0, noise, rob, inn, sv, fl)
+        ib = np.empty((chunk, n_cells))
+        for k0 in range(0, n_steps if k_max is None else k_max * chunk, chunk):
+            m = min(chunk, n_steps - k0)
+            ib[:m] = i[k0:k0 + m, None]
+            if chunk == 1:
+                EK.ekf_step(nom.cp, nom.gp, nom.data, nom.meta, x, Pm, s, ib[0], ib[0], T, v[k0], 1.0, noise, rob,
+                            inn[0], sv[0], fl[0])
+            else:
+                EK.ekf_run(nom.cp, nom.gp, nom.data, nom.meta, x, Pm, s, ib[:m], ib[:m], Tc[:m], v[k0:k0 + m], dtc[:m],
+                           noise, rob, inn[:m], sv[:m], fl[:m])
 
     return _best(run)
 
 
-def bench_bardelta_kernel(n_cells: int, n_steps: int) -> float:
+def bench_bardelta_kernel(n_cells: int, n_steps: int, chunk: int = 1, every: int = 1) -> float:
+    """One pack of n_cells; chunk as bench_ekf_kernel (bardelta_step / bardelta_run); every: the delta
+    filters' measurement update on every k-th step only (BarDeltaEstimator.delta_update_every; 1 =
+    the default, every step)."""
     ctx = LoopContext(NominalModel(P, PackLayout(n_series=n_cells)), 1.0)
     nom = EKFEstimator().init(ctx).nominal
     tu = FilterTuning()
     i, v, T = _inputs(n_cells, n_steps)
     nx = 2 + nom.n_rc
+    Tc = np.ascontiguousarray(np.broadcast_to(T, (chunk, 1, n_cells)))
+    v3 = v[:, None, :]
+    dtc = np.ones(chunk)
+    upd = np.arange(n_steps) % every == 0
 
     def run(k_max):
         xb = np.zeros((1, nx))
         xb[0, 0] = 0.78
         Pb = tu.covariance0(nom.n_rc)[None].copy()
         sb = np.zeros(1)
-        ib_, sv, fb = np.empty(1), np.empty(1), np.empty(1, np.int64)
+        ib_, sv, fb = np.empty((chunk, 1)), np.empty((chunk, 1)), np.empty((chunk, 1), np.int64)
         dz, p = np.zeros(n_cells), np.full(n_cells, 4e-4)
-        inn, fl = np.empty(n_cells), np.empty(n_cells, np.int64)
+        inn, fl = np.empty((chunk, n_cells)), np.empty((chunk, n_cells), np.int64)
         noise, rob = tu.noise(), tu.robust()
         dnoise = np.array([tu.current_noise_std_A, 2e-5, tu.voltage_noise_std_V])
-        ib = np.empty((1, n_cells))
-        T1 = T[None].copy()
-        for k in range(n_steps if k_max is None else k_max):
-            ib[:] = i[k]
-            EK.bardelta_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, ib, ib, T1, v[k][None], 1.0,
-                             noise, dnoise, rob, ib_, sv, fb, inn, fl)
+        ib = np.empty((chunk, 1, n_cells))
+        for k0 in range(0, n_steps if k_max is None else k_max * chunk, chunk):
+            m = min(chunk, n_steps - k0)
+            ib[:m] = i[k0:k0 + m, None, None]
+            if chunk == 1:
+                EK.bardelta_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, ib[0], ib[0], Tc[0], v3[k0],
+                                 1.0, noise, dnoise, rob, ib_[0], sv[0], fb[0], inn[0], fl[0], upd[k0])
+            else:
+                EK.bardelta_run(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, ib[:m], ib[:m], Tc[:m],
+                                v3[k0:k0 + m], dtc[:m], noise, dnoise, rob, ib_[:m], sv[:m], fb[:m], inn[:m], fl[:m],
+                                upd[k0:k0 + m])
 
     return _best(run)
 
@@ -134,10 +163,14 @@ def main() -> None:
     t = bench_estimator(EKFEstimator, n, 360)
     res["ekf_estimator_step_10000x360"] = {"seconds": t, "cell_steps_per_s": n * 360 / t}
     n1, s1 = 1000, 3600
-    te = bench_ekf_kernel(n1, s1)
-    tb = bench_bardelta_kernel(n1, s1)
-    res["kernel_1000x3600"] = {"ekf_s": te, "bardelta_s": tb, "ekf_cell_steps_per_s": n1 * s1 / te,
-                               "bardelta_cell_steps_per_s": n1 * s1 / tb, "speedup": te / tb, "target_speedup": 5.0}
+    for mode, chunk in (("kernel_1000x3600", 1), ("kernel_logged_1000x3600", CHUNK)):
+        te = bench_ekf_kernel(n1, s1, chunk)
+        tb = bench_bardelta_kernel(n1, s1, chunk)
+        t5 = bench_bardelta_kernel(n1, s1, chunk, every=5)
+        res[mode] = {"steps_per_call": chunk, "ekf_s": te, "bardelta_s": tb, "ekf_cell_steps_per_s": n1 * s1 / te,
+                     "bardelta_cell_steps_per_s": n1 * s1 / tb, "speedup": te / tb, "target_speedup": 5.0,
+                     # the option, not the default: delta filters' measurement update on every 5th step
+                     "bardelta_delta_update_every_5_s": t5, "speedup_delta_update_every_5": te / t5}
     te2 = bench_estimator(EKFEstimator, n1, 1000)
     tb2 = bench_estimator(BarDeltaEstimator, n1, 1000)
     res["estimator_step_1000x1000"] = {"ekf_s": te2, "bardelta_s": tb2, "speedup": te2 / tb2}

@@ -65,3 +65,68 @@ def test_bar_delta_costs_little_accuracy_on_a_pack():
           f"bar-delta {100 * out['bardelta'][0]:.3f} % / {100 * out['bardelta'][1]:.1f} %")
     assert out["ekf"][0] <= 0.005
     assert out["bardelta"][0] <= 0.005
+
+
+def _driven_pack_measurements():
+    """An 8s pack (elements spread over 8 % SOC) through US06, a rest and UDDS with noisy sensors: the
+    recorded measurements and the true element SOC at each measurement time."""
+    from est_helpers import SENSORS
+
+    from cellbalance.cell import get_parameter_set, initial_state
+    from cellbalance.estimation import BarDeltaEstimator
+    from cellbalance.interfaces import Measurement
+    from cellbalance.pack import PackLayout
+    from cellbalance.scenarios.experiment import Experiment
+    from cellbalance.sim import simulate
+
+    p = get_parameter_set("nmc_lg_m50")
+    c = p.compile(8)
+    ds = simulate(c, Experiment(["Run US06 for 600 s", "Rest for 5 minutes", "Run UDDS for 1369 s"], period_s=1.0),
+                  layout=PackLayout(n_series=8), state=initial_state(c, soc=np.linspace(0.82, 0.9, 8)), sensors=SENSORS,
+                  estimator=BarDeltaEstimator(period_s=1.0, initial_soc=0.86))  # (records the measurements)
+    tm = ds.measurement_time.values
+    meas = [Measurement(t_s=float(t), element_voltage_V=ds.measured_element_voltage_V.values[k],
+                        temperature_K=ds.measured_temperature_K.values[k][..., None],
+                        pack_current_A=ds.measured_pack_current_A.values[k], pack_voltage_V=np.zeros(1),
+                        pack_charge_C=ds.measured_pack_charge_C.values[k]) for k, t in enumerate(tm)]
+    zt = np.stack([np.interp(tm, ds.time.values, ds.soc.values[:, 0, k]) for k in range(8)], 1)
+    return p, PackLayout(n_series=8), meas, tm, zt
+
+
+def test_delta_updates_every_kth_sample_cost_measured_accuracy():
+    """Plett's bar-delta with the delta filters' measurement update on every k-th sample only
+    (``delta_update_every``), the same measurements: SOC against the every-sample filter and against
+    the truth. The figures are printed; the bounds hold them with margin."""
+    from cellbalance.estimation import BarDeltaEstimator
+    from cellbalance.interfaces import LoopContext, NominalModel
+
+    p, layout, meas, tm, zt = _driven_pack_measurements()
+    ctx = LoopContext(NominalModel(p, layout), 1.0)
+    zs, sds = {}, {}
+    for k in (1, 2, 5, 10, 30):
+        est = BarDeltaEstimator(period_s=1.0, initial_soc=0.86, delta_update_every=k)
+        st = est.init(ctx)
+        z, sd = [], []
+        for m in meas:
+            e, st = est.step(m.t_s, m, None, st)
+            z.append(e.soc[0])
+            sd.append(e.soc_std[0])
+        zs[k], sds[k] = np.array(z), np.array(sd)
+    after = tm >= 600.0
+    rows = {}
+    for k in zs:
+        d = zs[k] - zs[1]
+        err = zs[k] - zt
+        rows[k] = (float(np.sqrt(np.mean(d[after] ** 2))), float(np.abs(d[after]).max()),
+                   float(np.sqrt(np.mean(err[after] ** 2))), float(np.abs(err[after]).max()),
+                   float(np.mean(np.abs(err[after]) <= 3 * sds[k][after])),
+                   float(np.sqrt(np.mean(err[~after] ** 2))), float(np.abs(d).max()))
+        print(f"\nk={k:2d}: after 10 min vs every-sample RMS {100 * rows[k][0]:.4f} % max {100 * rows[k][1]:.4f} %; "
+              f"vs truth RMS {100 * rows[k][2]:.4f} % max {100 * rows[k][3]:.4f} %, inside 3 sigma "
+              f"{100 * rows[k][4]:.1f} %; first 10 min vs truth RMS {100 * rows[k][5]:.3f} %, "
+              f"max vs every-sample over the run {100 * rows[k][6]:.3f} %")
+    for k in (2, 5, 10):
+        assert rows[k][0] <= 1e-3 and rows[k][1] <= 3e-3  # within 0.1 % / 0.3 % SOC of the every-sample filter
+        assert rows[k][2] <= 1e-3 and rows[k][4] >= 0.99  # and as accurate and consistent against the truth
+    assert rows[1][0] == 0.0
+    assert rows[30][6] > rows[5][6]  # the cost grows with k: it is measured, not absent

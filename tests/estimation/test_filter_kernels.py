@@ -23,6 +23,7 @@ from est_helpers import SENSORS
 from numba import njit
 
 from cellbalance.cell import Table, get_parameter_set, initial_state
+from cellbalance.errors import ParameterError
 from cellbalance.estimation import BarDeltaEstimator, FilterTuning
 from cellbalance.estimation import kernels as EK
 from cellbalance.interfaces import LoopContext, Measurement, NominalModel
@@ -276,3 +277,162 @@ def test_bar_delta_estimates_of_the_two_jacobians_agree_on_a_driven_pack():
           f"max relative d(std) {worst_sd:.2e}")
     assert worst_z <= 2e-4
     assert worst_sd <= 0.02
+
+
+def _one_grid_variant(name):
+    """Parameter sets whose delta-filter tables all sit on one uniform SOC grid or are constant, in the
+    combinations the one-loop path handles: nmc_lg_m50 (M constant), lfp (idem), nmc_lg_m50 with a
+    SOC-dependent M on the OCV's grid and a constant R0 (and no entropic term)."""
+    p = get_parameter_set("nmc_lg_m50" if name == "nmc_m_of_soc" else name)
+    if name == "nmc_m_of_soc":
+        z = np.linspace(0.0, 1.0, 101)
+        p = dataclasses.replace(p, name=name, hysteresis_magnitude=Table.of_soc(z, 0.01 + 0.02 * (z - 0.5) ** 2, "m"),
+                                r0=Table.constant(float(p.r0(298.15, 0.0, 0.5)), "r0"), ocv_includes_entropic=False)
+    c = p.compile(1)
+    return p, np.ascontiguousarray(c.cp[0]), c.gp, c.bank.data, c.bank.meta
+
+
+@pytest.mark.parametrize("name", ["nmc_lg_m50", "lfp_a123_26650", "nmc_m_of_soc"])
+@pytest.mark.parametrize("dt", [0.0, 1.0])
+def test_one_grid_table_loop_equals_the_per_table_look_ups(name, dt):
+    """The delta filters' one-loop table path (all tables on one uniform SOC grid or constant) gives
+    the per-table path's numbers exactly: the same arithmetic, only fused into one loop."""
+    p, cp, gp, data, meta = _one_grid_variant(name)
+    grid = EK._fast_soc_grid(gp, data, meta)
+    assert grid[3]
+    rng = np.random.default_rng(len(name))
+    n, nb = 300, 3
+    xb, _, sb, dz, pv, i, T, y = _delta_inputs(p, 3, 100, rng)
+    dz[:5] = [-0.9, 0.9, 0.0, 1e-9, -1e-9]  # ends of the grid (clamped intervals) and z = zbar
+    tun = FilterTuning(gate_sigma=10.0, bump_sigma=3.0)
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+    out = {}
+    for ok in (True, False):
+        d, pp, inn, fl = dz.copy(), pv.copy(), np.empty(n), np.empty(n, np.int64)
+        w = np.empty(EK._nrows(p.n_rc) * EK.BLOCK)
+        for e0 in range(0, n, EK.BLOCK):
+            EK._delta_block(cp, gp, data, meta, d, pp, xb[:, 0].copy(), xb[:, -1].copy(), sb, xb[:, 1:-1].sum(1), n // nb,
+                            i.ravel(), i.ravel() - np.repeat(i.mean(1), n // nb), T.ravel(), y.ravel(), dt, dn,
+                            tun.robust(), inn, fl, e0, min(EK.BLOCK, n - e0), w, (*grid[:3], ok))
+        out[ok] = (d, pp, inn, fl)
+    for a, b in zip(out[True], out[False], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["ecm_example", "uneven"])
+def test_tables_off_one_grid_take_the_per_table_path(name):
+    """Tables over temperature or current (ECM_Example) or on grids of their own (uneven): not one grid."""
+    _, _, gp, data, meta = _nominal(name)
+    assert not EK._fast_soc_grid(gp, data, meta)[3]
+
+
+def _log(p, n, k, rng):
+    """k logged steps of n elements: currents, temperatures and voltages near the model's."""
+    i = rng.uniform(-2.0, 2.0, (k, 1)) * p.capacity_Ah + rng.uniform(-0.05, 0.05, (k, n))
+    T = rng.uniform(290.0, 305.0, (k, n))
+    y = 3.6 + 0.01 * i + rng.normal(0.0, 2e-3, (k, n))
+    return i, T, y, np.array([1.0, 1.0, 0.0, 2.0, 1.0, 30.0][:k])
+
+
+@pytest.mark.parametrize("n", [7, EK.BLOCK + 3, 600])  # 600: the threaded build (from 512 elements)
+def test_ekf_run_equals_its_steps(n):
+    """The multi-step entry gives exactly the numbers of one ekf_step call per logged step."""
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(n)
+    x, P, s, *_ = _case(p, n, rng)
+    x[:, 0] = rng.uniform(0.3, 0.9, n)
+    i, T, y, dt = _log(p, n, 6, rng)
+    tun = FilterTuning(gate_sigma=10.0, bump_sigma=3.0)
+    ref = [a.copy() for a in (x, P, s)]
+    r_out = [np.empty((6, n)), np.empty((6, n)), np.empty((6, n), np.int64)]
+    for k in range(6):
+        EK.ekf_step(cp, gp, data, meta, *ref, i[k], i[k], T[k], y[k], dt[k], tun.noise(), tun.robust(),
+                    *(o[k] for o in r_out))
+    got = [a.copy() for a in (x, P, s)]
+    out = [np.empty((6, n)), np.empty((6, n)), np.empty((6, n), np.int64)]
+    EK.ekf_run(cp, gp, data, meta, *got, i, i, T, y, dt, tun.noise(), tun.robust(), *out)
+    for a, b in zip(got + out, ref + r_out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bardelta_run_equals_its_steps_and_refuses_a_wrong_shape():
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(3)
+    packs, ns, k = 2, 150, 6
+    xb, Pb, sb, dz, pv, *_ = _delta_inputs(p, packs, ns, rng)
+    i, T, y, dt = _log(p, packs * ns, k, rng)
+    i, T, y = (a.reshape(k, packs, ns) for a in (i, T, y))
+    tun = FilterTuning(gate_sigma=10.0, bump_sigma=3.0)
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+
+    def outputs():
+        return [np.empty((k, packs)), np.empty((k, packs)), np.empty((k, packs), np.int64),
+                np.empty((k, packs * ns)), np.empty((k, packs * ns), np.int64)]
+
+    for upd in (None, np.array([True, False, False, True, False, True])):  # every step; delta updates on some
+        ref, r_out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
+        for j in range(k):
+            EK.bardelta_step(cp, gp, data, meta, *ref, i[j], i[j], T[j], y[j], dt[j], tun.noise(), dn, tun.robust(),
+                             *(o[j] for o in r_out), update=True if upd is None else upd[j])
+        got, out = [a.copy() for a in (xb, Pb, sb, dz, pv)], outputs()
+        EK.bardelta_run(cp, gp, data, meta, *got, i, i, T, y, dt, tun.noise(), dn, tun.robust(), *out, update=upd)
+        for a, b in zip(got + out, ref + r_out, strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ParameterError, match=r"bardelta_run: y has shape \(6, 300\); expected \(6, 2, 150\)"):
+        EK.bardelta_run(cp, gp, data, meta, *got, i, i, T, y.reshape(k, -1), dt, tun.noise(), dn, tun.robust(), *out)
+
+
+def test_delta_prediction_only_step():
+    """update=False: the bar filters run as on an updating step; each delta filter only predicts,
+    dz' = dz + eta di dt / Q (eta on charge), p' = p + (dt sigma_I / Q)^2 + q^2 dt; innovation NaN, flags 0."""
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(11)
+    packs, ns = 2, 40
+    xb, Pb, sb, dz, pv, i, T, y = _delta_inputs(p, packs, ns, rng)
+    tun = FilterTuning()
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+    n, dt = packs * ns, 2.0
+    res = {}
+    for upd in (True, False):
+        st = [a.copy() for a in (xb, Pb, sb, dz, pv)]
+        out = [np.empty(packs), np.empty(packs), np.empty(packs, np.int64), np.empty(n), np.empty(n, np.int64)]
+        EK.bardelta_step(cp, gp, data, meta, *st, i, i, T, y, dt, tun.noise(), dn, tun.robust(), *out, update=upd)
+        res[upd] = st, out
+    (sa, oa), (sb_, ob) = res[True], res[False]
+    for a, b in zip(sa[:3] + oa[:3], sb_[:3] + ob[:3], strict=True):  # the bar filters: unchanged
+        np.testing.assert_array_equal(a, b)
+    di = (i - i.mean(1, keepdims=True)).ravel()
+    Q = p.capacity_Ah * 3600.0
+    eta = np.where(di > 0, p.coulombic_efficiency, 1.0)
+    np.testing.assert_allclose(sb_[3], dz + eta * di * dt / Q, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(sb_[4], pv + (dt * dn[0] / Q) ** 2 + dn[1] ** 2 * dt, rtol=1e-14)
+    assert np.isnan(ob[3]).all() and (ob[4] == 0).all()
+    assert np.abs(sa[3] - sb_[3]).max() > 1e-6  # an updating step does move dz
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "5"])
+def test_delta_update_every_is_validated(bad):
+    with pytest.raises(ParameterError, match=rf"BarDeltaEstimator.delta_update_every must be an integer >= 1; got {bad!r}"):
+        BarDeltaEstimator(delta_update_every=bad)
+
+
+@pytest.mark.slow  # compiles the threaded build
+@pytest.mark.parametrize("update", [True, False])
+def test_threaded_bardelta_equals_the_serial_build(update):
+    """From BARDELTA_PARALLEL_THRESHOLD elements the delta filters run on threads over runs of blocks:
+    the same numbers as the serial build (two packs, one of them spanning the runs' boundaries)."""
+    p, cp, gp, data, meta = _nominal("nmc_lg_m50")
+    rng = np.random.default_rng(5)
+    packs, ns = 2, EK.BARDELTA_PARALLEL_THRESHOLD // 2 + 37
+    xb, Pb, sb, dz, pv, i, T, y = _delta_inputs(p, packs, ns, rng)
+    tun = FilterTuning()
+    dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
+    n = packs * ns
+    res = []
+    for build in (EK.bardelta_step_serial, EK.bardelta_step_parallel):
+        st = [a.copy() for a in (xb, Pb, sb, dz, pv)]
+        out = [np.empty(packs), np.empty(packs), np.empty(packs, np.int64), np.empty(n), np.empty(n, np.int64)]
+        build(cp, gp, data, meta, *st, i, i, T, y, 1.0, tun.noise(), dn, tun.robust(), *out, update)
+        res.append(st + out)
+    for a, b in zip(*res, strict=True):
+        np.testing.assert_array_equal(a, b)

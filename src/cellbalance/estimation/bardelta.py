@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import check_range
+from ..errors import ParameterError, check_range
 from ..interfaces import Command, Estimate, Measurement
 from . import kernels as EK
 from .common import element_temperature, interval_inputs
@@ -31,16 +31,25 @@ __all__ = ["BarDeltaEstimator"]
 @dataclass(frozen=True)
 class BarDeltaEstimator(EKFEstimator):
     """Pack-average EKF + per-element delta filters. The parameters of :class:`EKFEstimator`, plus
-    ``delta_soc_std0`` (initial uncertainty of each element's SOC difference from the mean) and
-    ``delta_random_walk`` [1/sqrt(s)] (its drift: self-discharge and capacity differences)."""
+    ``delta_soc_std0`` (initial uncertainty of each element's SOC difference from the mean),
+    ``delta_random_walk`` [1/sqrt(s)] (its drift: self-discharge and capacity differences) and
+    ``delta_update_every`` (integer >= 1): the delta filters' measurement update runs on every k-th
+    call only (the first call included); between updates they only predict (the balancing charge
+    keeps being counted, the variance grows), the bar filter runs on every call. 1 (default): every
+    call. Its accuracy cost is measured in tests/estimation/test_filter_kernels.py."""
 
     delta_soc_std0: float = 0.02
     delta_random_walk: float = 2e-5
+    delta_update_every: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_range(type(self).__name__, "delta_soc_std0", self.delta_soc_std0, gt=0)
-        check_range(type(self).__name__, "delta_random_walk", self.delta_random_walk, ge=0)
+        o = type(self).__name__
+        check_range(o, "delta_soc_std0", self.delta_soc_std0, gt=0)
+        check_range(o, "delta_random_walk", self.delta_random_walk, ge=0)
+        k = self.delta_update_every
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ParameterError(f"{o}.delta_update_every must be an integer >= 1; got {k!r}.")
 
     def _start(self, st: FilterState, measurement: Measurement) -> FilterState:
         nom = st.nominal
@@ -51,7 +60,7 @@ class BarDeltaEstimator(EKFEstimator):
         Pb = np.broadcast_to(self.tuning.covariance0(nom.n_rc), (nom.n_packs, nx, nx)).copy()
         dz = (z - xb[:, :1]).ravel()
         return replace(st, x=xb, P=Pb, s=np.zeros(nom.n_packs),
-                       extra={"dz": dz, "p": np.full(nom.n, self.delta_soc_std0**2)})
+                       extra={"dz": dz, "p": np.full(nom.n, self.delta_soc_std0**2), "calls": 0})
 
     def step(self, t_s: float, measurement: Measurement, command: Command | None, state: FilterState):
         st = state if state.x is not None else self._start(state, measurement)
@@ -71,10 +80,10 @@ class BarDeltaEstimator(EKFEstimator):
         EK.bardelta_step(nom.cp, nom.gp, nom.data, nom.meta, xb, Pb, sb, dz, p, i_pred / Np, i_now / Np, T, v, dt,
                          tun.noise(), np.array([tun.current_noise_std_A, self.delta_random_walk,
                                                 tun.voltage_noise_std_V]), tun.robust(), innov_b, svar_b, flags_b,
-                         innov, flags)
+                         innov, flags, st.extra["calls"] % self.delta_update_every == 0)
         new = replace(st, x=xb, P=Pb, s=sb, t_s=float(measurement.t_s),
                       charge_C=np.asarray(measurement.pack_charge_C, float).copy(), voltage_V=v.copy(),
-                      extra={"dz": dz, "p": p})
+                      extra={"dz": dz, "p": p, "calls": st.extra["calls"] + 1})
         soc = xb[:, :1] + dz.reshape(B, Ns)
         std = np.sqrt(Pb[:, :1, 0] + p.reshape(B, Ns))
         return Estimate(soc=soc, soc_std=std, extra={"delta_soc": dz.reshape(B, Ns).copy(),

@@ -25,9 +25,10 @@ Output with the instantaneous current ``i``::
     y = U(z, T) + M(z, T) h + M0 s + R0(T, i, z) i + sum_j v_j
     H = [dy/dz, 1 .. 1, M(z, T)],   dy/dz by central difference (dz = 1e-4, as the plant's dU/dz)
 
-The per-element functions (propagate, process_noise, output) serve the sigma-point filter; the EKF
-and the bar-delta filters run blocked kernels (``ekf_step``, ``bardelta_step``, below) with the same
-arithmetic. The delta filters' dy/dz is the slope of the table interval holding z (one evaluation
+The per-element functions (propagate, process_noise, output) serve the sigma-point filter and the
+bar filters (one element per pack); the EKF and the delta filters run blocked kernels (``ekf_step``,
+``bardelta_step``, below) with the same arithmetic; ``ekf_run`` / ``bardelta_run`` run k logged steps
+in one compiled call. The delta filters' dy/dz is the slope of the table interval holding z (one evaluation
 instead of three; ``docs/models.md``, "Bar-delta filter").
 """
 
@@ -39,6 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..cell import kernels as K
+from ..errors import ParameterError
 
 DZ = 1e-4  # central-difference step of dy/dz (the plant's docv uses the same)
 
@@ -193,6 +195,71 @@ def _output_rows(cp, gp, data, meta, w, h, s, m):
     _static_rows(cp, gp, data, meta, w, _W_ZM, _W_YM, h, s, m, False)
 
 
+@njit(cache=True, inline="always")
+def _cov_predict(P, e, g, nx):
+    """P[e] <- F P[e] F^T for F = diag(g[:nx]), kept exactly symmetric."""
+    for a in range(nx):
+        for b in range(a, nx):
+            v = g[a] * g[b] * P[e, a, b]
+            P[e, a, b] = v
+            P[e, b, a] = v
+
+
+@njit(cache=True, error_model="numpy")
+def _ekf_updates(x, P, e0, m, w, g, y, sig_y, robust, innov, svar, flags):
+    """The EKF's measurement update of elements e0 .. e0+m-1: predicted static output at z and z +- DZ
+    in rows _W_Y, _W_YP, _W_YM of the block workspace w, M in row _W_MZ; gate, Joseph-form update,
+    bump, clipping (scratch g (2 nx,))."""
+    B = BLOCK
+    nx = x.shape[1]
+    nrc = nx - 2
+    kv = g[nx:]  # the gain K
+    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
+    for i in range(m):
+        e = e0 + i
+        yp = w[_W_Y * B + i]
+        for j in range(nrc):
+            yp += x[e, 1 + j]
+        hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
+        mz = w[_W_MZ * B + i]
+        # H = [hz, 1..1, m]; g = P H^T
+        for a in range(nx):
+            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
+            for j in range(nrc):
+                acc += P[e, a, 1 + j]
+            g[a] = acc
+        S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
+        for j in range(nrc):
+            S += g[1 + j]
+        r = y[e] - yp
+        innov[e] = r
+        svar[e] = S
+        nis = r * r / S
+        fl = 0
+        if nis > gate2:
+            fl |= FLAG_GATED
+        else:
+            # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
+            for a in range(nx):
+                kv[a] = g[a] / S
+            for a in range(nx):
+                ka = kv[a]
+                x[e, a] += ka * r
+                for b in range(a, nx):
+                    kb = kv[b]
+                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
+                    P[e, a, b] = v
+                    P[e, b, a] = v
+        if nis > bump2:
+            # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
+            # innovations stay beyond the gate widens its SOC variance until it can update again)
+            fl |= FLAG_BUMPED
+            P[e, 0, 0] *= bumpf
+        flags[e] = fl
+        x[e, 0] = min(max(x[e, 0], zlo), zhi)
+        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
+
+
 @njit(cache=True, error_model="numpy")
 def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
                w, hv, sv, g):
@@ -200,7 +267,6 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
     B = BLOCK
     nx = x.shape[1]
     nrc = nx - 2
-    kv = g[nx:]  # the gain K
     tr = 1.0 / gp[K.G_TREF_R]
     ea0, earc = gp[K.G_EA0], gp[K.G_EARC]
     Q = cp[K.C_CAP]
@@ -277,51 +343,7 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
         hv[i] = x[e, nrc + 1]
         sv[i] = s[e]
     _output_rows(cp, gp, data, meta, w, hv, sv, m)
-    sig_y = noise[4]
-    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
-    for i in range(m):
-        e = e0 + i
-        yp = w[_W_Y * B + i]
-        for j in range(nrc):
-            yp += x[e, 1 + j]
-        hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
-        mz = w[_W_MZ * B + i]
-        # H = [hz, 1..1, m]; g = P H^T
-        for a in range(nx):
-            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
-            for j in range(nrc):
-                acc += P[e, a, 1 + j]
-            g[a] = acc
-        S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
-        for j in range(nrc):
-            S += g[1 + j]
-        r = y[e] - yp
-        innov[e] = r
-        svar[e] = S
-        nis = r * r / S
-        fl = 0
-        if nis > gate2:
-            fl |= FLAG_GATED
-        else:
-            # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
-            for a in range(nx):
-                kv[a] = g[a] / S
-            for a in range(nx):
-                ka = kv[a]
-                x[e, a] += ka * r
-                for b in range(a, nx):
-                    kb = kv[b]
-                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
-                    P[e, a, b] = v
-                    P[e, b, a] = v
-        if nis > bump2:
-            # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
-            # innovations stay beyond the gate widens its SOC variance until it can update again)
-            fl |= FLAG_BUMPED
-            P[e, 0, 0] *= bumpf
-        flags[e] = fl
-        x[e, 0] = min(max(x[e, 0], zlo), zhi)
-        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
+    _ekf_updates(x, P, e0, m, w, g, y, noise[4], robust, innov, svar, flags)
 
 
 _NTASK = 16  # contiguous runs of blocks, one workspace each (as cell/kernels.py)
@@ -356,6 +378,43 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
     """
     f = K._pick(x.shape[0], ekf_step_serial, ekf_step_parallel)
     f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, float(dt), noise, robust, innov, svar, flags)
+
+
+def _ekf_run_serial(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    for k in range(dt.shape[0]):
+        ekf_step_serial(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust, innov[k],
+                        svar[k], flags[k])
+
+
+def _ekf_run_parallel(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    for k in range(dt.shape[0]):
+        ekf_step_parallel(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust,
+                          innov[k], svar[k], flags[k])
+
+
+ekf_run_serial = njit(cache=True)(_ekf_run_serial)
+ekf_run_parallel = njit(cache=True)(_ekf_run_parallel)
+
+
+def _check_run(name, n_steps, arrays):
+    """Every (field, array, shape) of a multi-step call has its shape; ParameterError naming it otherwise."""
+    for field, a, shape in arrays:
+        if a.shape != shape:
+            raise ParameterError(f"{name}: {field} has shape {a.shape}; expected {shape} ({n_steps} steps).")
+
+
+def ekf_run(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    """``ekf_step`` over k logged steps in one compiled call (no per-step dispatch): step j uses row j
+    of ``i_pred``, ``i_meas``, ``T``, ``y`` (k, n) and ``dt[j]``, and writes row j of ``innov``,
+    ``svar``, ``flags`` (k, n); x, P, s in place as ekf_step. The numbers are those of k ekf_step calls
+    (the same compiled step)."""
+    n = x.shape[0]
+    k = dt.shape[0]
+    _check_run("ekf_run", k, [(nm, a, (k, n)) for nm, a in (("i_pred", i_pred), ("i_meas", i_meas), ("T", T),
+                                                              ("y", y), ("innov", innov), ("svar", svar),
+                                                              ("flags", flags))])
+    f = K._pick(n, ekf_run_serial, ekf_run_parallel)
+    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags)
 
 
 # the delta filters' rows (the same workspace, other meanings): values and slopes dX/dz of the tables
@@ -401,12 +460,88 @@ def _table_slope(t, data, meta, w, rz, rf, g, ro, rs, m):
     return g
 
 
+@njit(cache=True)
+def _fast_soc_grid(gp, data, meta):
+    """The SOC grid shared by the delta filters' measurement tables (OCV, dU/dT if the set has an
+    entropic term, M, R0) when each is over SOC only and either constant or on one uniform SOC grid:
+    (x0, dx, number of points, ok); ok False otherwise (then ``_table_slope`` per table)."""
+    x0, dx, nz, ok = 0.0, 1.0, 0, True
+    for t in (K.T_OCV, K.T_DUDT, K.T_HYST, K.T_R0):
+        if t == K.T_DUDT and gp[K.G_ENTROPIC] == 0.0:
+            continue
+        n = meta[t, 2]
+        if meta[t, 0] != 1 or meta[t, 1] != 1:
+            ok = False
+        elif n > 1:
+            a0, a1 = data[meta[t, 3] + 2], data[meta[t, 3] + 3]
+            if meta[t, 7] == 0 or (nz > 0 and (n != nz or a0 != x0 or a1 - a0 != dx)):
+                ok = False
+            nz, x0, dx = n, a0, a1 - a0
+    return x0, dx, nz, ok
+
+
+@njit(cache=True, inline="always")
+def _lerp_slope(tab, lo, wt, rdx):
+    """Value and slope of the interval lo of a table on a uniform grid (``_table_slope``'s arithmetic)."""
+    v0 = tab[lo]
+    v1 = tab[lo + 1]
+    return v0 * (1.0 - wt) + v1 * wt, (v1 - v0) * rdx
+
+
+@njit(cache=True, error_model="numpy")
+def _tables_one_grid(gp, data, meta, w, x0, dx, nz, m):
+    """``_table_slope`` of OCV, dU/dT (zeros without an entropic term), M and R0 at z = row _W_Z when
+    each is constant or on the one uniform SOC grid (x0, dx, nz) of ``_fast_soc_grid``: one loop, the
+    SOC position (z - x0) / dx once per element, each table's arithmetic that of ``_table_slope``.
+    Rows are used through views (indices from 0: no wrap-around checks, so LLVM vectorises)."""
+    B = BLOCK
+    z = w[_W_Z * B:_W_Z * B + m]
+    ent = gp[K.G_ENTROPIC] != 0.0
+    rows = ((K.T_OCV, _W_U, _D_SU), (K.T_DUDT, _W_D, _D_SD), (K.T_HYST, _W_M, _D_SM), (K.T_R0, _W_R0, _D_SR))
+    for t, ro, rs in rows:  # constant tables (and dU/dT without an entropic term): filled once
+        if meta[t, 2] == 1 or (t == K.T_DUDT and not ent):
+            v = data[meta[t, 4]] if ent or t != K.T_DUDT else 0.0
+            vv = w[ro * B:ro * B + m]
+            sv = w[rs * B:rs * B + m]
+            for i in range(m):
+                vv[i] = v
+                sv[i] = 0.0
+    gu = meta[K.T_OCV, 2] > 1
+    gd = ent and meta[K.T_DUDT, 2] > 1
+    gm = meta[K.T_HYST, 2] > 1
+    gr = meta[K.T_R0, 2] > 1
+    tu = data[meta[K.T_OCV, 4]:meta[K.T_OCV, 4] + nz]
+    td = data[meta[K.T_DUDT, 4]:meta[K.T_DUDT, 4] + nz]
+    tm = data[meta[K.T_HYST, 4]:meta[K.T_HYST, 4] + nz]
+    tr = data[meta[K.T_R0, 4]:meta[K.T_R0, 4] + nz]
+    U, SU = w[_W_U * B:_W_U * B + m], w[_D_SU * B:_D_SU * B + m]
+    D, SD = w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
+    M, SM = w[_W_M * B:_W_M * B + m], w[_D_SM * B:_D_SM * B + m]
+    R, SR = w[_W_R0 * B:_W_R0 * B + m], w[_D_SR * B:_D_SR * B + m]
+    rdx = 1.0 / dx
+    hi = float(nz - 2)
+    for i in range(m):
+        fi = (z[i] - x0) / dx
+        lo = int(min(max(fi, 0.0), hi))
+        wt = fi - lo
+        if gu:
+            U[i], SU[i] = _lerp_slope(tu, lo, wt, rdx)
+        if gd:
+            D[i], SD[i] = _lerp_slope(td, lo, wt, rdx)
+        if gm:
+            M[i], SM[i] = _lerp_slope(tm, lo, wt, rdx)
+        if gr:
+            R[i], SR[i] = _lerp_slope(tr, lo, wt, rdx)
+
+
 @njit(cache=True, error_model="numpy")
 def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, di_pred, T, y, dt, dnoise, robust,
-                 innov, flags, e0, m, w):
+                 innov, flags, e0, m, w, grid):
     """The delta filters of elements e0 .. e0+m-1 (element e in pack e // ns), branch-free loops over
     the block. The measurement is evaluated once, at z = zbar + dz: y from the tables' interpolants and
-    H = dy/dz from the slopes of the same SOC intervals (``_table_slope``)."""
+    H = dy/dz from the slopes of the same SOC intervals (``_table_slope``; ``_tables_one_grid`` when
+    grid = ``_fast_soc_grid``'s answer says the tables allow it). Element arrays are read and written
+    through views of the block (indices from 0), so the loops vectorise."""
     B = BLOCK
     sig_i, qd, sig_y = dnoise[0], dnoise[1], dnoise[2]
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
@@ -420,40 +555,47 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
     # the bar states of each element's pack
     for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
         zb, hb, sb, vs = zbar[b], hbar[b], sbar[b], vsum[b]
-        for i in range(max(b * ns, e0) - e0, min((b + 1) * ns, e0 + m) - e0):
-            w[_D_ZB * B + i] = zb
-            w[_D_HB * B + i] = hb
-            w[_D_SB * B + i] = sb
-            w[_D_VS * B + i] = vs
+        i0 = max(b * ns, e0) - e0
+        i1 = min((b + 1) * ns, e0 + m) - e0
+        r1, r2 = w[_D_ZB * B + i0:_D_ZB * B + i1], w[_D_HB * B + i0:_D_HB * B + i1]
+        r3, r4 = w[_D_SB * B + i0:_D_SB * B + i1], w[_D_VS * B + i0:_D_VS * B + i1]
+        for k in range(i1 - i0):
+            r1[k] = zb
+            r2[k] = hb
+            r3[k] = sb
+            r4[k] = vs
+    dzv, pv, div, Tv = dz[e0:e0 + m], p[e0:e0 + m], di_pred[e0:e0 + m], T[e0:e0 + m]
+    imv, yv, inv, flv = i_meas[e0:e0 + m], y[e0:e0 + m], innov[e0:e0 + m], flags[e0:e0 + m]
     for i in range(m):
-        e = e0 + i
-        d = dz[e]
-        di = di_pred[e]
+        d = dzv[i]
+        di = div[i]
         eta = eta_c if di > 0.0 else 1.0
         d = d + eta * di * dt / Q if pred else d
         w[_D_DZ * B + i] = d
-        w[_D_P * B + i] = p[e] + pz if pred else p[e]
-        Te = T[e]
+        w[_D_P * B + i] = pv[i] + pz if pred else pv[i]
+        Te = Tv[i]
         w[_W_T * B + i] = Te
         w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
-        w[_W_IM * B + i] = i_meas[e]
+        w[_W_IM * B + i] = imv[i]
         w[_W_Z * B + i] = w[_D_ZB * B + i] + d
     K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
-    g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
     ent = gp[K.G_ENTROPIC] != 0.0
-    if ent:
-        g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
+    if grid[3]:
+        _tables_one_grid(gp, data, meta, w, grid[0], grid[1], grid[2], m)
     else:
-        for i in range(m):
-            w[_W_D * B + i] = 0.0
-            w[_D_SD * B + i] = 0.0
-    g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
-    g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
+        g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
+        if ent:
+            g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
+        else:
+            for i in range(m):
+                w[_W_D * B + i] = 0.0
+                w[_D_SD * B + i] = 0.0
+        g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
+        g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
     tref = gp[K.G_TREF_OCV]
     ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
     sy2 = sig_y * sig_y
     for i in range(m):
-        e = e0 + i
         dT = w[_W_T * B + i] - tref
         h = w[_D_HB * B + i]
         cur = w[_W_IM * B + i]
@@ -466,44 +608,109 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
         d = w[_D_DZ * B + i]
         pe = w[_D_P * B + i]
         S = hz * hz * pe + sy2
-        r = y[e] - yp
-        innov[e] = r
+        r = yv[i] - yp
+        inv[i] = r
         gated = r * r > gate2 * S
         bumped = r * r > bump2 * S  # gated or not (as Plett's code)
         k = pe * hz / S
         d = d if gated else d + k * r
         pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
         pe = pe * bumpf if bumped else pe
-        flags[e] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
+        flv[i] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
         zb = w[_D_ZB * B + i]
-        dz[e] = min(max(zb + d, zlo), zhi) - zb
-        p[e] = pe
+        dzv[i] = min(max(zb + d, zlo), zhi) - zb
+        pv[i] = pe
 
 
 # a delta filter costs some 10-20 ns: threads pay off only for large packs (their start-up is tens of us)
 BARDELTA_PARALLEL_THRESHOLD = 16384
 
 
+@njit(cache=True, error_model="numpy")
+def _pack_means(T, y, ip, im, tb, yb, ipb, imb):
+    """Row means of the (B, n_s) arrays T, y, ip, im into tb, yb, ipb, imb, the four in one pass with two
+    partial sums each (eight independent add chains; the order differs from a sequential sum by
+    rounding only)."""
+    ns = T.shape[1]
+    n2 = ns - ns % 2
+    for b in range(T.shape[0]):
+        tr, yr, pr, mr = T[b], y[b], ip[b], im[b]
+        t0 = t1 = y0 = y1 = p0 = p1 = m0 = m1 = 0.0
+        for k in range(0, n2, 2):
+            t0 += tr[k]
+            t1 += tr[k + 1]
+            y0 += yr[k]
+            y1 += yr[k + 1]
+            p0 += pr[k]
+            p1 += pr[k + 1]
+            m0 += mr[k]
+            m1 += mr[k + 1]
+        if n2 < ns:
+            t0 += tr[n2]
+            y0 += yr[n2]
+            p0 += pr[n2]
+            m0 += mr[n2]
+        tb[b], yb[b], ipb[b], imb[b] = (t0 + t1) / ns, (y0 + y1) / ns, (p0 + p1) / ns, (m0 + m1) / ns
+
+
+@njit(cache=True, error_model="numpy")
+def _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b):
+    """The bar EKFs (one element per pack): ekf_step's equations through the per-element model functions
+    (``propagate``, ``process_noise``, ``_static_output``: inlined scalar look-ups, libm's exp, within
+    1 ulp of the blocked kernel's) and the EKF's own measurement update (``_ekf_updates``). A block of
+    one element costs the blocked kernel microseconds of fixed work per step."""
+    B = BLOCK
+    nx = xb.shape[1]
+    nrc = nx - 2
+    g = np.empty(2 * nx)
+    q = np.empty(nx)
+    w = np.empty(_W_RC * B)
+    for e0 in range(0, xb.shape[0], B):
+        m = min(B, xb.shape[0] - e0)
+        for i in range(m):
+            b = e0 + i
+            xe = xb[b]
+            if dt > 0.0:
+                process_noise(cp, gp, data, meta, tb[b], ipb[b], xe[0], dt, noise, q)
+                sb[b] = propagate(cp, gp, data, meta, xe, xe, g, tb[b], ipb[b], sb[b], dt)
+                _cov_predict(Pb, b, g, nx)
+                for a in range(nx):
+                    Pb[b, a, a] += q[a]
+            z, h = xe[0], xe[nrc + 1]
+            w[_W_Y * B + i], w[_W_MZ * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z, h, sb[b])
+            w[_W_YP * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z + DZ, h, sb[b])[0]
+            w[_W_YM * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z - DZ, h, sb[b])[0]
+        _ekf_updates(xb, Pb, e0, m, w, g, yb, noise[4], robust, innov_b, svar_b, flags_b)
+
+
+@njit(cache=True, error_model="numpy")
+def _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags):
+    """The delta filters' prediction alone (a step between measurement updates): dz and p as
+    ``_delta_block`` predicts them; innovation NaN, flags 0."""
+    Q = cp[K.C_CAP]
+    eta_c = cp[K.C_ETA]
+    pz = dt * dnoise[0] / Q
+    pz = pz * pz + dnoise[1] * dnoise[1] * dt
+    if dt <= 0.0:
+        pz = 0.0
+    for e in range(dz.shape[0]):
+        d = di[e]
+        eta = eta_c if d > 0.0 else 1.0
+        dz[e] = dz[e] + eta * d * dt / Q if dt > 0.0 else dz[e]
+        p[e] = p[e] + pz
+        innov[e] = np.nan
+        flags[e] = 0
+
+
 def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
-              svar_b, flags_b, innov, flags):
+              svar_b, flags_b, innov, flags, update=True):
     nbar, nx = xb.shape
     ns = i_pred.shape[1]
     n = nbar * ns
     # the bar filters' inputs: pack means of the element quantities
     tb, yb, ipb, imb = np.empty(nbar), np.empty(nbar), np.empty(nbar), np.empty(nbar)
-    for b in range(nbar):
-        st = sy = sp = sm = 0.0
-        for k in range(ns):
-            st += T[b, k]
-            sy += y[b, k]
-            sp += i_pred[b, k]
-            sm += i_meas[b, k]
-        tb[b], yb[b], ipb[b], imb[b] = st / ns, sy / ns, sp / ns, sm / ns
-    w = np.empty(_nrows(nx - 2) * BLOCK)
-    hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
-    for e0 in range(0, nbar, BLOCK):
-        _ekf_block(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b,
-                   e0, min(BLOCK, nbar - e0), w, hv, sv, g)
+    _pack_means(T, y, i_pred, i_meas, tb, yb, ipb, imb)
+    _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b)
     zbar, hbar, vsum = np.empty(nbar), np.empty(nbar), np.zeros(nbar)
     for b in range(nbar):
         zbar[b] = xb[b, 0]
@@ -512,17 +719,22 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
             vsum[b] += xb[b, j]
     di = np.empty(n)
     for b in range(nbar):
+        dib, ipr, m = di[b * ns:(b + 1) * ns], i_pred[b], ipb[b]
         for k in range(ns):
-            di[b * ns + k] = i_pred[b, k] - ipb[b]
+            dib[k] = ipr[k] - m
+    if not update:
+        _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags)
+        return
     Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
     nb = (n + BLOCK - 1) // BLOCK
     nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
+    grid = _fast_soc_grid(gp, data, meta)
     for t in prange(nt):
         wt = np.empty(_nrows(nx - 2) * BLOCK)
         for bl in range(t * nb // nt, (t + 1) * nb // nt):
             e0 = bl * BLOCK
             _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sb, vsum, ns, imf, di, Tf, yf, dt, dnoise, robust,
-                         innov, flags, e0, min(BLOCK, n - e0), wt)
+                         innov, flags, e0, min(BLOCK, n - e0), wt, grid)
 
 
 bardelta_step_serial = njit(cache=True)(_bardelta)
@@ -530,7 +742,7 @@ bardelta_step_parallel = njit(cache=True, parallel=True)(K._renamed(_bardelta, "
 
 
 def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
-                  svar_b, flags_b, innov, flags):
+                  svar_b, flags_b, innov, flags, update=True):
     """One step of Plett's bar-delta filters on packs of ``n_s`` elements, in place.
 
     Bar filters: the EKF (``ekf_step``) on each pack's average element, state ``xb`` (B, nx), ``Pb``
@@ -544,10 +756,53 @@ def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, d
     predicted from its pack's (updated) bar states (zbar, hbar, sbar, sum of the RC voltages) at
     z = zbar + dz and the element's own temperature; H = dy/dz. dnoise = [sigma_I, q_dz, sigma_y];
     robust as in ekf_step; outputs ``innov``, ``flags`` (B n_s,).
+
+    ``update`` False: the delta filters only predict (the steps between their measurement updates when
+    they run every k-th sample, ``BarDeltaEstimator.delta_update_every``): dz and p as above, ``innov``
+    NaN, ``flags`` 0; the bar filters run as always.
     """
     f = bardelta_step_parallel if dz.shape[0] >= BARDELTA_PARALLEL_THRESHOLD else bardelta_step_serial
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, float(dt), noise, dnoise, robust, innov_b, svar_b,
-      flags_b, innov, flags)
+      flags_b, innov, flags, bool(update))
+
+
+def _bardelta_run_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
+                         innov_b, svar_b, flags_b, innov, flags, update):
+    for k in range(dt.shape[0]):
+        bardelta_step_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
+                             dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
+
+
+def _bardelta_run_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
+                           innov_b, svar_b, flags_b, innov, flags, update):
+    for k in range(dt.shape[0]):
+        bardelta_step_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
+                               dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
+
+
+bardelta_run_serial = njit(cache=True)(_bardelta_run_serial)
+bardelta_run_parallel = njit(cache=True)(_bardelta_run_parallel)
+
+
+def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
+                 svar_b, flags_b, innov, flags, update=None):
+    """``bardelta_step`` over k logged steps in one compiled call: step j uses ``i_pred[j]``,
+    ``i_meas[j]``, ``T[j]``, ``y[j]`` (k, B, n_s) and ``dt[j]``, writes row j of ``innov_b``, ``svar_b``,
+    ``flags_b`` (k, B) and ``innov``, ``flags`` (k, B n_s); ``update`` (k,) bool: bardelta_step's
+    ``update`` per step (None: every step); the numbers of k bardelta_step calls."""
+    nbar = xb.shape[0]
+    k = dt.shape[0]
+    n = dz.shape[0]
+    ns = n // nbar
+    _check_run("bardelta_run", k, [(nm, a, (k, nbar, ns)) for nm, a in (("i_pred", i_pred), ("i_meas", i_meas),
+                                                                         ("T", T), ("y", y))]
+               + [(nm, a, (k, nbar)) for nm, a in (("innov_b", innov_b), ("svar_b", svar_b), ("flags_b", flags_b))]
+               + [(nm, a, (k, n)) for nm, a in (("innov", innov), ("flags", flags))])
+    upd = np.ones(k, np.bool_) if update is None else np.asarray(update, np.bool_)
+    _check_run("bardelta_run", k, [("update", upd, (k,))])
+    f = bardelta_run_parallel if n >= BARDELTA_PARALLEL_THRESHOLD else bardelta_run_serial
+    f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, np.asarray(dt, float), noise, dnoise, robust,
+      innov_b, svar_b, flags_b, innov, flags, upd)
 
 
 @njit(cache=True)
