@@ -29,7 +29,6 @@ This module sits below both the hardware (``balancing``) and the loop (``sim``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -304,15 +303,24 @@ class HeldAction:
         shp = (layout.n_packs, layout.n_series)
         return cls(np.zeros(shp), np.zeros(shp))
 
-    # (cached: the loop asks at every command; the arrays are not changed after the action is made)
-    @cached_property
+    # (computed once: the loop asks at every command; the arrays are not changed after the action is
+    # made. A plain memo: functools.cached_property takes a lock on Python 3.11 and costs more.)
+    def _memo(self, key: str, fn) -> bool:
+        v = self.__dict__.get(key)
+        if v is None:
+            v = bool(fn())
+            object.__setattr__(self, key, v)
+        return v
+
+    @property
     def has_current(self) -> bool:
-        return bool(self.element_current_A.any())
+        return self._memo("_has_current", self.element_current_A.any)
 
-    @cached_property
+    @property
     def has_shunt(self) -> bool:
-        return bool(self.element_shunt_S.any())
+        return self._memo("_has_shunt", self.element_shunt_S.any)
 
-    @cached_property
+    @property
     def has_links(self) -> bool:
-        return self.link_laplacian_S is not None and bool(self.link_laplacian_S.any())
+        lap = self.link_laplacian_S
+        return lap is not None and self._memo("_has_links", lap.any)

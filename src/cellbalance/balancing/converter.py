@@ -458,6 +458,19 @@ class ActiveBalancer:
         object.__setattr__(self, "_membership", work.membership())
         object.__setattr__(self, "_cells_only", all(k == "cell" for k in work.node_kinds)
                            and work.n_nodes == g.n_cells and np.array_equal(self._membership, np.eye(g.n_cells)))
+        # the compiled hold's converter arguments, made once (hold runs at every command)
+        if conv.efficiency is not None:
+            kind, eff = 0, float(conv.efficiency)
+        elif conv.efficiency_map is not None:
+            kind, eff = 1, 0.0
+        else:
+            kind, eff = 2, 0.0
+        emap = conv.efficiency_map
+        object.__setattr__(self, "_hold_args", (
+            np.ascontiguousarray(work.edges), float(conv.max_current_A), float(conv.dead_band_A),
+            bool(conv.bidirectional), kind, eff, float(conv.p0_W), float(conv.v_drop_V), float(conv.k_ohm),
+            np.zeros(1) if emap is None else np.asarray(emap.current_A, float),
+            np.zeros(1) if emap is None else np.asarray(emap.efficiency, float)))
 
     @property
     def edges(self) -> np.ndarray:
@@ -548,18 +561,8 @@ class ActiveBalancer:
             return HeldAction(el, np.zeros(shp), converter_loss_W=loss)
         # every node is a series element: the arithmetic of edge_transfer, compiled, without its generality
         v = np.ascontiguousarray(v_element, dtype=float).reshape(shp)
-        m = self._conv
-        if m.efficiency is not None:
-            kind, eff = 0, float(m.efficiency)
-        elif m.efficiency_map is not None:
-            kind, eff = 1, 0.0
-        else:
-            kind, eff = 2, 0.0
-        emap = m.efficiency_map
-        mi = np.zeros(1) if emap is None else np.asarray(emap.current_A, float)
-        me = np.zeros(1) if emap is None else np.asarray(emap.efficiency, float)
+        e, imax, dead, bidi, kind, eff, p0, vdrop, kohm, mi, me = self._hold_args
         el = np.empty(shp)
         loss = np.empty(shp[0])
-        _hold_cells(self._work.edges, cmd, v, float(m.max_current_A), float(m.dead_band_A), bool(m.bidirectional),
-                    kind, eff, float(m.p0_W), float(m.v_drop_V), float(m.k_ohm), mi, me, el, loss)
+        _hold_cells(e, cmd, v, imax, dead, bidi, kind, eff, p0, vdrop, kohm, mi, me, el, loss)
         return HeldAction(el, np.zeros(shp), converter_loss_W=loss)

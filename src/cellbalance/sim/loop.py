@@ -883,7 +883,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
             if m < per.size:
                 n_max = int(per[m])  # stop before the first row that does not fit; the loop comes back
                 cur, row_of, per = cur[:n_max], row_of[:n_max], per[:m]
-            row_of[per] = np.arange(per.size)
+            row_of[per[0]::every][:per.size] = np.arange(per.size)  # (per is that progression)
     else:
         per = row_of[:0]
     if view is None:
@@ -896,7 +896,8 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
                        run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
         return 0
-    nrow = int(np.searchsorted(per, done))
+    # rows written: the recorded periods before ``done`` (per = p0, p0 + every, ...)
+    nrow = min(per.size, max(0, -(-(done - int(per[0])) // every))) if per.size else 0
     if nrow:
         rec.commit(nrow)
         run.i_cell = buffers[1][nrow - 1].copy()
