@@ -201,3 +201,21 @@ def test_serial_and_threaded_builds_of_the_segment_give_identical_numbers(monkey
         runs.append(simulate(cells, exp, layout=layout, state=s0))
     for v in ("soc", "voltage_V", "current_A", "temperature_K", "energy_cells_J", "event_end_s"):
         np.testing.assert_array_equal(runs[0][v].values, runs[1][v].values, err_msg=v)
+
+
+def test_a_read_only_ambient_array_compiles_no_second_kernel():
+    """simulate hands the kernels a fresh writable ambient array: a read-only one (a sampled pack's
+    ambient_K) is another numba type, and compiling the segment kernel again for it cost the demo's
+    cold start 11 s."""
+    import cellbalance.sim.segment as S
+
+    cells = get_parameter_set("nmc_lg_m50").compile(24)
+    exp = Experiment(["Discharge at 1C for 2 minutes"], period_s=1.0)
+    lay = PackLayout(n_series=24)
+    amb = np.full(24, 298.15)
+    simulate(cells, exp, layout=lay, ambient_K=amb)
+    before = (len(S._chunk.signatures), len(S._chunk_serial.signatures))
+    amb.setflags(write=False)
+    ds = simulate(cells, exp, layout=lay, ambient_K=amb)
+    assert (len(S._chunk.signatures), len(S._chunk_serial.signatures)) == before
+    assert float(ds.time.values[-1]) == 120.0

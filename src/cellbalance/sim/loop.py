@@ -457,8 +457,10 @@ def simulate(
     x0 = (state or initial_state(cells)).x
     if x0.shape != (cells.n, K.NX + cells.params.n_rc):
         raise ParameterError(f"simulate(): state has shape {x0.shape}; expected {(cells.n, K.NX + cells.params.n_rc)}.")
-    amb = np.ascontiguousarray(np.broadcast_to(
-        np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)))
+    # a fresh, writable array whatever the caller passed (a read-only one, e.g. a sampled pack's,
+    # would make numba compile every kernel a second time for the read-only array type)
+    amb = np.array(np.broadcast_to(
+        np.asarray(cells.params.ambient_K if ambient_K is None else ambient_K, float), (cells.n,)), dtype=float)
     check_inputs(cells, layout, experiment, opts, recorder, amb)
     faults = sorted(faults, key=lambda f: f.time_s)
     for f in faults:
