@@ -212,10 +212,10 @@ def test_a_read_only_ambient_array_compiles_no_second_kernel():
     cells = get_parameter_set("nmc_lg_m50").compile(24)
     exp = Experiment(["Discharge at 1C for 2 minutes"], period_s=1.0)
     lay = PackLayout(n_series=24)
-    amb = np.full(24, 298.15)
-    simulate(cells, exp, layout=lay, ambient_K=amb)
+    simulate(cells, exp, layout=lay, ambient_K=298.15)  # a scalar
     before = (len(S._chunk.signatures), len(S._chunk_serial.signatures))
+    amb = np.full(24, 298.15)
     amb.setflags(write=False)
-    ds = simulate(cells, exp, layout=lay, ambient_K=amb)
+    ds = simulate(cells, exp, layout=lay, ambient_K=amb)  # a read-only array
     assert (len(S._chunk.signatures), len(S._chunk_serial.signatures)) == before
     assert float(ds.time.values[-1]) == 120.0
