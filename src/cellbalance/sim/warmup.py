@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from ..cell.model import initial_state
 from ..cell.params import CellParameters, CompiledCells
 from ..pack.layout import PackLayout
@@ -19,9 +21,14 @@ from ..scenarios.experiment import Experiment
 __all__ = ["warm_up"]
 
 
-def warm_up(cells: CompiledCells | CellParameters, layout: PackLayout | None = None) -> float:
+def warm_up(cells: CompiledCells | CellParameters, layout: PackLayout | None = None, two_processes: bool = True) -> float:
     """Compile (or load from the cache) the kernels a run of ``cells`` on ``layout`` needs; returns the
-    wall time it took [s]."""
+    wall time it took [s].
+
+    ``two_processes``: a second Python process compiles the compiled segments' kernel (the largest,
+    ~11 s) into numba's on-disk cache while this one compiles the cell kernels (~12 s); the run
+    below then loads it. numba compiles on one core, so this halves a cold start on two. Any failure
+    of the helper process only means this process compiles it itself."""
     from .loop import simulate
 
     layout = layout or PackLayout()
@@ -30,7 +37,77 @@ def warm_up(cells: CompiledCells | CellParameters, layout: PackLayout | None = N
     p = cells.params
     v_hold = 0.5 * (p.v_min + p.v_max)
     t0 = time.perf_counter()
+    helper = _start_segment_compile(cells, layout) if two_processes else None
+    if helper is not None:
+        _cell_kernels(cells)  # meanwhile, here
+        try:
+            helper.wait(timeout=600)
+        except Exception:  # (a helper that hangs or fails: this process compiles the kernel instead)
+            helper.kill()
     exp = Experiment(["Rest for 6 s", "Charge at 0.05C for 3 s", f"Hold at {v_hold:.3f} V for 2 s",
                       "Discharge at 0.1 W for 2 s"], period_s=1.0)
     simulate(cells, exp, layout=layout, state=initial_state(cells, soc=0.5))
     return time.perf_counter() - t0
+
+
+def _cell_kernels(cells: CompiledCells) -> None:
+    """The cell step and evaluation kernels, called with the array types the loop gives them."""
+    from ..cell import kernels as K
+
+    n = cells.n
+    x = np.ascontiguousarray(initial_state(cells, soc=0.5).x.copy())
+    i = np.zeros(n)
+    out = [np.empty(n) for _ in range(5)]
+    for full in (False, True):
+        K.emf_r0(cells.cp, cells.gp, cells.bank.data, cells.bank.meta, x, i, 1.0, *out, full)
+    K.step(cells.cp, cells.gp, cells.bank.data, cells.bank.meta, x.copy(), i, np.full(n, 298.15), np.zeros(n),
+           np.ones(n), np.empty(n), out=np.empty_like(x))
+
+
+def _start_segment_compile(cells: CompiledCells, layout: PackLayout):
+    """A second process that compiles the segment kernel for these cells and layout (None if it
+    cannot be started)."""
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    try:
+        f = tempfile.NamedTemporaryFile(prefix="cellbalance-warmup-", suffix=".pkl", delete=False)
+        with f:
+            pickle.dump((cells, layout), f)
+        code = ("import pickle, os, sys; from cellbalance.sim.warmup import _segment_kernel; "
+                "c, l = pickle.load(open(sys.argv[1], 'rb')); os.unlink(sys.argv[1]); _segment_kernel(c, l)")
+        return subprocess.Popen([sys.executable, "-c", code, f.name], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except Exception:  # (no second process here: this one compiles everything)
+        return None
+
+
+def _segment_kernel(cells: CompiledCells, layout: PackLayout) -> None:
+    """Run the segment kernel as the loop does (threaded and serial builds, with and without recorded
+    rows), so numba compiles and caches it (in the helper process of :func:`warm_up`)."""
+    from .results import Recorder
+    from .segment import run_segment, segment_plan
+
+    B, _, Np = layout.shape
+    n = cells.n
+    plan = segment_plan(cells, B, Np)
+    if plan is None:
+        return
+    x = np.ascontiguousarray(initial_state(cells, soc=0.5).x.copy())
+    tamb = np.full(n, 298.15)
+    cond = np.tile([-np.inf, np.inf, np.inf], (B, 1))
+    no_rows = (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, B, 5)), np.empty(0),
+               np.empty((0, B)), np.empty((0, B), np.int32))
+    for periods in (max(2, -(-1024 // n) + 1), 2):  # the threaded build, then the serial one
+        for rows in (True, False):
+            rec = Recorder(cells, layout)
+            _, view = rec.reserve(1)
+            buffers = (view["x"], view["i"], view["v"], view["energy"], view["time"], view["ip"], view["step"]) \
+                if rows else no_rows
+            row_of = np.full(periods, -1, dtype=np.int64)
+            if rows:
+                row_of[0] = 0
+            run_segment(cells, x, np.zeros((periods, B)), tamb, 1.0, cond, Np, False, 0.0, np.zeros((B, 5)),
+                        np.zeros(B), row_of, buffers, 0.0, np.zeros(B, dtype=int), None, None, plan=plan)
