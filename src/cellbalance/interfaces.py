@@ -180,8 +180,7 @@ class Command:
 
     def given(self) -> tuple[str, ...]:
         """Names of the fields that are set."""
-        return tuple(f for f, v in zip(self.FIELDS, (self.bleed, self.edge_current_A, self.links_on,
-                                                      self.element_current_A), strict=True) if v is not None)
+        return tuple(f for f in self.FIELDS if getattr(self, f) is not None)
 
 
 def as_pack_array(owner: str, name: str, value, shape: tuple[int, ...], dtype=float) -> np.ndarray:
@@ -303,24 +302,14 @@ class HeldAction:
         shp = (layout.n_packs, layout.n_series)
         return cls(np.zeros(shp), np.zeros(shp))
 
-    # (computed once: the loop asks at every command; the arrays are not changed after the action is
-    # made. A plain memo: functools.cached_property takes a lock on Python 3.11 and costs more.)
-    def _memo(self, key: str, fn) -> bool:
-        v = self.__dict__.get(key)
-        if v is None:
-            v = bool(fn())
-            object.__setattr__(self, key, v)
-        return v
-
     @property
     def has_current(self) -> bool:
-        return self._memo("_has_current", self.element_current_A.any)
+        return bool(self.element_current_A.any())
 
     @property
     def has_shunt(self) -> bool:
-        return self._memo("_has_shunt", self.element_shunt_S.any)
+        return bool(self.element_shunt_S.any())
 
     @property
     def has_links(self) -> bool:
-        lap = self.link_laplacian_S
-        return lap is not None and self._memo("_has_links", lap.any)
+        return self.link_laplacian_S is not None and bool(self.link_laplacian_S.any())

@@ -104,14 +104,11 @@ class PassiveBalancer:
         shp = (layout.n_packs, layout.n_series)
         if command.bleed is None:
             return HeldAction(np.zeros(shp), np.zeros(shp))
-        b = command.bleed
-        if isinstance(b, np.ndarray) and b.dtype == bool and b.shape == shp:
-            duty = b.astype(float)  # on/off channels (what the rules return): within [0, 1] by type
-        else:
-            duty = as_pack_array("Command", "bleed", b, shp)
-            if duty.min() < 0 or duty.max() > 1:
-                bad = duty[(duty < 0) | (duty > 1)][:3]
-                raise ParameterError(f"Command.bleed is a duty in [0, 1]; got {bad.tolist()}.")
+        duty = as_pack_array("Command", "bleed", command.bleed, shp)
+        # (on/off channels, what the rules return, are within [0, 1] by type)
+        if np.asarray(command.bleed).dtype != bool and (duty.min() < 0 or duty.max() > 1):
+            bad = duty[(duty < 0) | (duty > 1)][:3]
+            raise ParameterError(f"Command.bleed is a duty in [0, 1]; got {bad.tolist()}.")
         if self.max_channels is None and not self.forbid_adjacent and self.max_pack_power_W is None:
             g = duty * self.conductance_S  # no AFE limit: every requested channel is granted
         else:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError, check_range
+from ..errors import ConfigError, ParameterError, check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
 from .base import (
     ElementMap,
@@ -131,10 +131,10 @@ class Consensus:
             try:
                 lo, hi = (float(a) for a in lim)
             except (TypeError, ValueError):
-                raise ConfigError(f"Consensus.pack_current_limits_A must be two numbers (i_lo, i_hi) in A; got {lim!r}.") \
+                raise ParameterError(f"Consensus.pack_current_limits_A must be two numbers (i_lo, i_hi) in A; got {lim!r}.") \
                     from None
             if not (np.isfinite(lo) and np.isfinite(hi) and lo <= 0.0 <= hi):
-                raise ConfigError(f"Consensus.pack_current_limits_A = ({lo:g}, {hi:g}) A: allowed i_lo <= 0 <= i_hi, "
+                raise ParameterError(f"Consensus.pack_current_limits_A = ({lo:g}, {hi:g}) A: allowed i_lo <= 0 <= i_hi, "
                                   "both finite (positive = charging).")
             object.__setattr__(self, "pack_current_limits_A", (lo, hi))
 

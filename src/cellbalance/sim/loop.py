@@ -33,7 +33,7 @@ from ..pack.layout import PackLayout
 from ..scenarios.experiment import Experiment, Step
 from .guards import check_finite, check_inputs, step_already_met
 from .results import Recorder, RunDescription
-from .segment import run_segment, segment_plan
+from .segment import record_buffers, run_segment, segment_plan
 from .slots import Slots
 from .stepends import end_event, pack_terminal_voltage, run_length_events, warn_step_ends
 
@@ -156,8 +156,7 @@ class _Run:
         self.grid_ok: dict = {}  # (profile, period) -> can the compiled segments run it
         self.seg_plan = False  # made on first use (None: the segments cannot run this layout)
         B = self.B
-        self.no_rows = (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, B, 5)), np.empty(0),
-                        np.empty((0, B)), np.empty((0, B), np.int32))  # record buffers of a segment without rows
+        self.no_rows = record_buffers(None, B)  # (a segment that records no row)
 
     def apply(self, held: HeldAction) -> None:
         """Hold the balancing hardware's action from now on (solved with the pack at every step)."""
@@ -862,18 +861,12 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         return 0
     n_max = min(n_max, 100_000, n_slot)  # (a single period up to the next slot call is worth a segment)
     B = run.B
-    if B == 1:
-        c_b = _segment_currents(run, steps[0], float(t_in[0]), n_max, dt)
+    cur = np.empty((n_max, B))
+    for b, step in enumerate(steps):
+        c_b = _segment_currents(run, step, float(t_in[b]), n_max, dt)
         if c_b is None:
             return 0
-        cur = c_b.reshape(n_max, 1)
-    else:
-        cur = np.empty((n_max, B))
-        for b, step in enumerate(steps):
-            c_b = _segment_currents(run, step, float(t_in[b]), n_max, dt)
-            if c_b is None:
-                return 0
-            cur[:, b] = c_b
+        cur[:, b] = c_b
     every = run.opts.record_every
     row_of = np.full(n_max, -1, dtype=np.int64)
     view = None
@@ -885,21 +878,17 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
             if m < per.size:
                 n_max = int(per[m])  # stop before the first row that does not fit; the loop comes back
                 cur, row_of, per = cur[:n_max], row_of[:n_max], per[:m]
-            row_of[per[0]::every][:per.size] = np.arange(per.size)  # (per is that progression)
+            row_of[per] = np.arange(per.size)
     else:
         per = row_of[:0]
-    if view is None:
-        buffers = run.no_rows  # (a segment that records no row)
-    else:
-        buffers = (view["x"], view["i"], view["v"], view["energy"], view["time"], view["ip"], view["step"])
+    buffers = run.no_rows if view is None else record_buffers(view, B)
     bal = run.has_bal or run.has_shunt
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
                        run.layout.series_ohm, run.energy, run.charge, row_of, buffers, t, k_step,
                        run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
         return 0
-    # rows written: the recorded periods before ``done`` (per = p0, p0 + every, ...)
-    nrow = min(per.size, max(0, -(-(done - int(per[0])) // every))) if per.size else 0
+    nrow = int(np.searchsorted(per, done))
     if nrow:
         rec.commit(nrow)
         run.i_cell = buffers[1][nrow - 1].copy()

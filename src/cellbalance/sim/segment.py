@@ -66,7 +66,7 @@ from ..cell.kernels import (
 )
 from ..pack.wiring import ladder1
 
-__all__ = ["CHUNK", "SegmentPlan", "block_bounds", "run_segment", "segment_plan"]
+__all__ = ["CHUNK", "SegmentPlan", "block_bounds", "record_buffers", "run_segment", "segment_plan"]
 
 # The block workspace is that of K.step (rows K._S_*, the RC rows at K._NFIX + K._NPER * j), so the
 # step's own stages (K._rc_stage, K._cell_stage, K._thermal1_stage) do the arithmetic; after the RC
@@ -368,6 +368,15 @@ def _chunk_all(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur
 _chunk = njit(cache=True, parallel=True, error_model="numpy")(_chunk_all)
 _chunk_serial = njit(cache=True, error_model="numpy")(_chunk_all)
 SERIAL_CELL_PERIODS = 1024  # a chunk of fewer cell-periods than this runs serially
+
+
+def record_buffers(view: dict | None, n_packs: int) -> tuple:
+    """The ``rec`` argument of :func:`run_segment`: the recorder's row views (``Recorder.reserve``),
+    or, for a segment that records no row (``view`` None), empty arrays of the same types."""
+    if view is None:
+        return (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, n_packs, 5)), np.empty(0),
+                np.empty((0, n_packs)), np.empty((0, n_packs), np.int32))
+    return view["x"], view["i"], view["v"], view["energy"], view["time"], view["ip"], view["step"]
 
 
 def block_bounds(n: int, npar: int, threads: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -88,7 +88,7 @@ def _segment_kernel(cells: CompiledCells, layout: PackLayout) -> None:
     """Run the segment kernel as the loop does (threaded and serial builds, with and without recorded
     rows), so numba compiles and caches it (in the helper process of :func:`warm_up`)."""
     from .results import Recorder
-    from .segment import run_segment, segment_plan
+    from .segment import SERIAL_CELL_PERIODS, record_buffers, run_segment, segment_plan
 
     B, _, Np = layout.shape
     n = cells.n
@@ -98,14 +98,11 @@ def _segment_kernel(cells: CompiledCells, layout: PackLayout) -> None:
     x = np.ascontiguousarray(initial_state(cells, soc=0.5).x.copy())
     tamb = np.full(n, 298.15)
     cond = np.tile([-np.inf, np.inf, np.inf], (B, 1))
-    no_rows = (np.empty((0, 1, 1)), np.empty((0, 1)), np.empty((0, 1)), np.empty((0, B, 5)), np.empty(0),
-               np.empty((0, B)), np.empty((0, B), np.int32))
-    for periods in (max(2, -(-1024 // n) + 1), 2):  # the threaded build, then the serial one
+    for periods in (max(2, -(-SERIAL_CELL_PERIODS // n) + 1), 2):  # the threaded build, then the serial one
         for rows in (True, False):
             rec = Recorder(cells, layout)
             _, view = rec.reserve(1)
-            buffers = (view["x"], view["i"], view["v"], view["energy"], view["time"], view["ip"], view["step"]) \
-                if rows else no_rows
+            buffers = record_buffers(view if rows else None, B)
             row_of = np.full(periods, -1, dtype=np.int64)
             if rows:
                 row_of[0] = 0
