@@ -29,9 +29,16 @@ def test_the_helper_process_compiles_the_segment_types_the_loop_uses(monkeypatch
     assert float(ds.time.values[-1]) == 240.0
 
 
-def test_warm_up_with_and_without_the_second_process_returns_a_time():
+def test_warm_up_leaves_a_layout_run_with_nothing_to_compile_with_and_without_the_second_process():
+    """Smoke test of both paths (helper process and this process alone): after warm_up, a run of that
+    layout adds no segment-kernel signature."""
+    import cellbalance.sim.segment as S
+
     cells = get_parameter_set("nmc_lg_m50").compile(8)
     lay = PackLayout(n_series=8)
     for two in (True, False):
         t = warm_up(cells, lay, two_processes=two)
         assert np.isfinite(t) and t > 0
+        before = (set(S._chunk.signatures), set(S._chunk_serial.signatures))
+        simulate(cells, Experiment(["Discharge at 1C for 3 minutes"], period_s=1.0), layout=lay)
+        assert (set(S._chunk.signatures), set(S._chunk_serial.signatures)) == before
