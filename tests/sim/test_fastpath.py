@@ -219,3 +219,18 @@ def test_a_read_only_ambient_array_compiles_no_second_kernel():
     ds = simulate(cells, exp, layout=lay, ambient_K=amb)  # a read-only array
     assert (len(S._chunk.signatures), len(S._chunk_serial.signatures)) == before
     assert float(ds.time.values[-1]) == 120.0
+
+
+def test_serial_and_threaded_builds_keep_separate_disk_caches():
+    """numba keys its on-disk cache by function name and line, not by compile options: a serial and a
+    threaded build of one function under one name load each other's machine code from the cache
+    (found 2026-12-03: the segment's threaded build then ran serially, 10k cells at half speed)."""
+    import cellbalance.estimation.kernels as EK
+    import cellbalance.sim.segment as S
+    from cellbalance.cell import kernels as K
+
+    pairs = [(S._chunk_serial, S._chunk), (K.step_serial, K.step_parallel), (K.emf_r0_serial, K.emf_r0_parallel),
+             (EK.ekf_step_serial, EK.ekf_step_parallel), (EK.bardelta_step_serial, EK.bardelta_step_parallel)]
+    for ser, par in pairs:
+        assert ser.targetoptions.get("parallel") is not True and par.targetoptions.get("parallel")
+        assert ser._cache._cache_file._index_name != par._cache._cache_file._index_name, ser.py_func.__name__

@@ -365,7 +365,9 @@ def _chunk_all(cp, gp, data, meta, x, cur, L, tamb, dt, lims, pack_of, npar, cur
 # one body, two builds: on numba's threads, and serial for chunks too small to be worth waking them
 # (a chunk of one period of a 96-cell pack is ~2 us of work; starting and joining the threads costs
 # several us on an idle machine and a scheduler time slice on a busy one)
-_chunk = njit(cache=True, parallel=True, error_model="numpy")(_chunk_all)
+# (the threaded build under its own name: numba's disk cache is keyed by name and line, not by options,
+# so two builds of one name load each other's machine code; see K._renamed)
+_chunk = njit(cache=True, parallel=True, error_model="numpy")(K._renamed(_chunk_all, "_chunk_parallel"))
 _chunk_serial = njit(cache=True, error_model="numpy")(_chunk_all)
 SERIAL_CELL_PERIODS = 1024  # a chunk of fewer cell-periods than this runs serially
 
