@@ -15,6 +15,15 @@ and the controller at theirs. Components are configured once (their constructor)
   memory in ``state`` (nothing hidden on ``self``), as scikit-learn's estimators keep ``fit``
   separate from their parameters.
 
+Batched calls (optional, for speed): sensors and estimators may also offer
+``step_many(t_s, inputs..., state) -> (outputs, state)``, the same as ``len(t_s)`` calls of
+``step`` in order, with ``t_s`` an (m,) array and every array of the inputs and outputs given a
+leading axis of length m (a :class:`TrueSignals`, :class:`Measurement` or :class:`Estimate` "over
+m instants"). Between two controller calls nothing reads the estimator's output, so the loop may
+run the plant through those periods in compiled code first and hand the sensors and the
+estimator the whole interval at once (``docs/architecture.md``, "Deferred estimation"); the
+results are those of the step-by-step calls (``tests/sim/test_deferred.py``).
+
 What a command holds (the one rule): a :class:`Command` acts from the controller call that
 returned it until the next call; a field left ``None`` means *off* (no bleeding, no converter
 current, no link switching), never "keep the previous value". The balancer turns the held

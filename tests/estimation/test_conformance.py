@@ -111,3 +111,63 @@ def test_sensors_are_seeded_pure_and_partial():
     np.testing.assert_allclose(a / lsb, np.round(a / lsb), rtol=0, atol=1e-6)  # on the ADC grid
     t = runs[0].measured_temperature_K.values  # (time, pack, cell)
     assert np.all(np.isfinite(t[:, :, [0, 2]])) and np.all(np.isnan(t[:, :, [1, 3]]))
+
+
+def _stack(meas):
+    from cellbalance.estimation.sensors import stack_measurements
+
+    return stack_measurements(meas, [m.t_s for m in meas])
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_step_many_is_the_steps_in_order(name, measurements):
+    """step_many over a stretch of instants gives what step gives call by call (the loop's deferred
+    estimation relies on it): the EKF's compiled batch to rounding, the others exactly."""
+    soc, std = _run(ESTIMATORS[name](), measurements, B)
+    est = ESTIMATORS[name]()
+    st = est.init(_ctx(B))
+    e0, st = est.step(measurements[0].t_s, measurements[0], None, st)  # (the first call starts the filter)
+    k = 1
+    rows_soc, rows_std = [e0.soc], [e0.soc_std]
+    for stretch in (59, 1, 120, len(measurements)):
+        part = measurements[k:k + stretch]
+        if not part:
+            break
+        eb, st = est.step_many(np.array([m.t_s for m in part]), _stack(part), None, st)
+        assert eb.soc.shape == (len(part), B, NS)
+        rows_soc.extend(eb.soc)
+        rows_std.extend(eb.soc_std)
+        k += len(part)
+    np.testing.assert_allclose(np.array(rows_soc), soc, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.array(rows_std), std, rtol=0, atol=1e-12)
+
+
+def test_sensors_step_many_draws_as_the_steps():
+    """NoisySensors.step_many: the same random draws in the same order as step called at each instant
+    (voltages, currents, temperatures equal; the charge accumulator to rounding), and the same state after."""
+    from cellbalance.interfaces import TrueSignals
+
+    layout = PackLayout(n_series=NS, n_packs=B)
+    ctx = LoopContext(NominalModel(P, layout), 1.0)
+    rng = np.random.default_rng(3)
+    m = 50
+    ts = np.arange(m) * 1.0 + 1.0
+    ip = rng.normal(0, 30, (m, B))
+    truth = TrueSignals(t_s=ts, cell_voltage_V=3.7 + 0.01 * rng.standard_normal((m, B, NS, 1)),
+                        cell_temperature_K=298 + rng.standard_normal((m, B, NS, 1)), cell_soc=np.full((m, B, NS, 1), 0.5),
+                        pack_current_A=ip, pack_voltage_V=rng.normal(15, 0.1, (m, B)),
+                        pack_charge_C=np.cumsum(ip, axis=0))
+    st0 = SENS.init(ctx)
+    _, st0 = SENS.step(0.0, TrueSignals(0.0, truth.cell_voltage_V[0], truth.cell_temperature_K[0], truth.cell_soc[0],
+                                        ip[0], truth.pack_voltage_V[0], np.zeros(B)), st0)
+    st = st0
+    seq = []
+    for j in range(m):
+        mj, st = SENS.step(float(ts[j]), TrueSignals(float(ts[j]), *(getattr(truth, f)[j] for f in (
+            "cell_voltage_V", "cell_temperature_K", "cell_soc", "pack_current_A", "pack_voltage_V", "pack_charge_C"))), st)
+        seq.append(mj)
+    mb, stb = SENS.step_many(ts, truth, st0)
+    for f in ("element_voltage_V", "temperature_K", "pack_current_A", "pack_voltage_V"):
+        np.testing.assert_array_equal(getattr(mb, f), np.stack([getattr(x, f) for x in seq]), err_msg=f)
+    np.testing.assert_allclose(mb.pack_charge_C, np.stack([x.pack_charge_C for x in seq]), rtol=1e-13, atol=1e-9)
+    assert stb.rng_state == st.rng_state

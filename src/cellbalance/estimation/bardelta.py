@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ParameterError, check_range
 from ..interfaces import Command, Estimate, Measurement
 from . import kernels as EK
-from .common import element_temperature, interval_inputs
+from .common import element_temperature, interval_inputs, stack_steps
 from .ekf import EKFEstimator, FilterState, initial_soc_array
 
 __all__ = ["BarDeltaEstimator"]
@@ -89,3 +89,7 @@ class BarDeltaEstimator(EKFEstimator):
         return Estimate(soc=soc, soc_std=std, extra={"delta_soc": dz.reshape(B, Ns).copy(),
                                                      "innovation_V": innov.reshape(B, Ns),
                                                      "flags": flags.reshape(B, Ns).astype(float)}), new
+
+    def step_many(self, t_s, measurement: Measurement, command: Command | None, state: FilterState):
+        """:meth:`step` at each instant (not EKFEstimator's compiled batch)."""
+        return stack_steps(self, np.asarray(t_s, float), measurement, command, state)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError, check_range
-from ..interfaces import Command, LoopContext, Measurement
+from ..interfaces import Command, Estimate, LoopContext, Measurement
 from . import kernels as EK
 
-__all__ = ["FilterTuning", "Nominal", "commanded_element_current", "element_temperature", "interval_inputs"]
+__all__ = ["FilterTuning", "Nominal", "commanded_element_current", "element_temperature", "interval_inputs",
+           "stack_steps"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,3 +197,19 @@ def interval_inputs(nom: Nominal, context: LoopContext, use_commanded: bool, mea
         i_now += ib
     return dt, i_pred, i_now, ip
 
+
+def stack_steps(est, ts: np.ndarray, measurement: Measurement, command: Command | None, state):
+    """step_many by calling ``est.step`` at each instant (arrays of ``measurement`` carry a leading
+    time axis); the Estimates stacked the same way."""
+    outs = []
+    for j, t in enumerate(ts):
+        mj = Measurement(t_s=float(t), element_voltage_V=measurement.element_voltage_V[j],
+                         temperature_K=measurement.temperature_K[j], pack_current_A=measurement.pack_current_A[j],
+                         pack_voltage_V=measurement.pack_voltage_V[j], pack_charge_C=measurement.pack_charge_C[j])
+        e, state = est.step(float(t), mj, command, state)
+        outs.append(e)
+    if not outs:
+        raise ParameterError("step_many needs at least one instant; got none.")
+    return Estimate(soc=np.stack([e.soc for e in outs]),
+                    soc_std=None if any(e.soc_std is None for e in outs) else np.stack([e.soc_std for e in outs]),
+                    extra={k: np.stack([e.extra[k] for e in outs]) for k in outs[0].extra}), state

@@ -23,7 +23,7 @@ import numpy as np
 from ..cell.model import docv_dsoc
 from ..errors import ParameterError, check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
-from .common import Nominal, element_temperature, interval_inputs
+from .common import Nominal, element_temperature, interval_inputs, stack_steps
 from .ekf import initial_soc_array
 
 __all__ = ["CoulombCounter", "CoulombState"]
@@ -135,3 +135,7 @@ class CoulombCounter:
                       charge_C=np.asarray(measurement.pack_charge_C, float).copy(),
                       voltage_V=np.asarray(measurement.element_voltage_V, float).copy())
         return Estimate(soc=z.copy(), soc_std=np.sqrt(var), extra={"hysteresis": h.copy()}), new
+
+    def step_many(self, t_s, measurement: Measurement, command: Command | None, state: CoulombState):
+        """:meth:`step` at each instant (arrays of ``measurement`` with a leading time axis)."""
+        return stack_steps(self, np.asarray(t_s, float), measurement, command, state)

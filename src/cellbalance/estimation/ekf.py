@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ParameterError, check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
 from . import kernels as EK
-from .common import FilterTuning, Nominal, element_temperature, interval_inputs
+from .common import FilterTuning, Nominal, element_temperature, interval_inputs, stack_steps
 
 __all__ = ["EKFEstimator", "FilterState", "initial_soc_array"]
 
@@ -114,18 +114,47 @@ class EKFEstimator:
         new = replace(st, x=x, P=P, s=s, t_s=float(measurement.t_s),
                       charge_C=np.asarray(measurement.pack_charge_C, float).copy(),
                       voltage_V=np.asarray(measurement.element_voltage_V, float).copy())
-        return _estimate(nom, x, P, innov, svar, flags), new
+        return _estimate(nom, x, P[:, 0, 0], innov, svar, flags), new
+
+    def step_many(self, t_s: np.ndarray, measurement: Measurement, command: Command | None, state: FilterState):
+        """``len(t_s)`` calls of :meth:`step` in one compiled call (``measurement`` and the returned
+        Estimate carry a leading time axis); the same numbers. The first call of a run (which starts the
+        filter) and the commanded balancing current (held at each instant's voltages) go step by step."""
+        ts = np.asarray(t_s, float)
+        if state.x is None or ts.shape[0] == 0 or (self.use_commanded_current and command is not None):
+            return stack_steps(self, ts, measurement, command, state)
+        nom = state.nominal
+        Np = nom.n_parallel
+        m, n = ts.shape[0], nom.n
+        dt = np.diff(ts, prepend=state.t_s)
+        q = np.asarray(measurement.pack_charge_C, float)
+        ip = np.diff(q, axis=0, prepend=state.charge_C[None]) / dt[:, None]  # (m, packs): exact Coulomb counting
+        i_pred = np.ascontiguousarray(np.repeat(ip, nom.n_series, axis=1)) / Np
+        i_now = np.ascontiguousarray(np.repeat(np.asarray(measurement.pack_current_A, float), nom.n_series, axis=1)) / Np
+        T = np.ascontiguousarray(element_temperature(measurement, nom.ambient_K).reshape(m, n))
+        y = np.ascontiguousarray(np.asarray(measurement.element_voltage_V, float).reshape(m, n))
+        x, P, s = state.x.copy(), state.P.copy(), state.s.copy()
+        innov, svar, pz = (np.empty((m, n)) for _ in range(3))
+        xs = np.empty((m, *x.shape))
+        flags = np.empty((m, n), np.int64)
+        EK.ekf_trace(nom.cp, nom.gp, nom.data, nom.meta, x, P, s, i_pred, i_now, T, y, dt, self.tuning.noise(),
+                     self.tuning.robust(), innov, svar, flags, xs, pz)
+        new = replace(state, x=x, P=P, s=s, t_s=float(ts[-1]), charge_C=q[-1].copy(),
+                      voltage_V=np.asarray(measurement.element_voltage_V[-1], float).copy())
+        return _estimate(nom, xs, pz, innov, svar, flags, lead=(m,)), new
 
 
-def _estimate(nom: Nominal, x, P, innov, svar, flags) -> Estimate:
-    shp = nom.shape
+def _estimate(nom: Nominal, x, pz, innov, svar, flags, lead: tuple = ()) -> Estimate:
+    """The Estimate of state ``x`` (..., n, nx) with SOC variance ``pz`` (..., n); ``lead`` the leading
+    (time) axes of a batch."""
+    shp = (*lead, *nom.shape)
     nrc = nom.n_rc
     return Estimate(
-        soc=x[:, 0].reshape(shp).copy(),
-        soc_std=np.sqrt(np.maximum(P[:, 0, 0], 0.0)).reshape(shp),
+        soc=x[..., 0].reshape(shp).copy(),
+        soc_std=np.sqrt(np.maximum(pz, 0.0)).reshape(shp),
         extra={
-            "hysteresis": x[:, nrc + 1].reshape(shp).copy(),
-            "rc_voltage_sum_V": x[:, 1:nrc + 1].sum(-1).reshape(shp),
+            "hysteresis": x[..., nrc + 1].reshape(shp).copy(),
+            "rc_voltage_sum_V": x[..., 1:nrc + 1].sum(-1).reshape(shp),
             "innovation_V": innov.reshape(shp).copy(),
             "innovation_std_V": np.sqrt(svar).reshape(shp),
             "flags": flags.reshape(shp).astype(float),

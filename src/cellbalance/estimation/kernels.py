@@ -417,6 +417,48 @@ def ekf_run(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust
     f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags)
 
 
+def _ekf_trace_serial(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
+                      x_out, pz_out):
+    for k in range(dt.shape[0]):
+        ekf_step_serial(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust, innov[k],
+                        svar[k], flags[k])
+        for e in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                x_out[k, e, j] = x[e, j]
+            pz_out[k, e] = P[e, 0, 0]
+
+
+def _ekf_trace_parallel(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
+                        x_out, pz_out):
+    for k in range(dt.shape[0]):
+        ekf_step_parallel(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust,
+                          innov[k], svar[k], flags[k])
+        for e in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                x_out[k, e, j] = x[e, j]
+            pz_out[k, e] = P[e, 0, 0]
+
+
+ekf_trace_serial = njit(cache=True)(_ekf_trace_serial)
+ekf_trace_parallel = njit(cache=True)(_ekf_trace_parallel)
+
+
+def ekf_trace(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, x_out,
+              pz_out):
+    """``ekf_run`` that also writes each step's state ``x_out`` (k, n, nx) and SOC variance ``pz_out``
+    (k, n): the trace an estimator hands the loop's log when it runs many steps at once."""
+    n = x.shape[0]
+    k = dt.shape[0]
+    _check_run("ekf_trace", k, [(nm, a, (k, n)) for nm, a in (("i_pred", i_pred), ("i_meas", i_meas), ("T", T),
+                                                                ("y", y), ("innov", innov), ("svar", svar),
+                                                                ("flags", flags), ("pz_out", pz_out))])
+    if x_out.shape != (k, *x.shape):
+        raise ParameterError(f"ekf_trace: x_out has shape {x_out.shape}; expected {(k, *x.shape)}.")
+    f = K._pick(n, ekf_trace_serial, ekf_trace_parallel)
+    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags,
+      x_out, pz_out)
+
+
 # the delta filters' rows (the same workspace, other meanings): values and slopes dX/dz of the tables
 # at z = zbar + dz, the pack's bar states broadcast over its elements, the delta state
 _D_SU, _D_SD, _D_SM, _D_SR = _W_ZP, _W_ZM, _W_YP, _W_YM

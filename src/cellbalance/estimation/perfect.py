@@ -46,6 +46,10 @@ class PerfectSensors:
         )
         return m, state
 
+    def step_many(self, t_s, truth: TrueSignals, state):
+        """step at each of the instants ``t_s`` (arrays with a leading time axis)."""
+        return self.step(np.asarray(t_s, float), truth, state)
+
 
 @dataclass(frozen=True)
 class PerfectEstimator:

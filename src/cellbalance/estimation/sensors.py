@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError, ParameterError, check_range
 from ..interfaces import LoopContext, Measurement, TrueSignals
 
-__all__ = ["CurrentSensor", "NoisySensors", "SensorState", "TemperatureSensors", "VoltageSensor"]
+__all__ = ["CurrentSensor", "NoisySensors", "SensorState", "TemperatureSensors", "VoltageSensor", "stack_measurements"]
 
 
 @dataclass(frozen=True)
@@ -175,3 +175,67 @@ class NoisySensors:
         new = SensorState(rng_state=rng.bit_generator.state, last_t_s=float(t_s), true_charge_C=q_true.copy(),
                           charge_C=np.asarray(q_m, float).copy(), mask=state.mask)
         return m, new
+
+    def step_many(self, t_s: np.ndarray, truth: TrueSignals, state: SensorState) -> tuple[Measurement, SensorState]:
+        """``len(t_s)`` calls of :meth:`step` at once (``truth`` and the returned Measurement carry a
+        leading time axis): the same random draws in the same order, so the same measurements (the
+        charge accumulator adds each interval's increment as one sum: equal to rounding)."""
+        ts = np.asarray(t_s, float)
+        m = ts.shape[0]
+        if state.last_t_s is None or m == 0 or not (np.diff(ts, prepend=state.last_t_s) > 0).all():
+            return _stack_steps(self, ts, truth, state)
+        bg = np.random.PCG64()
+        bg.state = state.rng_state
+        rng = np.random.Generator(bg)
+        cs, vs, tsn = self.current, self.voltage, self.temperature
+        q_true = np.asarray(truth.pack_charge_C, float)  # (m, packs)
+        nb = q_true.shape[1]
+        v_true = truth.element_voltage_V
+        n_el, n_cell = v_true[0].size, truth.cell_temperature_K[0].size
+        # one draw per sample in step's order: current, charge, voltages, temperatures, pack voltage
+        widths = [nb, nb if cs.noise_std_A > 0 else 0, n_el if vs.noise_std_V > 0 else 0,
+                  n_cell if tsn.noise_std_K > 0 else 0, nb if vs.noise_std_V > 0 else 0]
+        z = rng.standard_normal((m, sum(widths)))
+        at = np.cumsum([0, *widths])
+        i_m = (1.0 + cs.gain_error) * truth.pack_current_A + cs.offset_A + cs.noise_std_A * z[:, at[0]:at[1]]
+        dt = np.diff(ts, prepend=state.last_t_s)[:, None]
+        dq = (1.0 + cs.gain_error) * np.diff(q_true, axis=0, prepend=state.true_charge_C[None]) + cs.offset_A * dt
+        if cs.noise_std_A > 0:
+            dq = dq + cs.noise_std_A * np.sqrt(cs.sample_period_s * dt) * z[:, at[1]:at[2]]
+        q_m = np.add.accumulate(np.concatenate([state.charge_C[None], dq]), axis=0)[1:]
+        v = v_true + vs.offset_V
+        if vs.noise_std_V > 0:
+            v = v + vs.noise_std_V * z[:, at[2]:at[3]].reshape(v.shape)
+        if vs.adc_bits is not None:
+            v = np.clip(np.round(v / vs.lsb_V), 0, 2**vs.adc_bits - 1) * vs.lsb_V
+        t = truth.cell_temperature_K + tsn.offset_K
+        if tsn.noise_std_K > 0:
+            t = t + tsn.noise_std_K * z[:, at[3]:at[4]].reshape(t.shape)
+        t = np.where(state.mask, t, np.nan)
+        pv = truth.pack_voltage_V + (vs.noise_std_V * z[:, at[4]:at[5]] if vs.noise_std_V > 0 else 0.0)
+        out = Measurement(t_s=ts, element_voltage_V=v, temperature_K=t, pack_current_A=i_m, pack_voltage_V=pv,
+                          pack_charge_C=q_m)
+        new = SensorState(rng_state=rng.bit_generator.state, last_t_s=float(ts[-1]), true_charge_C=q_true[-1].copy(),
+                          charge_C=q_m[-1].copy(), mask=state.mask)
+        return out, new
+
+
+def _stack_steps(sensors, ts: np.ndarray, truth: TrueSignals, state):
+    """step_many by calling step at each instant (the first sample, or uneven times)."""
+    rows = []
+    for j, t in enumerate(ts):
+        tj = TrueSignals(t_s=float(t), **{f: getattr(truth, f)[j] for f in _TRUTH_ARRAYS})
+        mj, state = sensors.step(float(t), tj, state)
+        rows.append(mj)
+    return stack_measurements(rows, ts), state
+
+
+_TRUTH_ARRAYS = ("cell_voltage_V", "cell_temperature_K", "cell_soc", "pack_current_A", "pack_voltage_V",
+                 "pack_charge_C")
+_MEAS_ARRAYS = ("element_voltage_V", "temperature_K", "pack_current_A", "pack_voltage_V", "pack_charge_C")
+
+
+def stack_measurements(rows: list[Measurement], ts: np.ndarray) -> Measurement:
+    """Measurements at several instants as one Measurement with a leading time axis."""
+    return Measurement(t_s=np.asarray(ts, float),
+                       **{f: np.stack([np.asarray(getattr(r, f), float) for r in rows]) for f in _MEAS_ARRAYS})

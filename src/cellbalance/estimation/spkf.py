@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import check_range
 from ..interfaces import Command, Measurement
 from . import kernels as EK
-from .common import element_temperature, interval_inputs
+from .common import element_temperature, interval_inputs, stack_steps
 from .ekf import EKFEstimator, FilterState, _estimate
 
 __all__ = ["SPKFEstimator", "sigma_points"]
@@ -104,4 +104,8 @@ class SPKFEstimator(EKFEstimator):
         new = replace(st, x=x, P=P, s=s, t_s=float(measurement.t_s),
                       charge_C=np.asarray(measurement.pack_charge_C, float).copy(),
                       voltage_V=np.asarray(measurement.element_voltage_V, float).copy())
-        return _estimate(nom, x, P, r, Sy, flags), new
+        return _estimate(nom, x, P[:, 0, 0], r, Sy, flags), new
+
+    def step_many(self, t_s, measurement: Measurement, command: Command | None, state: FilterState):
+        """:meth:`step` at each instant (not EKFEstimator's compiled batch)."""
+        return stack_steps(self, np.asarray(t_s, float), measurement, command, state)

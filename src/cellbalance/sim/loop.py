@@ -601,9 +601,11 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
                     # the fixed point between the held currents and the element voltages they cause)
                     run.apply(slots.rehold(_voltages_with(run, x, st, t_in, dt, v_cell, i_before, evaluated)))
         if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
-            t_next = min(slots.next_due(), run.faults[0].time_s if run.faults else math.inf)
+            t_fault = run.faults[0].time_s if run.faults else math.inf
+            defer = slots.defer and run.w is None and slots.next_est < min(slots.next_reader(), t_fault)
+            t_next = min(slots.next_reader() if defer else slots.next_due(), t_fault)
             n_slot = math.ceil((t_next - t) / dt - 1e-9) if math.isfinite(t_next) else 1 << 40
-            adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot)
+            adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot, slots if defer else None)
             if adv:
                 t += adv * dt
                 k += adv
@@ -844,10 +846,18 @@ def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float)
     return np.full(n_max, 0.0 if step.mode == "rest" else run.step_value(step, t_in))
 
 
-def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt, k_step, n_slot: int) -> int:
+#: cell-rows of true signals a deferred estimation window holds at most (its period count is this
+#: over the cell count, at least 1): bounds its memory (~100 MB) for large packs
+DEFER_CELL_ROWS = 1 << 20
+
+
+def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt, k_step, n_slot: int,
+                 deferred: Slots | None = None) -> int:
     """Advance whole periods of every pack in compiled code when all their steps allow it (current
     driven, no current taper) up to the next slot call (``n_slot`` periods at most), with the held
-    balancing currents and shunts; returns periods advanced."""
+    balancing currents and shunts; returns periods advanced. With ``deferred`` slots, every period's
+    true signals are kept and the estimator calls due inside the advanced periods are made after it
+    (:meth:`Slots.run_many`)."""
     if run.limit_s - t < 3 * dt:
         return 0
     if run.seg_plan is False:
@@ -860,6 +870,8 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     if n_max < 2 or run.taper:
         return 0
     n_max = min(n_max, 100_000, n_slot)  # (a single period up to the next slot call is worth a segment)
+    if deferred is not None:
+        n_max = min(n_max, max(2, DEFER_CELL_ROWS // run.n))
     B = run.B
     cur = np.empty((n_max, B))
     for b, step in enumerate(steps):
@@ -883,13 +895,26 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         per = row_of[:0]
     buffers = run.no_rows if view is None else record_buffers(view, B)
     bal = run.has_bal or run.has_shunt
+    if deferred is not None:  # every period's row, into the window's own buffers
+        q0 = run.charge.copy()
+        win = _window_buffers(run, n_max)
+        seg_rows, seg_buf = np.arange(n_max), record_buffers(win, B)
+    else:
+        seg_rows, seg_buf = row_of, buffers
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
-                       run.layout.series_ohm, run.energy, run.charge, row_of, buffers, t, k_step,
+                       run.layout.series_ohm, run.energy, run.charge, seg_rows, seg_buf, t, k_step,
                        run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
     if done <= 0:
         return 0
     nrow = int(np.searchsorted(per, done))
-    if nrow:
+    if deferred is not None:
+        for key in view if nrow else ():  # the recorder's rows, copied from the window
+            view[key][:nrow] = win[key][per[:nrow]]
+        run.i_cell = win["i"][done - 1].copy()
+        _run_deferred(run, deferred, win, q0, t, dt, done)
+        if nrow:
+            rec.commit(nrow)
+    elif nrow:
         rec.commit(nrow)
         run.i_cell = buffers[1][nrow - 1].copy()
     plan = run.seg_plan
@@ -900,6 +925,37 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     else:
         run._valid_x = None
     return int(done)
+
+
+def _window_buffers(run: _Run, rows: int) -> dict:
+    """Row buffers (as the recorder's, float64) for a deferred-estimation window, reused across windows."""
+    w = getattr(run, "_win", None)
+    if w is None or w["time"].shape[0] < rows:
+        n, B, nx = run.n, run.B, K.NX + run.cells.params.n_rc
+        w = run._win = {"time": np.empty(rows), "x": np.empty((rows, n, nx)), "i": np.empty((rows, n)),
+                        "v": np.empty((rows, n)), "ip": np.empty((rows, B)), "step": np.empty((rows, B), np.int32),
+                        "energy": np.zeros((rows, B, 5))}
+        return w
+    return {key: a[:rows] for key, a in w.items()}
+
+
+def _run_deferred(run: _Run, slots: Slots, win: dict, q0: np.ndarray, t: float, dt: float, done: int) -> None:
+    """The estimator calls due inside the ``done`` periods a segment advanced from ``t``, on the true
+    signals it kept at the start of each period (those of :func:`_truth` there)."""
+    js, dues = slots.deferred_offsets(t, dt, done)
+    if js.size == 0:
+        return
+    shp = run.layout.shape
+    m = js.size
+    # the pack charge at the start of every period: the same running sum the segment made
+    q = np.add.accumulate(np.concatenate([q0[None], win["ip"][:done] * dt]), axis=0)
+    ip = win["ip"][js]
+    v = win["v"][js].reshape(m, *shp)
+    xs = win["x"][js]
+    truth = TrueSignals(t_s=t + js * dt, cell_voltage_V=v, cell_temperature_K=xs[..., K.X_T].reshape(m, *shp),
+                        cell_soc=xs[..., K.X_Z].reshape(m, *shp), pack_current_A=ip,
+                        pack_voltage_V=v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm, pack_charge_C=q[js])
+    slots.run_many(truth.t_s, truth, float(dues[-1]))
 
 
 def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:

@@ -15,7 +15,12 @@ timing rules (``docs/architecture.md``):
   :class:`~cellbalance.interfaces.HeldAction` (``balancing.hold_command``) held until its next call;
 * the supervisor (the slow layer, hours) runs after the estimator and before the controller; its
   :class:`~cellbalance.interfaces.Directive` (stop, or derate by a factor) applies to every command
-  from then on, and to the one in force at once.
+  from then on, and to the one in force at once;
+* deferred estimation: when the sensors (read on demand) and the estimator offer ``step_many`` and
+  the estimator does not use the truth, the estimator calls between two calls of the controller,
+  the supervisor or a fault (which are what read its output) may be made after the plant has run
+  through them (:meth:`Slots.deferred_offsets`, :meth:`Slots.run_many`): the same calls, at the
+  same instants, on the same true signals, in the same order.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ..interfaces import Command, Directive, Estimate, HeldAction, LoopContext, 
 __all__ = ["Slots"]
 
 _EPS = 1e-9
+_MEAS = ("element_voltage_V", "temperature_K", "pack_current_A", "pack_voltage_V", "pack_charge_C")
 
 
 def _check_component(kind: str, comp, methods: tuple[str, ...]) -> None:
@@ -102,6 +108,9 @@ class Slots:
         self.log_est: list[tuple[float, Estimate]] = []
         self.log_ctl: list[tuple[float, Command, HeldAction]] = []
         self.ctl_wall: list[float] = []  # wall time of each controller call [s] (an observation, not physics)
+        self.defer = (estimator is not None and sp is None and not getattr(estimator, "uses_truth", False)
+                      and callable(getattr(estimator, "step_many", None))
+                      and callable(getattr(self.sensors, "step_many", None)))
 
     @property
     def active(self) -> bool:
@@ -113,6 +122,47 @@ class Slots:
 
     def due(self, t: float) -> bool:
         return t >= self.next_due() - _EPS
+
+    def next_reader(self) -> float:
+        """The next instant at which something reads the estimate (controller or supervisor) [s]."""
+        return min(self.next_ctl, self.next_sup)
+
+    def deferred_offsets(self, t: float, dt: float, n_stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """The plant periods j (1 <= j < n_stop) after ``t`` at whose start the estimator is due, as the
+        loop would run it on a grid of step ``dt``, and its next due time after each of those calls."""
+        per = self.estimator.period_s
+        due = self.next_est
+        j0 = max(1, math.ceil((due - _EPS - t) / dt - 1e-12))
+        if j0 >= n_stop:
+            return np.empty(0, np.int64), np.empty(0)
+        if abs(per - dt) <= 1e-12 * dt and due - _EPS <= t + j0 * dt < due + dt - _EPS:
+            # one call a period: each call at its due time's grid point, the next due one period on
+            js = np.arange(j0, n_stop)
+            dues = np.add.accumulate(np.concatenate([[due], np.full(js.size, per)]))[1:]
+            return js, dues
+        js, dues = [], []
+        j = j0
+        while j < n_stop:
+            due = _next(due, per, t + j * dt)
+            js.append(j)
+            dues.append(due)
+            j = max(j + 1, math.ceil((due - _EPS - t) / dt - 1e-12))
+        return np.array(js, np.int64), np.array(dues)
+
+    def run_many(self, ts: np.ndarray, truth: TrueSignals, next_due: float) -> None:
+        """The sensors and the estimator at each instant of ``ts`` (``truth`` with a leading time axis)
+        in one batched call each; ``next_due`` the estimator's due time after the last."""
+        meas, self.sensor_state = self.sensors.step_many(ts, truth, self.sensor_state)
+        est, self.est_state = self.estimator.step_many(ts, meas, self.command, self.est_state)
+        if not isinstance(est, Estimate) or np.shape(est.soc)[:1] != ts.shape:
+            raise ConfigError(f"the estimator {type(self.estimator).__name__}.step_many must return a "
+                              f"cellbalance.interfaces.Estimate with a leading axis of {ts.size} instants.")
+        self.log_meas.append(meas)
+        self.log_est.append((ts, est))
+        self.measurement = dataclasses.replace(meas, t_s=float(ts[-1]), **{f: getattr(meas, f)[-1] for f in _MEAS})
+        self.estimate = Estimate(soc=est.soc[-1], soc_std=None if est.soc_std is None else est.soc_std[-1],
+                                 extra={k: v[-1] for k, v in est.extra.items()})
+        self.next_est = next_due
 
     def _for(self, comp, meas: Measurement, truth: TrueSignals) -> Measurement:
         return dataclasses.replace(meas, truth=truth) if getattr(comp, "uses_truth", False) else meas
@@ -194,27 +244,35 @@ class Slots:
         coords: dict = {}
         if self.log_meas:
             m = self.log_meas
-            coords["measurement_time"] = ("measurement_time", np.array([x.t_s for x in m]),
+
+            def rows(f, shape):  # every entry as (instants, *shape): single calls and batches alike
+                return np.concatenate([np.reshape(getattr(x, f), (-1, *shape)) for x in m])
+
+            coords["measurement_time"] = ("measurement_time", np.concatenate([np.atleast_1d(x.t_s) for x in m]),
                                           {"units": "s", "long_name": "Sensor sample time"})
             d = ("measurement_time",)
-            data["measured_element_voltage_V"] = (d + el, np.stack([x.element_voltage_V for x in m]),
+            data["measured_element_voltage_V"] = (d + el, rows("element_voltage_V", (B, Ns)),
                                                   {"units": "V", "long_name": "Measured element voltage"})
-            data["measured_temperature_K"] = ((*d, "pack", "cell"),
-                                              np.stack([x.temperature_K.reshape(B, Ns * Np) for x in m]),
+            data["measured_temperature_K"] = ((*d, "pack", "cell"), rows("temperature_K", (B, Ns * Np)),
                                               {"units": "K", "long_name": "Measured cell temperature"})
-            data["measured_pack_current_A"] = ((*d, "pack"), np.stack([x.pack_current_A for x in m]),
+            data["measured_pack_current_A"] = ((*d, "pack"), rows("pack_current_A", (B,)),
                                                {"units": "A", "long_name": "Measured pack current"})
-            data["measured_pack_charge_C"] = ((*d, "pack"), np.stack([x.pack_charge_C for x in m]),
+            data["measured_pack_charge_C"] = ((*d, "pack"), rows("pack_charge_C", (B,)),
                                               {"units": "C", "long_name": "Pack charge since start (current sensor)"})
         if self.log_est:
-            coords["estimate_time"] = ("estimate_time", np.array([t for t, _ in self.log_est]),
+            ests = self.log_est
+
+            def est_rows(get):  # a single call's (B, Ns) (or broadcastable) or a batch's (m, B, Ns)
+                return np.concatenate([np.reshape(np.broadcast_to(get(e), (np.size(t), B, Ns)), (-1, B, Ns))
+                                       for t, e in ests])
+
+            coords["estimate_time"] = ("estimate_time", np.concatenate([np.atleast_1d(t) for t, _ in ests]),
                                        {"units": "s", "long_name": "Estimator call time"})
             d = ("estimate_time",)
-            data["estimated_soc"] = (d + el, np.stack([np.broadcast_to(e.soc, (B, Ns)) for _, e in self.log_est]),
+            data["estimated_soc"] = (d + el, est_rows(lambda e: e.soc),
                                      {"units": "1", "long_name": "Estimated element SOC"})
-            if all(e.soc_std is not None for _, e in self.log_est):
-                data["estimated_soc_std"] = (d + el, np.stack([np.broadcast_to(e.soc_std, (B, Ns))
-                                                               for _, e in self.log_est]),
+            if all(e.soc_std is not None for _, e in ests):
+                data["estimated_soc_std"] = (d + el, est_rows(lambda e: e.soc_std),
                                              {"units": "1", "long_name": "Estimated element SOC standard deviation"})
         if self.log_ctl:
             coords["control_time"] = ("control_time", np.array([t for t, _, _ in self.log_ctl]),
