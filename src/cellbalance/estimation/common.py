@@ -152,6 +152,8 @@ def element_temperature(measurement: Measurement, default_K: float) -> np.ndarra
     """(n_packs, n_series) temperature per element: the mean of its measured cells; an element without
     a sensor takes its pack's mean measured temperature, a pack without any the ``default_K``."""
     t = np.asarray(measurement.temperature_K, float)
+    if t.shape[-1] == 1 and np.isfinite(t).all():  # a sensor on every element of one cell: its reading
+        return t[..., 0].copy()  # (a fresh writable array, as below: kernels see one array type)
     have = np.isfinite(t)
     cnt = have.sum(-1)
     tot = np.where(have, t, 0.0).sum(-1)

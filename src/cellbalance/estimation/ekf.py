@@ -126,9 +126,9 @@ class EKFEstimator:
         nom = state.nominal
         Np = nom.n_parallel
         m, n = ts.shape[0], nom.n
-        dt = np.diff(ts, prepend=state.t_s)
+        dt = ts - np.concatenate(([state.t_s], ts[:-1]))
         q = np.asarray(measurement.pack_charge_C, float)
-        ip = np.diff(q, axis=0, prepend=state.charge_C[None]) / dt[:, None]  # (m, packs): exact Coulomb counting
+        ip = (q - np.concatenate([state.charge_C[None], q[:-1]])) / dt[:, None]  # (m, packs): exact Coulomb counting
         i_pred = np.ascontiguousarray(np.repeat(ip, nom.n_series, axis=1)) / Np
         i_now = np.ascontiguousarray(np.repeat(np.asarray(measurement.pack_current_A, float), nom.n_series, axis=1)) / Np
         T = np.ascontiguousarray(element_temperature(measurement, nom.ambient_K).reshape(m, n))

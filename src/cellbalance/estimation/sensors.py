@@ -18,6 +18,7 @@ its inputs (the same state gives the same measurement, and the input state is ne
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,8 +183,12 @@ class NoisySensors:
         charge accumulator adds each interval's increment as one sum: equal to rounding)."""
         ts = np.asarray(t_s, float)
         m = ts.shape[0]
-        if state.last_t_s is None or m == 0 or not (np.diff(ts, prepend=state.last_t_s) > 0).all():
+        if state.last_t_s is None or m == 0:
             return _stack_steps(self, ts, truth, state)
+        dt = ts - np.concatenate(([state.last_t_s], ts[:-1]))
+        if not (dt > 0).all():
+            return _stack_steps(self, ts, truth, state)
+        dt = dt[:, None]
         bg = np.random.PCG64()
         bg.state = state.rng_state
         rng = np.random.Generator(bg)
@@ -196,10 +201,9 @@ class NoisySensors:
         widths = [nb, nb if cs.noise_std_A > 0 else 0, n_el if vs.noise_std_V > 0 else 0,
                   n_cell if tsn.noise_std_K > 0 else 0, nb if vs.noise_std_V > 0 else 0]
         z = rng.standard_normal((m, sum(widths)))
-        at = np.cumsum([0, *widths])
+        at = list(itertools.accumulate(widths, initial=0))
         i_m = (1.0 + cs.gain_error) * truth.pack_current_A + cs.offset_A + cs.noise_std_A * z[:, at[0]:at[1]]
-        dt = np.diff(ts, prepend=state.last_t_s)[:, None]
-        dq = (1.0 + cs.gain_error) * np.diff(q_true, axis=0, prepend=state.true_charge_C[None]) + cs.offset_A * dt
+        dq = (1.0 + cs.gain_error) * (q_true - np.concatenate([state.true_charge_C[None], q_true[:-1]])) + cs.offset_A * dt
         if cs.noise_std_A > 0:
             dq = dq + cs.noise_std_A * np.sqrt(cs.sample_period_s * dt) * z[:, at[1]:at[2]]
         q_m = np.add.accumulate(np.concatenate([state.charge_C[None], dq]), axis=0)[1:]

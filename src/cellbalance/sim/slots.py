@@ -263,8 +263,9 @@ class Slots:
             ests = self.log_est
 
             def est_rows(get):  # a single call's (B, Ns) (or broadcastable) or a batch's (m, B, Ns)
-                return np.concatenate([np.reshape(np.broadcast_to(get(e), (np.size(t), B, Ns)), (-1, B, Ns))
-                                       for t, e in ests])
+                return np.concatenate([a.reshape(-1, B, Ns) if a.size == np.size(t) * B * Ns else
+                                       np.broadcast_to(a, (np.size(t), B, Ns))
+                                       for t, e in ests for a in (np.asarray(get(e)),)])
 
             coords["estimate_time"] = ("estimate_time", np.concatenate([np.atleast_1d(t) for t, _ in ests]),
                                        {"units": "s", "long_name": "Estimator call time"})
