@@ -5,12 +5,12 @@ temperatures and currents an estimator can derive from a measurement (and the co
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import ParameterError, check_range
-from ..interfaces import Command, Estimate, LoopContext, Measurement
+from ..interfaces import Command, Estimate, LoopContext, Measurement, NominalModel
 from . import kernels as EK
 
 __all__ = ["FilterTuning", "Nominal", "commanded_element_current", "element_temperature", "interval_inputs",
@@ -175,6 +175,29 @@ def commanded_element_current(context: LoopContext, command: Command | None, v_h
     if held.link_laplacian_S is not None:
         i = i - np.einsum("bij,bj->bi", held.link_laplacian_S, v_mean)
     return np.broadcast_to(i, shp).copy()
+
+
+def commanded_element_current_many(context: LoopContext, command: Command | None, v_hold: np.ndarray,
+                                   v_mean: np.ndarray) -> np.ndarray:
+    """:func:`commanded_element_current` at m instants at once (``v_hold``, ``v_mean`` and the result
+    (m, n_packs, n_series)): the balancer holds the command on m copies of the packs in one call, so
+    each instant gets exactly the currents of its own call."""
+    m = v_hold.shape[0]
+    lay = context.layout
+    shp = (m, lay.n_packs, lay.n_series)
+    if command is None or context.balancer is None or not command.given():
+        return np.zeros(shp)
+
+    def tiled(a):
+        a = np.asarray(a)
+        return a if a.ndim < 2 else np.tile(a, (m,) + (1,) * (a.ndim - 1))
+
+    big = Command(**{f: None if getattr(command, f) is None else tiled(getattr(command, f))
+                     for f in ("bleed", "edge_current_A", "links_on", "element_current_A")})
+    ctx = LoopContext(NominalModel(context.nominal.cell, replace(lay, n_packs=m * lay.n_packs)),
+                      context.plant_period_s, context.balancer)
+    i = commanded_element_current(ctx, big, v_hold.reshape(-1, lay.n_series), v_mean.reshape(-1, lay.n_series))
+    return i.reshape(shp)
 
 
 def interval_inputs(nom: Nominal, context: LoopContext, use_commanded: bool, measurement: Measurement,

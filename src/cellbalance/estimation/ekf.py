@@ -18,7 +18,14 @@ import numpy as np
 from ..errors import ParameterError, check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
 from . import kernels as EK
-from .common import FilterTuning, Nominal, element_temperature, interval_inputs, stack_steps
+from .common import (
+    FilterTuning,
+    Nominal,
+    commanded_element_current_many,
+    element_temperature,
+    interval_inputs,
+    stack_steps,
+)
 
 __all__ = ["EKFEstimator", "FilterState", "initial_soc_array"]
 
@@ -119,9 +126,10 @@ class EKFEstimator:
     def step_many(self, t_s: np.ndarray, measurement: Measurement, command: Command | None, state: FilterState):
         """``len(t_s)`` calls of :meth:`step` in one compiled call (``measurement`` and the returned
         Estimate carry a leading time axis); the same numbers. The first call of a run (which starts the
-        filter) and the commanded balancing current (held at each instant's voltages) go step by step."""
+        filter) goes through :meth:`step`; the commanded balancing current (``use_commanded_current``)
+        is held at each instant's voltages in one call of the balancer."""
         ts = np.asarray(t_s, float)
-        if state.x is None or ts.shape[0] == 0 or (self.use_commanded_current and command is not None):
+        if state.x is None or ts.shape[0] == 0:
             return stack_steps(self, ts, measurement, command, state)
         nom = state.nominal
         Np = nom.n_parallel
@@ -129,8 +137,15 @@ class EKFEstimator:
         dt = ts - np.concatenate(([state.t_s], ts[:-1]))
         q = np.asarray(measurement.pack_charge_C, float)
         ip = (q - np.concatenate([state.charge_C[None], q[:-1]])) / dt[:, None]  # (m, packs): exact Coulomb counting
-        i_pred = np.ascontiguousarray(np.repeat(ip, nom.n_series, axis=1)) / Np
-        i_now = np.ascontiguousarray(np.repeat(np.asarray(measurement.pack_current_A, float), nom.n_series, axis=1)) / Np
+        i_pred = np.repeat(ip, nom.n_series, axis=1)
+        i_now = np.repeat(np.asarray(measurement.pack_current_A, float), nom.n_series, axis=1)
+        if self.use_commanded_current and command is not None:  # as interval_inputs, at every instant
+            v = np.asarray(measurement.element_voltage_V, float)
+            vm = 0.5 * (v + np.concatenate([state.voltage_V[None], v[:-1]]))
+            ib = commanded_element_current_many(state.context, command, v, vm).reshape(m, n)
+            i_pred = i_pred + ib
+            i_now = i_now + ib
+        i_pred, i_now = i_pred / Np, i_now / Np
         T = np.ascontiguousarray(element_temperature(measurement, nom.ambient_K).reshape(m, n))
         y = np.ascontiguousarray(np.asarray(measurement.element_voltage_V, float).reshape(m, n))
         x, P, s = state.x.copy(), state.P.copy(), state.s.copy()
