@@ -39,13 +39,13 @@ def _both(monkeypatch, run):
     orig_many = SL.Slots.run_many
     orig_init = SL.Slots.__init__
 
-    def counting(self, ts, truth, next_due):
+    def counting(self, ts, truth):
         calls.append(len(ts))
-        return orig_many(self, ts, truth, next_due)
+        return orig_many(self, ts, truth)
 
     def no_defer(self, *args, **kw):
         orig_init(self, *args, **kw)
-        self.defer = False
+        self.deferrable = False
 
     with monkeypatch.context() as mp:
         mp.setattr(SL.Slots, "run_many", counting)
@@ -78,7 +78,7 @@ def test_closed_loop_deferred_equals_call_by_call(monkeypatch, commanded):
                         controller=Consensus(period_s=60.0), balancer=ring)
 
     a, b, calls = _both(monkeypatch, run)
-    assert calls and max(calls) == 59  # the 59 estimator calls between two controller calls, in one batch
+    assert calls and max(calls) == 60  # the 59 estimator calls between two controller calls and the one at it
     np.testing.assert_array_equal(a.estimate_time.values, np.arange(600.0))
     np.testing.assert_array_equal(a.estimate_time.values, b.estimate_time.values)
     np.testing.assert_array_equal(a.measurement_time.values, b.measurement_time.values)

@@ -602,7 +602,7 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
                     run.apply(slots.rehold(_voltages_with(run, x, st, t_in, dt, v_cell, i_before, evaluated)))
         if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
             t_fault = run.faults[0].time_s if run.faults else math.inf
-            defer = slots.defer and run.w is None and slots.next_est < min(slots.next_reader(), t_fault)
+            defer = slots.deferrable and run.w is None and slots.next_est < min(slots.next_reader(), t_fault)
             t_next = min(slots.next_reader() if defer else slots.next_due(), t_fault)
             n_slot = math.ceil((t_next - t) / dt - 1e-9) if math.isfinite(t_next) else 1 << 40
             adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot, slots if defer else None)
@@ -955,7 +955,7 @@ def _run_deferred(run: _Run, slots: Slots, win: dict, q0: np.ndarray, t: float, 
     truth = TrueSignals(t_s=t + js * dt, cell_voltage_V=v, cell_temperature_K=xs[..., K.X_T].reshape(m, *shp),
                         cell_soc=xs[..., K.X_Z].reshape(m, *shp), pack_current_A=ip,
                         pack_voltage_V=v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm, pack_charge_C=q[js])
-    slots.run_many(truth.t_s, truth, float(dues[-1]))
+    slots.defer(truth.t_s, truth, float(dues[-1]))
 
 
 def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:

@@ -19,8 +19,9 @@ timing rules (``docs/architecture.md``):
 * deferred estimation: when the sensors (read on demand) and the estimator offer ``step_many`` and
   the estimator does not use the truth, the estimator calls between two calls of the controller,
   the supervisor or a fault (which are what read its output) may be made after the plant has run
-  through them (:meth:`Slots.deferred_offsets`, :meth:`Slots.run_many`): the same calls, at the
-  same instants, on the same true signals, in the same order.
+  through them (:meth:`Slots.deferred_offsets`, :meth:`Slots.defer`): the same calls, at the
+  same instants, on the same true signals, in the same order (batched with the call at the reading
+  instant when the estimator is due there too).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = ["Slots"]
 
 _EPS = 1e-9
 _MEAS = ("element_voltage_V", "temperature_K", "pack_current_A", "pack_voltage_V", "pack_charge_C")
+_TRUTH = ("cell_voltage_V", "cell_temperature_K", "cell_soc", "pack_current_A", "pack_voltage_V", "pack_charge_C")
 
 
 def _check_component(kind: str, comp, methods: tuple[str, ...]) -> None:
@@ -108,7 +110,8 @@ class Slots:
         self.log_est: list[tuple[float, Estimate]] = []
         self.log_ctl: list[tuple[float, Command, HeldAction]] = []
         self.ctl_wall: list[float] = []  # wall time of each controller call [s] (an observation, not physics)
-        self.defer = (estimator is not None and sp is None and not getattr(estimator, "uses_truth", False)
+        self.pending: tuple[np.ndarray, TrueSignals] | None = None  # deferred estimator calls (Slots.defer)
+        self.deferrable = (estimator is not None and sp is None and not getattr(estimator, "uses_truth", False)
                       and callable(getattr(estimator, "step_many", None))
                       and callable(getattr(self.sensors, "step_many", None)))
 
@@ -149,9 +152,24 @@ class Slots:
             j = max(j + 1, math.ceil((due - _EPS - t) / dt - 1e-12))
         return np.array(js, np.int64), np.array(dues)
 
-    def run_many(self, ts: np.ndarray, truth: TrueSignals, next_due: float) -> None:
+    def defer(self, ts: np.ndarray, truth: TrueSignals, next_due: float) -> None:
+        """The estimator's calls at the instants ``ts`` (``truth`` with a leading time axis), made later:
+        at the next slot call, with that instant's own call when the estimator is due there too (one
+        batch), or by :meth:`flush`; ``next_due`` the estimator's due time after the last."""
+        self.flush()
+        self.pending = (ts, truth)
+        self.next_est = next_due
+
+    def flush(self) -> None:
+        """Make the deferred calls now."""
+        if self.pending is not None:
+            ts, truth = self.pending
+            self.pending = None
+            self.run_many(ts, truth)
+
+    def run_many(self, ts: np.ndarray, truth: TrueSignals) -> None:
         """The sensors and the estimator at each instant of ``ts`` (``truth`` with a leading time axis)
-        in one batched call each; ``next_due`` the estimator's due time after the last."""
+        in one batched call each."""
         meas, self.sensor_state = self.sensors.step_many(ts, truth, self.sensor_state)
         est, self.est_state = self.estimator.step_many(ts, meas, self.command, self.est_state)
         if not isinstance(est, Estimate) or np.shape(est.soc)[:1] != ts.shape:
@@ -162,7 +180,6 @@ class Slots:
         self.measurement = dataclasses.replace(meas, t_s=float(ts[-1]), **{f: getattr(meas, f)[-1] for f in _MEAS})
         self.estimate = Estimate(soc=est.soc[-1], soc_std=None if est.soc_std is None else est.soc_std[-1],
                                  extra={k: v[-1] for k, v in est.extra.items()})
-        self.next_est = next_due
 
     def _for(self, comp, meas: Measurement, truth: TrueSignals) -> Measurement:
         return dataclasses.replace(meas, truth=truth) if getattr(comp, "uses_truth", False) else meas
@@ -174,7 +191,19 @@ class Slots:
         ctl_due = t >= self.next_ctl - _EPS
         sup_due = t >= self.next_sup - _EPS
         sp = self.sensor_period
-        if (sp is not None and t >= self.next_sensor - _EPS) or (sp is None and (est_due or ctl_due or sup_due)):
+        merged = False
+        if self.pending is not None:
+            if est_due and sp is None:  # this instant's call joins the deferred ones: one batch
+                ts, tr = self.pending
+                self.pending = None
+                self.run_many(np.append(ts, t), TrueSignals(t_s=np.append(ts, t), **{
+                    f: np.concatenate([getattr(tr, f), getattr(truth, f)[None]]) for f in _TRUTH}))
+                self.next_est = _next(self.next_est, self.estimator.period_s, t)
+                merged, est_due = True, False
+            else:
+                self.flush()
+        if not merged and ((sp is not None and t >= self.next_sensor - _EPS)
+                           or (sp is None and (est_due or ctl_due or sup_due))):
             self.measurement, self.sensor_state = self.sensors.step(t, truth, self.sensor_state)
             self.log_meas.append(self.measurement)
             if sp is not None:
@@ -238,6 +267,7 @@ class Slots:
     def variables(self) -> tuple[dict, dict]:
         """What each layer did when: measurements, estimates, commands and held actions, each on
         its own time axis (``measurement_time``, ``estimate_time``, ``control_time``)."""
+        self.flush()
         B, Ns, Np = self.layout.shape
         el = ("pack", "element")
         data: dict = {}
