@@ -151,5 +151,8 @@ def test_voltage_guard_keeps_headroom_for_the_pack_current_range(cell):
 
 @pytest.mark.parametrize("value", [(1.0, 5.0), (-5.0, -1.0), (-5.0, float("inf")), (3.0,), "x"])
 def test_bad_pack_current_limits_are_refused_naming_field_value_and_allowed(value):
-    with pytest.raises(ParameterError, match=r"Consensus\.pack_current_limits_A"):
-        Consensus(pack_current_limits_A=value)
+    from cellbalance.control import MPC
+
+    for cls in (Consensus, MPC):
+        with pytest.raises(ParameterError, match=rf"{cls.__name__}\.pack_current_limits_A"):
+            cls(pack_current_limits_A=value)

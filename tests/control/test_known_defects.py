@@ -10,7 +10,7 @@ import pytest
 
 from cellbalance.balancing import ActiveBalancer, ConverterModel, get_topology
 from cellbalance.cell import get_parameter_set
-from cellbalance.control import Consensus
+from cellbalance.control import MPC, Consensus
 from cellbalance.estimation import EKFEstimator, NoisySensors
 from cellbalance.pack import PackLayout
 from cellbalance.pack.variation import preset, sample
@@ -18,7 +18,7 @@ from cellbalance.scenarios.experiment import Experiment
 from cellbalance.sim import SimulationOptions, simulate
 
 
-def _us06_hour(soc: float, balanced: bool, limits=None):
+def _us06_hour(soc: float, balanced: bool, limits=None, controller=Consensus):
     p = get_parameter_set("nmc_lg_m50")
     lay = PackLayout(n_series=96)
     pack = sample(preset("typical"), p, lay, seed=1, mean_soc=soc)
@@ -26,7 +26,7 @@ def _us06_hour(soc: float, balanced: bool, limits=None):
     if balanced:
         ring = ActiveBalancer(get_topology("ring", 96), ConverterModel(efficiency=0.9, max_current_A=2.0))
         extra = dict(sensors=NoisySensors(seed=1), estimator=EKFEstimator(period_s=1.0),
-                     controller=Consensus(period_s=60.0, pack_current_limits_A=limits), balancer=ring)
+                     controller=controller(period_s=60.0, pack_current_limits_A=limits), balancer=ring)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the step-end warning is what the test looks at, through the data
         return simulate(pack.cells, Experiment(["Run US06 for 1 hour"], period_s=1.0), layout=lay,
@@ -56,6 +56,28 @@ def test_consensus_told_the_pack_current_range_keeps_every_cell_below_v_max_and_
     falls (measured 2026-12-03: max 4.124 V; spread 0.95 % -> 0.62 %)."""
     v_max = get_parameter_set("nmc_lg_m50").v_max
     bal = _us06_hour(0.8, balanced=True, limits=(-8.1, 4.21))
+    assert float(bal.time.values[-1]) == 3600.0
+    assert float(np.nanmax(bal.voltage_V.values)) < v_max - 0.02
+    s0, s1 = float(bal.soc.values[0].std()), float(bal.soc.values[-1].std())
+    assert s1 < 0.8 * s0, (s0, s1)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="MPC's final voltage guard is Consensus's (voltage_scale) and, by default, "
+                   "takes the pack current measured at the call to hold: from 80 % SOC under US06 a balanced cell "
+                   "reaches v_max at t = 120 s (found 2026-12-03); MPC(pack_current_limits_A=...) cures it (below)")
+def test_mpc_on_ekf_estimates_causes_no_voltage_limit_violation_under_us06_regen():
+    bal = _us06_hour(0.8, balanced=True, controller=MPC)
+    assert float(bal.time.values[-1]) == 3600.0, f"the run ended at {float(bal.time.values[-1]):g} s"
+    assert float(np.nanmax(bal.voltage_V.values)) <= get_parameter_set("nmc_lg_m50").v_max
+
+
+@pytest.mark.slow
+def test_mpc_told_the_pack_current_range_keeps_every_cell_below_v_max_and_still_balances():
+    """As for Consensus: with US06's current range the hour completes below v_max and the spread falls
+    (measured 2026-12-03: max 4.1315 V; spread 0.951 % -> 0.516 %)."""
+    v_max = get_parameter_set("nmc_lg_m50").v_max
+    bal = _us06_hour(0.8, balanced=True, limits=(-8.1, 4.21), controller=MPC)
     assert float(bal.time.values[-1]) == 3600.0
     assert float(np.nanmax(bal.voltage_V.values)) < v_max - 0.02
     s0, s1 = float(bal.soc.values[0].std()), float(bal.soc.values[-1].std())

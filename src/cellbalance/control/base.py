@@ -141,6 +141,22 @@ class NominalTables:
         return np.asarray(self.r0_table(t, 0.0, z), float) * arr / self.n_parallel
 
 
+def current_limits(owner: str, lim) -> tuple[float, float] | None:
+    """A controller's ``pack_current_limits_A`` checked: None, or (i_lo, i_hi) [A] with
+    i_lo <= 0 <= i_hi, both finite (positive = charging); ParameterError naming the owner otherwise."""
+    if lim is None:
+        return None
+    try:
+        lo, hi = (float(a) for a in lim)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{owner}.pack_current_limits_A must be two numbers (i_lo, i_hi) in A; got {lim!r}.") \
+            from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= 0.0 <= hi):
+        raise ParameterError(f"{owner}.pack_current_limits_A = ({lo:g}, {hi:g}) A: allowed i_lo <= 0 <= i_hi, "
+                             "both finite (positive = charging).")
+    return (lo, hi)
+
+
 def controller_soc(owner: str, measurement: Measurement, estimate: Estimate | None, tables: NominalTables,
                    fallback: bool = True) -> np.ndarray:
     """The SOC (n_packs, n_series) a controller uses: the estimator's, or if there is none the SOC of the

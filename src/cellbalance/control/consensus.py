@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError, ParameterError, check_range
+from ..errors import ConfigError, check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
 from .base import (
     ElementMap,
@@ -48,6 +48,7 @@ from .base import (
     active_part,
     bleed_guard,
     controller_soc,
+    current_limits,
     element_temperature,
     endpoint_sizes,
     lyapunov_filter,
@@ -126,17 +127,7 @@ class Consensus:
         check_range(o, "temperature_gain_soc_per_K", self.temperature_gain_soc_per_K, ge=0)
         check_range(o, "margin_V", self.margin_V, ge=0)
         check_range(o, "margin_K", self.margin_K, ge=0)
-        lim = self.pack_current_limits_A
-        if lim is not None:
-            try:
-                lo, hi = (float(a) for a in lim)
-            except (TypeError, ValueError):
-                raise ParameterError(f"Consensus.pack_current_limits_A must be two numbers (i_lo, i_hi) in A; got {lim!r}.") \
-                    from None
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= 0.0 <= hi):
-                raise ParameterError(f"Consensus.pack_current_limits_A = ({lo:g}, {hi:g}) A: allowed i_lo <= 0 <= i_hi, "
-                                  "both finite (positive = charging).")
-            object.__setattr__(self, "pack_current_limits_A", (lo, hi))
+        object.__setattr__(self, "pack_current_limits_A", current_limits(o, self.pack_current_limits_A))
 
     def init(self, context: LoopContext) -> ConsensusPlan:
         bal = context.balancer

@@ -114,6 +114,9 @@ class MPC:
     warm-started iterations per call at 1000 cells about 52 against about 1,100 at 1e-6, counted;
     ``benchmarks/bench_mpc.py`` records the closed-loop SOC spread after 20 calls against a 1e-9
     sequence: both bring a 4 % spread to below 0.1 %-point std);
+    pack_current_limits_A : (i_lo, i_hi) [A], i_lo <= 0 <= i_hi: the range the pack current may take
+    between two calls; the final voltage guard keeps its headroom for them (as Consensus's; None:
+    the current measured at the call is taken to hold);
     max_iter : OSQP iteration cap; polish : OSQP's solution polishing (off by default: one more
     factorisation per call for digits the first move does not need); check_every : OSQP's
     termination-check interval in iterations (its default 25 rounds every solve up to a multiple)
@@ -131,6 +134,7 @@ class MPC:
     max_iter: int = 4000
     polish: bool = False
     check_every: int = 5
+    pack_current_limits_A: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         o = "MPC"
@@ -148,6 +152,7 @@ class MPC:
         check_range(o, "eps", self.eps, gt=0, lt=1)
         check_range(o, "max_iter", self.max_iter, ge=1)
         check_range(o, "check_every", self.check_every, ge=1)
+        object.__setattr__(self, "pack_current_limits_A", cb.current_limits(o, self.pack_current_limits_A))
 
     # ------------------------------------------------------------------------------------ set-up
     def init(self, context: LoopContext) -> MPCState:
@@ -363,7 +368,8 @@ class MPC:
             c = np.clip(w0, lo_c, state.i_max * state.sizes[0])
             c = np.where(np.abs(c) > 1e-6 * state.i_max, c, 0.0)
             c = cb.lyapunov_step(c, z, qp.emap, state.eta, qp.a)
-            c = voltage_scale(c, v, z, temp, qp.emap, tab, self.margin_V, self.margin_K, i_p, self.period_s)
+            c = voltage_scale(c, v, z, temp, qp.emap, tab, self.margin_V, self.margin_K, i_p, self.period_s,
+                              self.pack_current_limits_A)
             cur = -(c @ qp.d_el.T)
             cmd = Command(edge_current_A=cb.to_command(c, state.sizes))
         new = replace(state, failures=failures, solves=solves, last_status=tuple(status), solve_time_s=times,
