@@ -37,7 +37,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from ..cell import kernels as K
 from ..errors import ParameterError
@@ -158,43 +159,6 @@ def _table(t, data, meta, w, rT, rI, rz, rf, g, ro, m):
     return K._table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
 
 
-@njit(cache=True, error_model="numpy")
-def _static_rows(cp, gp, data, meta, w, rz, ry, h, s, m, keep_m):
-    """Row ry = U + M h + M0 s + R0 i at z = row rz (T, i, R0's Arrhenius factor: rows _W_T, _W_IM,
-    _W_E0; h, s: (BLOCK,) arrays), as _static_output; M into row _W_MZ if keep_m."""
-    B = BLOCK
-    g = _table(K.T_OCV, data, meta, w, _W_T, _W_IM, rz, _W_F, -1, _W_U, m)
-    ent = gp[K.G_ENTROPIC] != 0.0
-    if ent:
-        g = _table(K.T_DUDT, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_D, m)
-    g = _table(K.T_HYST, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_M, m)
-    g = _table(K.T_R0, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_R0, m)
-    tref = gp[K.G_TREF_OCV]
-    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
-    for i in range(m):
-        u = w[_W_U * B + i]
-        if ent:
-            u += (w[_W_T * B + i] - tref) * w[_W_D * B + i]
-        mm = w[_W_M * B + i] * ms
-        r0 = w[_W_R0 * B + i] * r0s * w[_W_E0 * B + i]
-        w[ry * B + i] = u + mm * h[i] + m0 * s[i] + r0 * w[_W_IM * B + i]
-        if keep_m:
-            w[_W_MZ * B + i] = mm
-
-
-@njit(cache=True, error_model="numpy")
-def _output_rows(cp, gp, data, meta, w, h, s, m):
-    """ŷ_static at z = row _W_Z and z +- DZ into rows _W_Y, _W_YP, _W_YM, M(z) into _W_MZ."""
-    B = BLOCK
-    for i in range(m):
-        z = w[_W_Z * B + i]
-        w[_W_ZP * B + i] = z + DZ
-        w[_W_ZM * B + i] = z - DZ
-    _static_rows(cp, gp, data, meta, w, _W_Z, _W_Y, h, s, m, True)
-    _static_rows(cp, gp, data, meta, w, _W_ZP, _W_YP, h, s, m, False)
-    _static_rows(cp, gp, data, meta, w, _W_ZM, _W_YM, h, s, m, False)
-
-
 @njit(cache=True, inline="always")
 def _cov_predict(P, e, g, nx):
     """P[e] <- F P[e] F^T for F = diag(g[:nx]), kept exactly symmetric."""
@@ -260,110 +224,426 @@ def _ekf_updates(x, P, e0, m, w, g, y, sig_y, robust, innov, svar, flags):
         x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
 
 
+# ---------------------------------------------------------------------------------------------------
+# the EKF over blocks of elements, k steps per block
+# ---------------------------------------------------------------------------------------------------
+# A block of EBLOCK elements copies its states into a workspace of contiguous rows (structure of
+# arrays: z, v_j, h, s and the nx (nx + 1) / 2 distinct entries of the symmetric P) and runs every
+# logged step on them before writing them back, so a block's state stays in cache over the k steps of
+# an ``ekf_run`` call. Every stage is a short loop over the block's rows (SIMD code; the table
+# look-ups gather): F = diag(1, a_1 .. a_nrc, a_h) scales each entry of P by g_a g_b, the update with
+# H = [dy/dz, 1 .. 1, M] is a rank-one correction of each entry. Per element and temperature (and dt):
+# the Arrhenius factors, and, when the RC tables depend on temperature only (every set but the
+# HPPC-fitted ones over current and SOC), R_j, a_j and their process noise: computed when a block's
+# temperatures or dt change from the previous step, not on every step (the same numbers: the same
+# inputs). When OCV, dU/dT, M and R0 are each constant or on one uniform SOC grid (``_fast_soc_grid``),
+# the outputs at z and z +- DZ come from one loop (the SOC position once per point for all tables).
+# The arithmetic is that of the per-element functions above, operation for operation; only exp is the
+# vectorised one (within 1 ulp of libm's).
+EBLOCK = 128
+(_E_TC, _E_XA, _E_X0, _E_EA, _E_E0, _E_ONE, _E_I, _E_IM, _E_XH, _E_AH, _E_ZP, _E_ZM, _E_F, _E_U, _E_D, _E_M,
+ _E_R0, _E_Y, _E_YP, _E_YM, _E_MZ, _E_HZ, _E_YS, _E_SV, _E_RES, _E_OK, _E_S) = range(27)
+_E_X = 27  # then the state rows (nx), P's upper triangle (nx (nx+1) / 2), g = P H^T (nx), the gain (nx), and
+_E_RCN = 5  # per RC pair: R, C, -dt / (R C), a, the pair's process noise (bv^2 + q_v^2 dt)
+
+
+@njit(cache=True)
+def _erows(nrc):
+    nx = nrc + 2
+    return _E_X + 3 * nx + nx * (nx + 1) // 2 + _E_RCN * nrc
+
+
+@njit(cache=True, inline="always")
+def _ep(nx, a, b):
+    """Row of P[a, b] (a <= b) in the EKF workspace."""
+    return _E_X + nx + a * nx - a * (a - 1) // 2 + b - a
+
+
+@njit(cache=True, inline="always")
+def _erow(w, r, m):
+    return w[r * EBLOCK:r * EBLOCK + m]
+
+
+@njit(cache=True, error_model="numpy")
+def _vexp_row(src, dst, m):
+    """dst[i] = exp(src[i]), i < m: K._exp_core (vectorisable), math.exp where |x| >= 512 or not finite."""
+    bad = 0
+    for i in range(m):
+        v = src[i]
+        ok = abs(v) < 512.0
+        bad += 0 if ok else 1
+        dst[i] = K._exp_core(v if ok else 0.0)
+    if bad:
+        for i in range(m):
+            if not abs(src[i]) < 512.0:
+                dst[i] = math.exp(src[i])
+
+
+@njit(cache=True)
+def _rc_temperature_only(meta, nrc):
+    """Every RC table depends on temperature at most (so R_j, a_j are per element and temperature)."""
+    for t in range(K.NT_FIXED, K.NT_FIXED + 2 * nrc):
+        if meta[t, 1] != 1 or meta[t, 2] != 1:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _e_rc(cp, data, meta, w, nrc, dt, sig_i, n2, m):
+    """Per RC pair j: R_j, C_j at (T, I, z) = rows _E_TC, _E_I, z; a_j = exp(-dt / (R_j C_j)) and the
+    pair's process noise ((1 - a_j) R_j sigma_I)^2 + q_v^2 dt (rows of the pair), as propagate and
+    process_noise. Needs row _E_EA (the RC Arrhenius factor)."""
+    E = EBLOCK
+    nx = nrc + 2
+    ea = _erow(w, _E_EA, m)
+    gz = -1
+    for j in range(nrc):
+        r = _E_X + 3 * nx + nx * (nx + 1) // 2 + _E_RCN * j
+        gz = K._table_block(data, meta, K.NT_FIXED + 2 * j, w, _E_TC * E, _E_I * E, _E_X * E, _E_F * E, gz, r * E, m)
+        gz = K._table_block(data, meta, K.NT_FIXED + 2 * j + 1, w, _E_TC * E, _E_I * E, _E_X * E, _E_F * E, gz,
+                            (r + 1) * E, m)
+        rs, cs = cp[K.NCP + 2 * j], cp[K.NCP + 2 * j + 1]
+        rr, cc, arg = _erow(w, r, m), _erow(w, r + 1, m), _erow(w, r + 2, m)
+        for i in range(m):
+            R = rr[i] * rs * ea[i]
+            rr[i] = R
+            arg[i] = -dt / (R * (cc[i] * cs))
+        aa, qv = _erow(w, r + 3, m), _erow(w, r + 4, m)
+        _vexp_row(arg, aa, m)
+        for i in range(m):
+            bv = (1.0 - aa[i]) * rr[i] * sig_i
+            qv[i] = bv * bv + n2
+
+
+@njit(cache=True, error_model="numpy")
+def _e_predict(cp, gp, data, meta, w, nrc, ip, dt, noise, rc_cached, m):
+    """Prediction of the block's states (rows) over dt with the mean currents ip: propagate and
+    process_noise's arithmetic; P <- F P F^T + Q_w on the upper triangle."""
+    nx = nrc + 2
+    Q = cp[K.C_CAP]
+    eta_c, gam, isd, ith = cp[K.C_ETA], cp[K.C_GAMMA], cp[K.C_ISD], gp[K.G_ITHRESH]
+    cur, xh = _erow(w, _E_I, m), _erow(w, _E_XH, m)
+    for i in range(m):
+        I = ip[i]
+        cur[i] = I
+        eta = eta_c if I > 0.0 else 1.0
+        xh[i] = -(gam * abs(eta * I) / Q) * dt
+    ah = _erow(w, _E_AH, m)
+    _vexp_row(xh, ah, m)
+    sig_i = noise[0]
+    if not rc_cached:
+        _e_rc(cp, data, meta, w, nrc, dt, sig_i, noise[2] * noise[2] * dt, m)
+    rcb = _E_X + 3 * nx + nx * (nx + 1) // 2
+    for j in range(nrc):
+        r = rcb + _E_RCN * j
+        v, aa, rr = _erow(w, _E_X + 1 + j, m), _erow(w, r + 3, m), _erow(w, r, m)
+        for i in range(m):
+            a = aa[i]
+            v[i] = a * v[i] + (1.0 - a) * rr[i] * cur[i]
+    z, h, s = _erow(w, _E_X, m), _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m)
+    n1 = noise[1] * noise[1] * dt
+    p00 = _erow(w, _ep(nx, 0, 0), m)
+    for i in range(m):
+        I = cur[i]
+        eta = eta_c if I > 0.0 else 1.0
+        sg = 1.0 if I > 0.0 else (-1.0 if I < 0.0 else 0.0)
+        h[i] = sg + (h[i] - sg) * ah[i]
+        z[i] = z[i] + (eta * I - isd) * dt / Q
+        s[i] = sg if abs(I) > ith else s[i]
+        bz = eta * dt / Q * sig_i
+        p00[i] += bz * bz + n1
+    # F P F^T on the other entries (g_0 = 1: P[0, 0] is unchanged by F)
+    for a in range(nx):
+        ga = _erow(w, _E_ONE if a == 0 else (rcb + _E_RCN * (a - 1) + 3 if a <= nrc else _E_AH), m)
+        for b in range(max(a, 1), nx):
+            gb = _erow(w, rcb + _E_RCN * (b - 1) + 3 if b <= nrc else _E_AH, m)
+            pab = _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                pab[i] = ga[i] * gb[i] * pab[i]
+        if a >= 1:
+            paa = _erow(w, _ep(nx, a, a), m)
+            if a <= nrc:
+                qv = _erow(w, rcb + _E_RCN * (a - 1) + 4, m)
+                for i in range(m):
+                    paa[i] += qv[i]
+            else:
+                n3 = noise[3] * noise[3] * dt
+                for i in range(m):
+                    paa[i] += n3
+
+
+@njit(cache=True, error_model="numpy")
+def _e_outputs_grid(cp, gp, data, meta, w, nx, x0, dx, nz, m):
+    """Rows _E_Y, _E_YP, _E_YM = the static output (_static_output) at z, z + DZ, z - DZ and _E_MZ = M(z),
+    when OCV, dU/dT, M and R0 are each constant or on the one uniform SOC grid (x0, dx, nz): one
+    loop, the SOC position once per point for every table."""
+    ent = gp[K.G_ENTROPIC] != 0.0
+    tref = gp[K.G_TREF_OCV]
+    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
+    gu = meta[K.T_OCV, 2] > 1
+    gd = meta[K.T_DUDT, 2] > 1
+    gm = meta[K.T_HYST, 2] > 1
+    gr = meta[K.T_R0, 2] > 1
+    vu, vd, vm, vr = meta[K.T_OCV, 4], meta[K.T_DUDT, 4], meta[K.T_HYST, 4], meta[K.T_R0, 4]
+    cu, cd, cm, cr = data[vu], data[vd], data[vm], data[vr]
+    uu, ud, um, ur = np.uint64(vu), np.uint64(vd), np.uint64(vm), np.uint64(vr)
+    one = np.uint64(1)
+    hi = float(nz - 2)
+    z, hh, ss = _erow(w, _E_X, m), _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m)
+    tt, im, e0 = _erow(w, _E_TC, m), _erow(w, _E_IM, m), _erow(w, _E_E0, m)
+    y, yp, ym, mz = _erow(w, _E_Y, m), _erow(w, _E_YP, m), _erow(w, _E_YM, m), _erow(w, _E_MZ, m)
+    for i in range(m):
+        dT = tt[i] - tref
+        h = hh[i]
+        sv = m0 * ss[i]
+        cur = im[i]
+        ar = e0[i]
+        for q in range(3):
+            zq = z[i] if q == 0 else (z[i] + DZ if q == 1 else z[i] - DZ)
+            f = (zq - x0) / dx
+            lo = int(min(max(f, 0.0), hi))
+            wt = f - lo
+            b = np.uint64(lo)
+            u = data[uu + b] * (1.0 - wt) + data[uu + b + one] * wt if gu else cu
+            if ent:
+                u += dT * (data[ud + b] * (1.0 - wt) + data[ud + b + one] * wt if gd else cd)
+            mm = (data[um + b] * (1.0 - wt) + data[um + b + one] * wt if gm else cm) * ms
+            r0 = (data[ur + b] * (1.0 - wt) + data[ur + b + one] * wt if gr else cr) * r0s * ar
+            v = u + mm * h + sv + r0 * cur
+            if q == 0:
+                y[i] = v
+                mz[i] = mm
+            elif q == 1:
+                yp[i] = v
+            else:
+                ym[i] = v
+
+
+@njit(cache=True, error_model="numpy")
+def _e_outputs_tables(cp, gp, data, meta, w, nx, m):
+    """_e_outputs_grid's rows for any tables: each table looked up per point (``K._table_block``)."""
+    E = EBLOCK
+    ent = gp[K.G_ENTROPIC] != 0.0
+    tref = gp[K.G_TREF_OCV]
+    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
+    hh, ss, tt, im, e0 = (_erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m), _erow(w, _E_TC, m), _erow(w, _E_IM, m),
+                          _erow(w, _E_E0, m))
+    uu, dd, mt, rt = _erow(w, _E_U, m), _erow(w, _E_D, m), _erow(w, _E_M, m), _erow(w, _E_R0, m)
+    for q in range(3):
+        rz = _E_X if q == 0 else (_E_ZP if q == 1 else _E_ZM)
+        g = K._table_block(data, meta, K.T_OCV, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, -1, _E_U * E, m)
+        if ent:
+            g = K._table_block(data, meta, K.T_DUDT, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, g, _E_D * E, m)
+        g = K._table_block(data, meta, K.T_HYST, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, g, _E_M * E, m)
+        g = K._table_block(data, meta, K.T_R0, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, g, _E_R0 * E, m)
+        out = _erow(w, _E_Y if q == 0 else (_E_YP if q == 1 else _E_YM), m)
+        mz = _erow(w, _E_MZ, m)
+        for i in range(m):
+            u = uu[i]
+            if ent:
+                u += (tt[i] - tref) * dd[i]
+            mm = mt[i] * ms
+            r0 = rt[i] * r0s * e0[i]
+            out[i] = u + mm * hh[i] + m0 * ss[i] + r0 * im[i]
+            if q == 0:
+                mz[i] = mm
+
+
+@njit(cache=True, error_model="numpy")
+def _e_update(w, nx, y, sig_y, robust, innov, svar, flags, m):
+    """The measurement update of the block's rows (predicted static outputs in _E_Y, _E_YP, _E_YM, M in
+    _E_MZ): gate, Joseph-form update on the upper triangle, bump, clipping; as _ekf_updates."""
+    nrc = nx - 2
+    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
+    gb0 = _E_X + nx + nx * (nx + 1) // 2  # g rows, then the gain rows
+    ys, hz, mz = _erow(w, _E_YS, m), _erow(w, _E_HZ, m), _erow(w, _E_MZ, m)
+    y0, yp, ym = _erow(w, _E_Y, m), _erow(w, _E_YP, m), _erow(w, _E_YM, m)
+    for i in range(m):
+        ys[i] = y0[i]
+        hz[i] = (yp[i] - ym[i]) / (2.0 * DZ)
+    for j in range(nrc):
+        v = _erow(w, _E_X + 1 + j, m)
+        for i in range(m):
+            ys[i] += v[i]
+    # g = P H^T, H = [hz, 1 .. 1, M]
+    for a in range(nx):
+        g = _erow(w, gb0 + a, m)
+        pa0 = _erow(w, _ep(nx, 0, a), m)
+        pah = _erow(w, _ep(nx, a, nx - 1), m)
+        for i in range(m):
+            g[i] = pa0[i] * hz[i] + pah[i] * mz[i]
+        for j in range(nrc):
+            pj = _erow(w, _ep(nx, min(a, 1 + j), max(a, 1 + j)), m)
+            for i in range(m):
+                g[i] += pj[i]
+    sv, res, ok = _erow(w, _E_SV, m), _erow(w, _E_RES, m), _erow(w, _E_OK, m)
+    g0, gh = _erow(w, gb0, m), _erow(w, gb0 + nx - 1, m)
+    sy2 = sig_y * sig_y
+    for i in range(m):
+        sv[i] = g0[i] * hz[i] + gh[i] * mz[i] + sy2
+    for j in range(nrc):
+        g = _erow(w, gb0 + 1 + j, m)
+        for i in range(m):
+            sv[i] += g[i]
+    p00 = _erow(w, _ep(nx, 0, 0), m)
+    for i in range(m):
+        S = sv[i]
+        r = y[i] - ys[i]
+        res[i] = r
+        innov[i] = r
+        svar[i] = S
+        nis = r * r / S
+        ok[i] = 0.0 if nis > gate2 else 1.0
+    # K = g / S; x += K r and P - K g^T - g K^T + S K K^T where not gated
+    for a in range(nx):
+        g, kv, xa = _erow(w, gb0 + a, m), _erow(w, gb0 + nx + a, m), _erow(w, _E_X + a, m)
+        for i in range(m):
+            ka = g[i] / sv[i]
+            kv[i] = ka
+            xa[i] = xa[i] + ka * res[i] if ok[i] != 0.0 else xa[i]
+    for a in range(nx):
+        ga, ka = _erow(w, gb0 + a, m), _erow(w, gb0 + nx + a, m)
+        for b in range(a, nx):
+            gb, kb, pab = _erow(w, gb0 + b, m), _erow(w, gb0 + nx + b, m), _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                v = pab[i] - ka[i] * gb[i] - ga[i] * kb[i] + sv[i] * ka[i] * kb[i]
+                pab[i] = v if ok[i] != 0.0 else pab[i]
+    z, h = _erow(w, _E_X, m), _erow(w, _E_X + nx - 1, m)
+    for i in range(m):
+        r = res[i]
+        S = sv[i]
+        nis = r * r / S
+        bumped = nis > bump2  # gated or not (as Plett's code)
+        p00[i] = p00[i] * bumpf if bumped else p00[i]
+        flags[i] = (0 if ok[i] != 0.0 else FLAG_GATED) | (FLAG_BUMPED if bumped else 0)
+        z[i] = min(max(z[i], zlo), zhi)
+        h[i] = min(max(h[i], -1.0), 1.0)
+
+
 @njit(cache=True, error_model="numpy")
 def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
-               w, hv, sv, g):
-    """ekf_step on elements e0 .. e0+m-1 (workspace w, scratch hv, sv (BLOCK,), g (2 nx,))."""
-    B = BLOCK
+               w, grid):
+    """The k steps of ``ekf_run`` on elements e0 .. e0+m-1 (workspace w, ``_erows`` rows of EBLOCK)."""
     nx = x.shape[1]
     nrc = nx - 2
+    # load the block's states
+    for a in range(nx):
+        xa = _erow(w, _E_X + a, m)
+        for i in range(m):
+            xa[i] = x[e0 + i, a]
+        for b in range(a, nx):
+            pab = _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                pab[i] = P[e0 + i, a, b]
+    sr, tc, one = _erow(w, _E_S, m), _erow(w, _E_TC, m), _erow(w, _E_ONE, m)
+    cur = _erow(w, _E_I, m)
+    for i in range(m):
+        sr[i] = s[e0 + i]
+        tc[i] = np.nan
+        one[i] = 1.0
+        cur[i] = 0.0
+    rc_t = _rc_temperature_only(meta, nrc)
     tr = 1.0 / gp[K.G_TREF_R]
     ea0, earc = gp[K.G_EA0], gp[K.G_EARC]
-    Q = cp[K.C_CAP]
-    for i in range(m):
-        e = e0 + i
-        Te = T[e]
-        w[_W_T * B + i] = Te
-        w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
-        w[_W_IM * B + i] = i_meas[e]
-    if dt > 0.0:
-        sig_i = noise[0]
-        eta_c, gam = cp[K.C_ETA], cp[K.C_GAMMA]
+    dt_rc = np.nan  # the dt of the RC rows (when they depend on temperature only)
+    xa, x0 = _erow(w, _E_XA, m), _erow(w, _E_X0, m)
+    zp, zm, im, z = _erow(w, _E_ZP, m), _erow(w, _E_ZM, m), _erow(w, _E_IM, m), _erow(w, _E_X, m)
+    for k in range(dt.shape[0]):
+        d = dt[k]
+        Tk = T[k, e0:e0 + m]
+        new_t = False
         for i in range(m):
-            e = e0 + i
-            I = i_pred[e]
-            w[_W_I * B + i] = I
-            w[_W_Z * B + i] = x[e, 0]
-            w[_W_XA * B + i] = earc * (1.0 / w[_W_T * B + i] - tr)
-            eta = eta_c if I > 0.0 else 1.0
-            w[_W_XH * B + i] = -(gam * abs(eta * I) / Q) * dt
-        K._vexp(w, np.int64(_W_XA), np.int64(_W_EA), np.int64(3), m)
-        gz = -1
-        for j in range(nrc):
-            r = _W_RC + _W_PER * j
-            gz = _table(K.NT_FIXED + 2 * j, data, meta, w, _W_T, _W_I, _W_Z, _W_F, gz, r, m)
-            gz = _table(K.NT_FIXED + 2 * j + 1, data, meta, w, _W_T, _W_I, _W_Z, _W_F, gz, r + 1, m)
-            rs, cs = cp[K.NCP + 2 * j], cp[K.NCP + 2 * j + 1]
+            new_t |= not (Tk[i] == tc[i])
+        if new_t:  # per element and temperature: the Arrhenius factors
             for i in range(m):
-                R = w[r * B + i] * rs * w[_W_EA * B + i]
-                C = w[(r + 1) * B + i] * cs
-                w[r * B + i] = R
-                w[(r + 2) * B + i] = -dt / (R * C)
-            K._vexp(w, np.int64(r + 2), np.int64(r + 3), np.int64(1), m)
-        isd, ith = cp[K.C_ISD], gp[K.G_ITHRESH]
-        n1 = noise[1] * noise[1] * dt
-        n2 = noise[2] * noise[2] * dt
-        n3 = noise[3] * noise[3] * dt
+                Te = Tk[i]
+                tc[i] = Te
+                xa[i] = earc * (1.0 / Te - tr)
+                x0[i] = ea0 * (1.0 / Te - tr)
+            _vexp_row(xa, _erow(w, _E_EA, m), m)
+            _vexp_row(x0, _erow(w, _E_E0, m), m)
+        if d > 0.0:
+            if rc_t and (new_t or d != dt_rc):  # per element, temperature and dt: R_j, a_j, their noise
+                _e_rc(cp, data, meta, w, nrc, d, noise[0], noise[2] * noise[2] * d, m)
+                dt_rc = d
+            _e_predict(cp, gp, data, meta, w, nrc, i_pred[k, e0:e0 + m], d, noise, rc_t, m)
+        imk = i_meas[k, e0:e0 + m]
         for i in range(m):
-            e = e0 + i
-            I = w[_W_I * B + i]
-            z0 = x[e, 0]
-            eta = eta_c if I > 0.0 else 1.0
-            # propagate (F = diag(1, a_1 .. a_nrc, a_h)) and P <- F P F^T + Q_w, as propagate / process_noise
-            g[0] = 1.0
-            for j in range(nrc):
-                r = _W_RC + _W_PER * j
-                a = w[(r + 3) * B + i]
-                R = w[r * B + i]
-                x[e, 1 + j] = a * x[e, 1 + j] + (1.0 - a) * R * I
-                g[1 + j] = a
-            sg = 1.0 if I > 0.0 else (-1.0 if I < 0.0 else 0.0)
-            ah = w[_W_EH * B + i]
-            x[e, nrc + 1] = sg + (x[e, nrc + 1] - sg) * ah
-            g[nrc + 1] = ah
-            x[e, 0] = z0 + (eta * I - isd) * dt / Q
-            if abs(I) > ith:
-                s[e] = sg
-            for a in range(nx):
-                for b in range(a, nx):
-                    v = g[a] * g[b] * P[e, a, b]
-                    P[e, a, b] = v
-                    P[e, b, a] = v
-            bz = eta * dt / Q * sig_i
-            P[e, 0, 0] += bz * bz + n1
-            for j in range(nrc):
-                r = _W_RC + _W_PER * j
-                bv = (1.0 - w[(r + 3) * B + i]) * w[r * B + i] * sig_i
-                P[e, 1 + j, 1 + j] += bv * bv + n2
-            P[e, nrc + 1, nrc + 1] += n3
-    K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
+            im[i] = imk[i]
+            zp[i] = z[i] + DZ
+            zm[i] = z[i] - DZ
+        if grid[3]:
+            _e_outputs_grid(cp, gp, data, meta, w, nx, grid[0], grid[1], grid[2], m)
+        else:
+            _e_outputs_tables(cp, gp, data, meta, w, nx, m)
+        _e_update(w, nx, y[k, e0:e0 + m], noise[4], robust, innov[k, e0:e0 + m], svar[k, e0:e0 + m],
+                  flags[k, e0:e0 + m], m)
+    # write the states back (P exactly symmetric)
+    for a in range(nx):
+        xa = _erow(w, _E_X + a, m)
+        for i in range(m):
+            x[e0 + i, a] = xa[i]
+        for b in range(a, nx):
+            pab = _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                P[e0 + i, a, b] = pab[i]
+                P[e0 + i, b, a] = pab[i]
     for i in range(m):
-        e = e0 + i
-        w[_W_Z * B + i] = x[e, 0]
-        hv[i] = x[e, nrc + 1]
-        sv[i] = s[e]
-    _output_rows(cp, gp, data, meta, w, hv, sv, m)
-    _ekf_updates(x, P, e0, m, w, g, y, noise[4], robust, innov, svar, flags)
+        s[e0 + i] = sr[i]
 
 
 _NTASK = 16  # contiguous runs of blocks, one workspace each (as cell/kernels.py)
 
 
+def _as_rows(a):
+    """(n,) -> a (1, n) view; (k, n) as it is (compiled: ``_as_rows_impl``)."""
+
+
+@overload(_as_rows, jit_options={"cache": True})
+def _as_rows_impl(a):
+    if a.ndim == 1:
+        return lambda a: a[None, :]
+    return lambda a: a
+
+
+def _as_steps(dt):
+    """A step length -> (1,); (k,) as it is (compiled: ``_as_steps_impl``)."""
+
+
+@overload(_as_steps, jit_options={"cache": True})
+def _as_steps_impl(dt):
+    if isinstance(dt, types.Array):
+        return lambda dt: dt
+
+    def one(dt):
+        d = np.empty(1)
+        d[0] = dt
+        return d
+
+    return one
+
+
 def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    """ekf_step (1-D inputs, a scalar dt) or ekf_run (k rows): the blocks over _NTASK runs."""
+    ip, im, tt, yy, dts = _as_rows(i_pred), _as_rows(i_meas), _as_rows(T), _as_rows(y), _as_steps(dt)
+    inn, sv, fl = _as_rows(innov), _as_rows(svar), _as_rows(flags)
     n, nx = x.shape
-    nb = (n + BLOCK - 1) // BLOCK
+    nb = (n + EBLOCK - 1) // EBLOCK
     nt = min(_NTASK, nb)
+    grid = _fast_soc_grid(gp, data, meta)
     for t in prange(nt):
-        w = np.empty(_nrows(nx - 2) * BLOCK)
-        hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
+        w = np.empty(_erows(nx - 2) * EBLOCK)
         for b in range(t * nb // nt, (t + 1) * nb // nt):
-            e0 = b * BLOCK
-            _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
-                       e0, min(BLOCK, n - e0), w, hv, sv, g)
+            e0 = b * EBLOCK
+            _ekf_block(cp, gp, data, meta, x, P, s, ip, im, tt, yy, dts, noise, robust, inn, sv, fl, e0,
+                       min(EBLOCK, n - e0), w, grid)
 
 
+# one build per kind, two signatures each: one step (1-D arrays, a scalar dt) and k logged steps (2-D, dt (k,)),
+# both through the one compiled block kernel
 ekf_step_serial = njit(cache=True)(_ekf)
 ekf_step_parallel = njit(cache=True, parallel=True)(K._renamed(_ekf, "_ekf_parallel"))
+ekf_run_serial, ekf_run_parallel = ekf_step_serial, ekf_step_parallel
 
 
 def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
@@ -378,22 +658,6 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
     """
     f = K._pick(x.shape[0], ekf_step_serial, ekf_step_parallel)
     f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, float(dt), noise, robust, innov, svar, flags)
-
-
-def _ekf_run_serial(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
-    for k in range(dt.shape[0]):
-        ekf_step_serial(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust, innov[k],
-                        svar[k], flags[k])
-
-
-def _ekf_run_parallel(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
-    for k in range(dt.shape[0]):
-        ekf_step_parallel(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust,
-                          innov[k], svar[k], flags[k])
-
-
-ekf_run_serial = njit(cache=True)(_ekf_run_serial)
-ekf_run_parallel = njit(cache=True)(_ekf_run_parallel)
 
 
 def _check_run(name, n_steps, arrays):
