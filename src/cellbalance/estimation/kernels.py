@@ -242,8 +242,9 @@ def _ekf_updates(x, P, e0, m, w, g, y, sig_y, robust, innov, svar, flags):
 # vectorised one (within 1 ulp of libm's).
 EBLOCK = 128
 (_E_TC, _E_XA, _E_X0, _E_EA, _E_E0, _E_ONE, _E_I, _E_IM, _E_XH, _E_AH, _E_ZP, _E_ZM, _E_F, _E_U, _E_D, _E_M,
- _E_R0, _E_Y, _E_YP, _E_YM, _E_MZ, _E_HZ, _E_YS, _E_SV, _E_RES, _E_OK, _E_S) = range(27)
-_E_X = 27  # then the state rows (nx), P's upper triangle (nx (nx+1) / 2), g = P H^T (nx), the gain (nx), and
+ _E_R0, _E_Y, _E_YP, _E_YM, _E_MZ, _E_HZ, _E_YS, _E_SV, _E_RES, _E_OK, _E_S, _E_L0, _E_LP, _E_LM, _E_W0, _E_WP,
+ _E_WM) = range(33)
+_E_X = 33  # then the state rows (nx), P's upper triangle (nx (nx+1) / 2), g = P H^T (nx), the gain (nx), and
 _E_RCN = 5  # per RC pair: R, C, -dt / (R C), a, the pair's process noise (bv^2 + q_v^2 dt)
 
 
@@ -373,7 +374,7 @@ def _e_predict(cp, gp, data, meta, w, nrc, ip, dt, noise, rc_cached, m):
 
 
 @njit(cache=True, error_model="numpy")
-def _e_outputs_grid(cp, gp, data, meta, w, nx, x0, dx, nz, m):
+def _e_outputs_grid(cp, gp, data, meta, w, nx, im, x0, dx, nz, m):
     """Rows _E_Y, _E_YP, _E_YM = the static output (_static_output) at z, z + DZ, z - DZ and _E_MZ = M(z),
     when OCV, dU/dT, M and R0 are each constant or on the one uniform SOC grid (x0, dx, nz): one
     loop, the SOC position once per point for every table."""
@@ -389,9 +390,22 @@ def _e_outputs_grid(cp, gp, data, meta, w, nx, x0, dx, nz, m):
     uu, ud, um, ur = np.uint64(vu), np.uint64(vd), np.uint64(vm), np.uint64(vr)
     one = np.uint64(1)
     hi = float(nz - 2)
-    z, hh, ss = _erow(w, _E_X, m), _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m)
-    tt, im, e0 = _erow(w, _E_TC, m), _erow(w, _E_IM, m), _erow(w, _E_E0, m)
+    # the SOC positions of the three points (SIMD code: the divisions), then the look-ups (scalar: gathers)
+    z = _erow(w, _E_X, m)
+    for q in range(3):
+        lq, wq = _erow(w, _E_L0 + q, m), _erow(w, _E_W0 + q, m)
+        dq = 0.0 if q == 0 else (DZ if q == 1 else -DZ)
+        for i in range(m):
+            zq = z[i] if q == 0 else z[i] + dq
+            f = (zq - x0) / dx
+            lo = int(min(max(f, 0.0), hi))
+            lq[i] = lo
+            wq[i] = f - lo
+    hh, ss = _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m)
+    tt, e0 = _erow(w, _E_TC, m), _erow(w, _E_E0, m)
     y, yp, ym, mz = _erow(w, _E_Y, m), _erow(w, _E_YP, m), _erow(w, _E_YM, m), _erow(w, _E_MZ, m)
+    l0, lp, lm, w0, wp, wm = (_erow(w, _E_L0, m), _erow(w, _E_LP, m), _erow(w, _E_LM, m), _erow(w, _E_W0, m),
+                              _erow(w, _E_WP, m), _erow(w, _E_WM, m))
     for i in range(m):
         dT = tt[i] - tref
         h = hh[i]
@@ -399,11 +413,8 @@ def _e_outputs_grid(cp, gp, data, meta, w, nx, x0, dx, nz, m):
         cur = im[i]
         ar = e0[i]
         for q in range(3):
-            zq = z[i] if q == 0 else (z[i] + DZ if q == 1 else z[i] - DZ)
-            f = (zq - x0) / dx
-            lo = int(min(max(f, 0.0), hi))
-            wt = f - lo
-            b = np.uint64(lo)
+            b = np.uint64(l0[i] if q == 0 else (lp[i] if q == 1 else lm[i]))
+            wt = w0[i] if q == 0 else (wp[i] if q == 1 else wm[i])
             u = data[uu + b] * (1.0 - wt) + data[uu + b + one] * wt if gu else cu
             if ent:
                 u += dT * (data[ud + b] * (1.0 - wt) + data[ud + b + one] * wt if gd else cd)
@@ -420,14 +431,18 @@ def _e_outputs_grid(cp, gp, data, meta, w, nx, x0, dx, nz, m):
 
 
 @njit(cache=True, error_model="numpy")
-def _e_outputs_tables(cp, gp, data, meta, w, nx, m):
+def _e_outputs_tables(cp, gp, data, meta, w, nx, i_meas, m):
     """_e_outputs_grid's rows for any tables: each table looked up per point (``K._table_block``)."""
     E = EBLOCK
+    zp, zm, im, z = _erow(w, _E_ZP, m), _erow(w, _E_ZM, m), _erow(w, _E_IM, m), _erow(w, _E_X, m)
+    for i in range(m):
+        im[i] = i_meas[i]
+        zp[i] = z[i] + DZ
+        zm[i] = z[i] - DZ
     ent = gp[K.G_ENTROPIC] != 0.0
     tref = gp[K.G_TREF_OCV]
     ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
-    hh, ss, tt, im, e0 = (_erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m), _erow(w, _E_TC, m), _erow(w, _E_IM, m),
-                          _erow(w, _E_E0, m))
+    hh, ss, tt, e0 = _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m), _erow(w, _E_TC, m), _erow(w, _E_E0, m)
     uu, dd, mt, rt = _erow(w, _E_U, m), _erow(w, _E_D, m), _erow(w, _E_M, m), _erow(w, _E_R0, m)
     for q in range(3):
         rz = _E_X if q == 0 else (_E_ZP if q == 1 else _E_ZM)
@@ -547,13 +562,13 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
     ea0, earc = gp[K.G_EA0], gp[K.G_EARC]
     dt_rc = np.nan  # the dt of the RC rows (when they depend on temperature only)
     xa, x0 = _erow(w, _E_XA, m), _erow(w, _E_X0, m)
-    zp, zm, im, z = _erow(w, _E_ZP, m), _erow(w, _E_ZM, m), _erow(w, _E_IM, m), _erow(w, _E_X, m)
     for k in range(dt.shape[0]):
         d = dt[k]
         Tk = T[k, e0:e0 + m]
-        new_t = False
+        n_new = 0
         for i in range(m):
-            new_t |= not (Tk[i] == tc[i])
+            n_new += 0 if Tk[i] == tc[i] else 1
+        new_t = n_new > 0
         if new_t:  # per element and temperature: the Arrhenius factors
             for i in range(m):
                 Te = Tk[i]
@@ -567,15 +582,10 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
                 _e_rc(cp, data, meta, w, nrc, d, noise[0], noise[2] * noise[2] * d, m)
                 dt_rc = d
             _e_predict(cp, gp, data, meta, w, nrc, i_pred[k, e0:e0 + m], d, noise, rc_t, m)
-        imk = i_meas[k, e0:e0 + m]
-        for i in range(m):
-            im[i] = imk[i]
-            zp[i] = z[i] + DZ
-            zm[i] = z[i] - DZ
         if grid[3]:
-            _e_outputs_grid(cp, gp, data, meta, w, nx, grid[0], grid[1], grid[2], m)
+            _e_outputs_grid(cp, gp, data, meta, w, nx, i_meas[k, e0:e0 + m], grid[0], grid[1], grid[2], m)
         else:
-            _e_outputs_tables(cp, gp, data, meta, w, nx, m)
+            _e_outputs_tables(cp, gp, data, meta, w, nx, i_meas[k, e0:e0 + m], m)
         _e_update(w, nx, y[k, e0:e0 + m], noise[4], robust, innov[k, e0:e0 + m], svar[k, e0:e0 + m],
                   flags[k, e0:e0 + m], m)
     # write the states back (P exactly symmetric)
