@@ -159,71 +159,6 @@ def _table(t, data, meta, w, rT, rI, rz, rf, g, ro, m):
     return K._table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
 
 
-@njit(cache=True, inline="always")
-def _cov_predict(P, e, g, nx):
-    """P[e] <- F P[e] F^T for F = diag(g[:nx]), kept exactly symmetric."""
-    for a in range(nx):
-        for b in range(a, nx):
-            v = g[a] * g[b] * P[e, a, b]
-            P[e, a, b] = v
-            P[e, b, a] = v
-
-
-@njit(cache=True, error_model="numpy")
-def _ekf_updates(x, P, e0, m, w, g, y, sig_y, robust, innov, svar, flags):
-    """The EKF's measurement update of elements e0 .. e0+m-1: predicted static output at z and z +- DZ
-    in rows _W_Y, _W_YP, _W_YM of the block workspace w, M in row _W_MZ; gate, Joseph-form update,
-    bump, clipping (scratch g (2 nx,))."""
-    B = BLOCK
-    nx = x.shape[1]
-    nrc = nx - 2
-    kv = g[nx:]  # the gain K
-    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
-    for i in range(m):
-        e = e0 + i
-        yp = w[_W_Y * B + i]
-        for j in range(nrc):
-            yp += x[e, 1 + j]
-        hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
-        mz = w[_W_MZ * B + i]
-        # H = [hz, 1..1, m]; g = P H^T
-        for a in range(nx):
-            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
-            for j in range(nrc):
-                acc += P[e, a, 1 + j]
-            g[a] = acc
-        S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
-        for j in range(nrc):
-            S += g[1 + j]
-        r = y[e] - yp
-        innov[e] = r
-        svar[e] = S
-        nis = r * r / S
-        fl = 0
-        if nis > gate2:
-            fl |= FLAG_GATED
-        else:
-            # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
-            for a in range(nx):
-                kv[a] = g[a] / S
-            for a in range(nx):
-                ka = kv[a]
-                x[e, a] += ka * r
-                for b in range(a, nx):
-                    kb = kv[b]
-                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
-                    P[e, a, b] = v
-                    P[e, b, a] = v
-        if nis > bump2:
-            # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
-            # innovations stay beyond the gate widens its SOC variance until it can update again)
-            fl |= FLAG_BUMPED
-            P[e, 0, 0] *= bumpf
-        flags[e] = fl
-        x[e, 0] = min(max(x[e, 0], zlo), zhi)
-        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
-
-
 # ---------------------------------------------------------------------------------------------------
 # the EKF over blocks of elements, k steps per block
 # ---------------------------------------------------------------------------------------------------
@@ -537,8 +472,9 @@ def _e_update(w, nx, y, sig_y, robust, innov, svar, flags, m):
 
 @njit(cache=True, error_model="numpy")
 def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
-               w, grid):
-    """The k steps of ``ekf_run`` on elements e0 .. e0+m-1 (workspace w, ``_erows`` rows of EBLOCK)."""
+               w, grid, rec):
+    """The k steps of ``ekf_run`` on elements e0 .. e0+m-1 (workspace w, ``_erows`` rows of EBLOCK); with
+    ``rec`` (k, n, nx + 1) (not empty) each step's states [x, s] recorded into it (the bar filters)."""
     nx = x.shape[1]
     nrc = nx - 2
     # load the block's states
@@ -588,6 +524,13 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
             _e_outputs_tables(cp, gp, data, meta, w, nx, i_meas[k, e0:e0 + m], m)
         _e_update(w, nx, y[k, e0:e0 + m], noise[4], robust, innov[k, e0:e0 + m], svar[k, e0:e0 + m],
                   flags[k, e0:e0 + m], m)
+        if rec.shape[0] > 0:
+            for a in range(nx):
+                xr = _erow(w, _E_X + a, m)
+                for i in range(m):
+                    rec[k, e0 + i, a] = xr[i]
+            for i in range(m):
+                rec[k, e0 + i, nx] = sr[i]
     # write the states back (P exactly symmetric)
     for a in range(nx):
         xa = _erow(w, _E_X + a, m)
@@ -617,20 +560,17 @@ def _as_rows_impl(a):
 
 
 def _as_steps(dt):
-    """A step length -> (1,); (k,) as it is (compiled: ``_as_steps_impl``)."""
+    """A scalar (a step's dt or flag) -> (1,); (k,) as it is (compiled: ``_as_steps_impl``)."""
 
 
 @overload(_as_steps, jit_options={"cache": True})
 def _as_steps_impl(dt):
     if isinstance(dt, types.Array):
         return lambda dt: dt
-
-    def one(dt):
-        d = np.empty(1)
-        d[0] = dt
-        return d
-
-    return one
+    if isinstance(dt, types.Omitted):  # a default argument
+        v = dt.value
+        return lambda dt: np.full(1, v)
+    return lambda dt: np.full(1, dt)
 
 
 def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
@@ -641,12 +581,13 @@ def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, i
     nb = (n + EBLOCK - 1) // EBLOCK
     nt = min(_NTASK, nb)
     grid = _fast_soc_grid(gp, data, meta)
+    rec = np.empty((0, 0, 0))
     for t in prange(nt):
         w = np.empty(_erows(nx - 2) * EBLOCK)
         for b in range(t * nb // nt, (t + 1) * nb // nt):
             e0 = b * EBLOCK
             _ekf_block(cp, gp, data, meta, x, P, s, ip, im, tt, yy, dts, noise, robust, inn, sv, fl, e0,
-                       min(EBLOCK, n - e0), w, grid)
+                       min(EBLOCK, n - e0), w, grid, rec)
 
 
 # one build per kind, two signatures each: one step (1-D arrays, a scalar dt) and k logged steps (2-D, dt (k,)),
@@ -754,68 +695,71 @@ def _fast_soc_grid(gp, data, meta):
     return x0, dx, nz, ok
 
 
-@njit(cache=True, inline="always")
-def _lerp_slope(tab, lo, wt, rdx):
-    """Value and slope of the interval lo of a table on a uniform grid (``_table_slope``'s arithmetic)."""
-    v0 = tab[lo]
-    v1 = tab[lo + 1]
-    return v0 * (1.0 - wt) + v1 * wt, (v1 - v0) * rdx
+# the delta filters' further rows: the SOC interval of z on the one grid and its weight, each element's
+# current minus its pack's mean, the knot values of OCV, dU/dT, M and R0 at that interval
+_Q_LO = _W_EH
+_Q_WT = _W_RC
+_Q_DI = _W_RC + 1
+_Q_G = _W_RC + 2
+_DROWS = _Q_G + 8
 
 
 @njit(cache=True, error_model="numpy")
 def _tables_one_grid(gp, data, meta, w, x0, dx, nz, m):
     """``_table_slope`` of OCV, dU/dT (zeros without an entropic term), M and R0 at z = row _W_Z when
-    each is constant or on the one uniform SOC grid (x0, dx, nz) of ``_fast_soc_grid``: one loop, the
-    SOC position (z - x0) / dx once per element, each table's arithmetic that of ``_table_slope``.
-    Rows are used through views (indices from 0: no wrap-around checks, so LLVM vectorises)."""
+    each is constant or on the one uniform SOC grid (x0, dx, nz) of ``_fast_soc_grid``: the SOC
+    position once per element (a SIMD loop), the knot values of every table gathered in one scalar
+    loop, values and slopes in SIMD loops; each table's arithmetic that of ``_table_slope``."""
     B = BLOCK
     z = w[_W_Z * B:_W_Z * B + m]
-    ent = gp[K.G_ENTROPIC] != 0.0
-    rows = ((K.T_OCV, _W_U, _D_SU), (K.T_DUDT, _W_D, _D_SD), (K.T_HYST, _W_M, _D_SM), (K.T_R0, _W_R0, _D_SR))
-    for t, ro, rs in rows:  # constant tables (and dU/dT without an entropic term): filled once
-        if meta[t, 2] == 1 or (t == K.T_DUDT and not ent):
-            v = data[meta[t, 4]] if ent or t != K.T_DUDT else 0.0
-            vv = w[ro * B:ro * B + m]
-            sv = w[rs * B:rs * B + m]
-            for i in range(m):
-                vv[i] = v
-                sv[i] = 0.0
-    gu = meta[K.T_OCV, 2] > 1
-    gd = ent and meta[K.T_DUDT, 2] > 1
-    gm = meta[K.T_HYST, 2] > 1
-    gr = meta[K.T_R0, 2] > 1
-    tu = data[meta[K.T_OCV, 4]:meta[K.T_OCV, 4] + nz]
-    td = data[meta[K.T_DUDT, 4]:meta[K.T_DUDT, 4] + nz]
-    tm = data[meta[K.T_HYST, 4]:meta[K.T_HYST, 4] + nz]
-    tr = data[meta[K.T_R0, 4]:meta[K.T_R0, 4] + nz]
-    U, SU = w[_W_U * B:_W_U * B + m], w[_D_SU * B:_D_SU * B + m]
-    D, SD = w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
-    M, SM = w[_W_M * B:_W_M * B + m], w[_D_SM * B:_D_SM * B + m]
-    R, SR = w[_W_R0 * B:_W_R0 * B + m], w[_D_SR * B:_D_SR * B + m]
-    rdx = 1.0 / dx
+    lo_r, wt_r = w[_Q_LO * B:_Q_LO * B + m], w[_Q_WT * B:_Q_WT * B + m]
     hi = float(nz - 2)
     for i in range(m):
         fi = (z[i] - x0) / dx
         lo = int(min(max(fi, 0.0), hi))
-        wt = fi - lo
-        if gu:
-            U[i], SU[i] = _lerp_slope(tu, lo, wt, rdx)
-        if gd:
-            D[i], SD[i] = _lerp_slope(td, lo, wt, rdx)
-        if gm:
-            M[i], SM[i] = _lerp_slope(tm, lo, wt, rdx)
-        if gr:
-            R[i], SR[i] = _lerp_slope(tr, lo, wt, rdx)
+        lo_r[i] = lo
+        wt_r[i] = fi - lo
+    ent = gp[K.G_ENTROPIC] != 0.0
+    rows = ((K.T_OCV, _W_U, _D_SU), (K.T_DUDT, _W_D, _D_SD), (K.T_HYST, _W_M, _D_SM), (K.T_R0, _W_R0, _D_SR))
+    on = (meta[K.T_OCV, 2] > 1, ent and meta[K.T_DUDT, 2] > 1, meta[K.T_HYST, 2] > 1, meta[K.T_R0, 2] > 1)
+    vo = (np.uint64(meta[K.T_OCV, 4]), np.uint64(meta[K.T_DUDT, 4]), np.uint64(meta[K.T_HYST, 4]),
+          np.uint64(meta[K.T_R0, 4]))
+    one = np.uint64(1)
+    g = w[_Q_G * B:(_Q_G + 8) * B]
+    for i in range(m):  # the gathers (unsigned offsets: no wrap-around checks)
+        b = np.uint64(lo_r[i])
+        for q in range(4):
+            if on[q]:
+                g[2 * q * B + i] = data[vo[q] + b]
+                g[(2 * q + 1) * B + i] = data[vo[q] + b + one]
+    rdx = 1.0 / dx
+    for q in range(4):
+        t, ro, rs = rows[q]
+        vv, sv = w[ro * B:ro * B + m], w[rs * B:rs * B + m]
+        if on[q]:
+            v0, v1 = g[2 * q * B:2 * q * B + m], g[(2 * q + 1) * B:(2 * q + 1) * B + m]
+            for i in range(m):
+                wt = wt_r[i]
+                vv[i] = v0[i] * (1.0 - wt) + v1[i] * wt
+                sv[i] = (v1[i] - v0[i]) * rdx
+        else:  # a constant table (and dU/dT without an entropic term: 0)
+            v = data[meta[t, 4]] if ent or t != K.T_DUDT else 0.0
+            for i in range(m):
+                vv[i] = v
+                sv[i] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, di_pred, T, y, dt, dnoise, robust,
-                 innov, flags, e0, m, w, grid):
-    """The delta filters of elements e0 .. e0+m-1 (element e in pack e // ns), branch-free loops over
-    the block. The measurement is evaluated once, at z = zbar + dz: y from the tables' interpolants and
-    H = dy/dz from the slopes of the same SOC intervals (``_table_slope``; ``_tables_one_grid`` when
-    grid = ``_fast_soc_grid``'s answer says the tables allow it). Element arrays are read and written
-    through views of the block (indices from 0), so the loops vectorise."""
+def _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, i_pred, i_meas, T, y, dt, update, dnoise,
+                 robust, innov, flags, dz, p, e0, m, w, grid):
+    """The delta filters of elements e0 .. e0+m-1 (element e in pack e // ns) over the k steps of the
+    rows of ``i_pred``, ``i_meas``, ``T``, ``y``, ``innov``, ``flags`` (k, n) and ``dt``, ``update``
+    (k,); ``zbar``, ``hbar``, ``sbar``, ``vsum`` (k, B): the bar states after each step, ``ipb`` (k, B)
+    the packs' mean currents. The block's dz and p stay in rows of ``w`` (``_DROWS`` rows of BLOCK) over
+    the steps; R0's Arrhenius factor is recomputed when the block's temperatures change. The
+    measurement is evaluated once, at z = zbar + dz: y from the tables' interpolants and H = dy/dz
+    from the slopes of the same SOC intervals (``_table_slope``; ``_tables_one_grid`` when grid =
+    ``_fast_soc_grid``'s answer says the tables allow it). Branch-free loops over views of the rows."""
     B = BLOCK
     sig_i, qd, sig_y = dnoise[0], dnoise[1], dnoise[2]
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
@@ -823,80 +767,107 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
     eta_c = cp[K.C_ETA]
     tr = 1.0 / gp[K.G_TREF_R]
     ea0 = gp[K.G_EA0]
-    pz = dt * sig_i / Q
-    pz = pz * pz + qd * qd * dt
-    pred = dt > 0.0
-    # the bar states of each element's pack
-    for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
-        zb, hb, sb, vs = zbar[b], hbar[b], sbar[b], vsum[b]
-        i0 = max(b * ns, e0) - e0
-        i1 = min((b + 1) * ns, e0 + m) - e0
-        r1, r2 = w[_D_ZB * B + i0:_D_ZB * B + i1], w[_D_HB * B + i0:_D_HB * B + i1]
-        r3, r4 = w[_D_SB * B + i0:_D_SB * B + i1], w[_D_VS * B + i0:_D_VS * B + i1]
-        for k in range(i1 - i0):
-            r1[k] = zb
-            r2[k] = hb
-            r3[k] = sb
-            r4[k] = vs
-    dzv, pv, div, Tv = dz[e0:e0 + m], p[e0:e0 + m], di_pred[e0:e0 + m], T[e0:e0 + m]
-    imv, yv, inv, flv = i_meas[e0:e0 + m], y[e0:e0 + m], innov[e0:e0 + m], flags[e0:e0 + m]
-    for i in range(m):
-        d = dzv[i]
-        di = div[i]
-        eta = eta_c if di > 0.0 else 1.0
-        d = d + eta * di * dt / Q if pred else d
-        w[_D_DZ * B + i] = d
-        w[_D_P * B + i] = pv[i] + pz if pred else pv[i]
-        Te = Tv[i]
-        w[_W_T * B + i] = Te
-        w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
-        w[_W_IM * B + i] = imv[i]
-        w[_W_Z * B + i] = w[_D_ZB * B + i] + d
-    K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
-    ent = gp[K.G_ENTROPIC] != 0.0
-    if grid[3]:
-        _tables_one_grid(gp, data, meta, w, grid[0], grid[1], grid[2], m)
-    else:
-        g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
-        if ent:
-            g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
-        else:
-            for i in range(m):
-                w[_W_D * B + i] = 0.0
-                w[_D_SD * B + i] = 0.0
-        g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
-        g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
     tref = gp[K.G_TREF_OCV]
     ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
     sy2 = sig_y * sig_y
+    ent = gp[K.G_ENTROPIC] != 0.0
+    dzr, pr = w[_D_DZ * B:_D_DZ * B + m], w[_D_P * B:_D_P * B + m]
+    tc, x0, ar = w[_W_T * B:_W_T * B + m], w[_W_X0 * B:_W_X0 * B + m], w[_W_E0 * B:_W_E0 * B + m]
+    zb_r, hb_r = w[_D_ZB * B:_D_ZB * B + m], w[_D_HB * B:_D_HB * B + m]
+    sb_r, vs_r = w[_D_SB * B:_D_SB * B + m], w[_D_VS * B:_D_VS * B + m]
+    di_r, im_r, z_r = w[_Q_DI * B:_Q_DI * B + m], w[_W_IM * B:_W_IM * B + m], w[_W_Z * B:_W_Z * B + m]
+    U, SU, D, SD = w[_W_U * B:_W_U * B + m], w[_D_SU * B:_D_SU * B + m], w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
+    M, SM, R, SR = (w[_W_M * B:_W_M * B + m], w[_D_SM * B:_D_SM * B + m], w[_W_R0 * B:_W_R0 * B + m],
+                    w[_D_SR * B:_D_SR * B + m])
+    dzv, pv = dz[e0:e0 + m], p[e0:e0 + m]
     for i in range(m):
-        dT = w[_W_T * B + i] - tref
-        h = w[_D_HB * B + i]
-        cur = w[_W_IM * B + i]
-        ar = w[_W_E0 * B + i]
-        u = w[_W_U * B + i] + dT * w[_W_D * B + i]
-        # y as _static_output (+ the bar RC voltages), dy/dz term by term from the slopes
-        yp = u + w[_W_M * B + i] * ms * h + m0 * w[_D_SB * B + i] + w[_W_R0 * B + i] * r0s * ar * cur
-        yp += w[_D_VS * B + i]
-        hz = w[_D_SU * B + i] + dT * w[_D_SD * B + i] + w[_D_SM * B + i] * ms * h + w[_D_SR * B + i] * r0s * ar * cur
-        d = w[_D_DZ * B + i]
-        pe = w[_D_P * B + i]
-        S = hz * hz * pe + sy2
-        r = yv[i] - yp
-        inv[i] = r
-        gated = r * r > gate2 * S
-        bumped = r * r > bump2 * S  # gated or not (as Plett's code)
-        k = pe * hz / S
-        d = d if gated else d + k * r
-        pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
-        pe = pe * bumpf if bumped else pe
-        flv[i] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
-        zb = w[_D_ZB * B + i]
-        dzv[i] = min(max(zb + d, zlo), zhi) - zb
-        pv[i] = pe
+        dzr[i] = dzv[i]
+        pr[i] = pv[i]
+        tc[i] = np.nan
+    for j in range(dt.shape[0]):
+        d = dt[j]
+        pred = d > 0.0
+        pz = d * sig_i / Q
+        pz = pz * pz + qd * qd * d if pred else 0.0
+        # the bar states of each element's pack; its current minus the pack's mean
+        ipj = i_pred[j, e0:e0 + m]
+        for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
+            zb, hb, sb, vs, mb = zbar[j, b], hbar[j, b], sbar[j, b], vsum[j, b], ipb[j, b]
+            for i in range(max(b * ns, e0) - e0, min((b + 1) * ns, e0 + m) - e0):
+                zb_r[i] = zb
+                hb_r[i] = hb
+                sb_r[i] = sb
+                vs_r[i] = vs
+                di_r[i] = ipj[i] - mb
+        for i in range(m):
+            di = di_r[i]
+            eta = eta_c if di > 0.0 else 1.0
+            dzr[i] = dzr[i] + eta * di * d / Q if pred else dzr[i]
+            pr[i] = pr[i] + pz
+        inv, flv = innov[j, e0:e0 + m], flags[j, e0:e0 + m]
+        if not update[j]:  # prediction only
+            for i in range(m):
+                inv[i] = np.nan
+                flv[i] = 0
+            continue
+        Tj = T[j, e0:e0 + m]
+        n_new = 0
+        for i in range(m):
+            n_new += 0 if Tj[i] == tc[i] else 1
+        if n_new > 0:  # R0's Arrhenius factor per element and temperature
+            for i in range(m):
+                tc[i] = Tj[i]
+                x0[i] = ea0 * (1.0 / Tj[i] - tr)
+            _vexp_row(x0, ar, m)
+        imj = i_meas[j, e0:e0 + m]
+        for i in range(m):
+            im_r[i] = imj[i]
+            z_r[i] = zb_r[i] + dzr[i]
+        if grid[3]:
+            _tables_one_grid(gp, data, meta, w, grid[0], grid[1], grid[2], m)
+        else:
+            g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
+            if ent:
+                g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
+            else:
+                for i in range(m):
+                    D[i] = 0.0
+                    SD[i] = 0.0
+            g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
+            g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
+        yj = y[j, e0:e0 + m]
+        for i in range(m):
+            dT = tc[i] - tref
+            h = hb_r[i]
+            cur = im_r[i]
+            a = ar[i]
+            u = U[i] + dT * D[i]
+            # y as _static_output (+ the bar RC voltages), dy/dz term by term from the slopes
+            yp = u + M[i] * ms * h + m0 * sb_r[i] + R[i] * r0s * a * cur
+            yp += vs_r[i]
+            hz = SU[i] + dT * SD[i] + SM[i] * ms * h + SR[i] * r0s * a * cur
+            dd = dzr[i]
+            pe = pr[i]
+            S = hz * hz * pe + sy2
+            r = yj[i] - yp
+            inv[i] = r
+            gated = r * r > gate2 * S
+            bumped = r * r > bump2 * S  # gated or not (as Plett's code)
+            k = pe * hz / S
+            dd = dd if gated else dd + k * r
+            pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
+            pe = pe * bumpf if bumped else pe
+            flv[i] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
+            zb = zb_r[i]
+            dzr[i] = min(max(zb + dd, zlo), zhi) - zb
+            pr[i] = pe
+    for i in range(m):
+        dzv[i] = dzr[i]
+        pv[i] = pr[i]
 
 
-# a delta filter costs some 10-20 ns: threads pay off only for large packs (their start-up is tens of us)
+# a delta filter costs a few ns: threads pay off from some 16k element-steps per call (their start-up is
+# microseconds)
 BARDELTA_PARALLEL_THRESHOLD = 16384
 
 
@@ -927,92 +898,73 @@ def _pack_means(T, y, ip, im, tb, yb, ipb, imb):
         tb[b], yb[b], ipb[b], imb[b] = (t0 + t1) / ns, (y0 + y1) / ns, (p0 + p1) / ns, (m0 + m1) / ns
 
 
-@njit(cache=True, error_model="numpy")
-def _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b):
-    """The bar EKFs (one element per pack): ekf_step's equations through the per-element model functions
-    (``propagate``, ``process_noise``, ``_static_output``: inlined scalar look-ups, libm's exp, within
-    1 ulp of the blocked kernel's) and the EKF's own measurement update (``_ekf_updates``). A block of
-    one element costs the blocked kernel microseconds of fixed work per step."""
-    B = BLOCK
-    nx = xb.shape[1]
-    nrc = nx - 2
-    g = np.empty(2 * nx)
-    q = np.empty(nx)
-    w = np.empty(_W_RC * B)
-    for e0 in range(0, xb.shape[0], B):
-        m = min(B, xb.shape[0] - e0)
-        for i in range(m):
-            b = e0 + i
-            xe = xb[b]
-            if dt > 0.0:
-                process_noise(cp, gp, data, meta, tb[b], ipb[b], xe[0], dt, noise, q)
-                sb[b] = propagate(cp, gp, data, meta, xe, xe, g, tb[b], ipb[b], sb[b], dt)
-                _cov_predict(Pb, b, g, nx)
-                for a in range(nx):
-                    Pb[b, a, a] += q[a]
-            z, h = xe[0], xe[nrc + 1]
-            w[_W_Y * B + i], w[_W_MZ * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z, h, sb[b])
-            w[_W_YP * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z + DZ, h, sb[b])[0]
-            w[_W_YM * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z - DZ, h, sb[b])[0]
-        _ekf_updates(xb, Pb, e0, m, w, g, yb, noise[4], robust, innov_b, svar_b, flags_b)
+def _as_steps3(a):
+    """(B, n_s) -> a (1, B, n_s) view; (k, B, n_s) as it is (compiled: ``_as_steps3_impl``)."""
 
 
-@njit(cache=True, error_model="numpy")
-def _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags):
-    """The delta filters' prediction alone (a step between measurement updates): dz and p as
-    ``_delta_block`` predicts them; innovation NaN, flags 0."""
-    Q = cp[K.C_CAP]
-    eta_c = cp[K.C_ETA]
-    pz = dt * dnoise[0] / Q
-    pz = pz * pz + dnoise[1] * dnoise[1] * dt
-    if dt <= 0.0:
-        pz = 0.0
-    for e in range(dz.shape[0]):
-        d = di[e]
-        eta = eta_c if d > 0.0 else 1.0
-        dz[e] = dz[e] + eta * d * dt / Q if dt > 0.0 else dz[e]
-        p[e] = p[e] + pz
-        innov[e] = np.nan
-        flags[e] = 0
+@overload(_as_steps3, jit_options={"cache": True})
+def _as_steps3_impl(a):
+    if a.ndim == 2:
+        return lambda a: a[None, :, :]
+    return lambda a: a
 
 
 def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
               svar_b, flags_b, innov, flags, update=True):
+    """bardelta_step (one step: (B, n_s) inputs, scalars dt and update) or bardelta_run (k steps): the bar
+    filters over the k steps first (they see pack means only), then each block of delta filters over
+    the k steps, the blocks over _NTASK runs."""
+    ip3, im3, T3, y3 = _as_steps3(i_pred), _as_steps3(i_meas), _as_steps3(T), _as_steps3(y)
+    dts, upd = _as_steps(dt), _as_steps(update)
+    ib2, sv2, fb2, inn2, fl2 = _as_rows(innov_b), _as_rows(svar_b), _as_rows(flags_b), _as_rows(innov), _as_rows(flags)
+    k = dts.shape[0]
     nbar, nx = xb.shape
-    ns = i_pred.shape[1]
+    ns = ip3.shape[2]
     n = nbar * ns
     # the bar filters' inputs: pack means of the element quantities
-    tb, yb, ipb, imb = np.empty(nbar), np.empty(nbar), np.empty(nbar), np.empty(nbar)
-    _pack_means(T, y, i_pred, i_meas, tb, yb, ipb, imb)
-    _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b)
-    zbar, hbar, vsum = np.empty(nbar), np.empty(nbar), np.zeros(nbar)
-    for b in range(nbar):
-        zbar[b] = xb[b, 0]
-        hbar[b] = xb[b, nx - 1]
-        for j in range(1, nx - 1):
-            vsum[b] += xb[b, j]
-    di = np.empty(n)
-    for b in range(nbar):
-        dib, ipr, m = di[b * ns:(b + 1) * ns], i_pred[b], ipb[b]
-        for k in range(ns):
-            dib[k] = ipr[k] - m
-    if not update:
-        _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags)
-        return
-    Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
-    nb = (n + BLOCK - 1) // BLOCK
-    nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
+    tb, yb, ipb, imb = np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar))
+    for j in range(k):
+        _pack_means(T3[j], y3[j], ip3[j], im3[j], tb[j], yb[j], ipb[j], imb[j])
+    # the bar filters (the EKF's block kernel), their states after each step
     grid = _fast_soc_grid(gp, data, meta)
+    rec = np.empty((k, nbar, nx + 1))
+    wb = np.empty(_erows(nx - 2) * EBLOCK)
+    for b0 in range(0, nbar, EBLOCK):
+        _ekf_block(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dts, noise, robust, ib2, sv2, fb2, b0,
+                   min(EBLOCK, nbar - b0), wb, grid, rec)
+    zbar, hbar, sbar, vsum = np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar))
+    for j in range(k):
+        for b in range(nbar):
+            zbar[j, b] = rec[j, b, 0]
+            hbar[j, b] = rec[j, b, nx - 1]
+            sbar[j, b] = rec[j, b, nx]
+            v = 0.0
+            for q in range(1, nx - 1):
+                v += rec[j, b, q]
+            vsum[j, b] = v
+    ipf = np.ascontiguousarray(ip3).reshape((k, n))
+    imf = np.ascontiguousarray(im3).reshape((k, n))
+    Tf = np.ascontiguousarray(T3).reshape((k, n))
+    yf = np.ascontiguousarray(y3).reshape((k, n))
+    nb = (n + BLOCK - 1) // BLOCK
+    nt = min(_NTASK, nb) if n * k >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
     for t in prange(nt):
-        wt = np.empty(_nrows(nx - 2) * BLOCK)
+        w = np.empty(_DROWS * BLOCK)
         for bl in range(t * nb // nt, (t + 1) * nb // nt):
             e0 = bl * BLOCK
-            _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sb, vsum, ns, imf, di, Tf, yf, dt, dnoise, robust,
-                         innov, flags, e0, min(BLOCK, n - e0), wt, grid)
+            _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, ipf, imf, Tf, yf, dts, upd, dnoise,
+                         robust, inn2, fl2, dz, p, e0, min(BLOCK, n - e0), w, grid)
 
 
+# as the EKF: one build per kind, for one step and for k logged steps
 bardelta_step_serial = njit(cache=True)(_bardelta)
 bardelta_step_parallel = njit(cache=True, parallel=True)(K._renamed(_bardelta, "_bardelta_parallel"))
+bardelta_run_serial, bardelta_run_parallel = bardelta_step_serial, bardelta_step_parallel
+
+
+def _bardelta_pick(n, k):
+    """The threaded build from BARDELTA_PARALLEL_THRESHOLD element-steps per call and two blocks on."""
+    return bardelta_step_parallel if n * k >= BARDELTA_PARALLEL_THRESHOLD and n > BLOCK else bardelta_step_serial
 
 
 def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
@@ -1035,27 +987,9 @@ def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, d
     they run every k-th sample, ``BarDeltaEstimator.delta_update_every``): dz and p as above, ``innov``
     NaN, ``flags`` 0; the bar filters run as always.
     """
-    f = bardelta_step_parallel if dz.shape[0] >= BARDELTA_PARALLEL_THRESHOLD else bardelta_step_serial
+    f = _bardelta_pick(dz.shape[0], 1)
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, float(dt), noise, dnoise, robust, innov_b, svar_b,
       flags_b, innov, flags, bool(update))
-
-
-def _bardelta_run_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
-                         innov_b, svar_b, flags_b, innov, flags, update):
-    for k in range(dt.shape[0]):
-        bardelta_step_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
-                             dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
-
-
-def _bardelta_run_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
-                           innov_b, svar_b, flags_b, innov, flags, update):
-    for k in range(dt.shape[0]):
-        bardelta_step_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
-                               dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
-
-
-bardelta_run_serial = njit(cache=True)(_bardelta_run_serial)
-bardelta_run_parallel = njit(cache=True)(_bardelta_run_parallel)
 
 
 def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
@@ -1063,7 +997,9 @@ def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt
     """``bardelta_step`` over k logged steps in one compiled call: step j uses ``i_pred[j]``,
     ``i_meas[j]``, ``T[j]``, ``y[j]`` (k, B, n_s) and ``dt[j]``, writes row j of ``innov_b``, ``svar_b``,
     ``flags_b`` (k, B) and ``innov``, ``flags`` (k, B n_s); ``update`` (k,) bool: bardelta_step's
-    ``update`` per step (None: every step); the numbers of k bardelta_step calls."""
+    ``update`` per step (None: every step); the numbers of k bardelta_step calls (the same compiled
+    code: the bar filters over the k steps, then the delta filters over them, one block of elements at
+    a time, threads over the blocks from BARDELTA_PARALLEL_THRESHOLD element-steps)."""
     nbar = xb.shape[0]
     k = dt.shape[0]
     n = dz.shape[0]
@@ -1074,7 +1010,7 @@ def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt
                + [(nm, a, (k, n)) for nm, a in (("innov", innov), ("flags", flags))])
     upd = np.ones(k, np.bool_) if update is None else np.asarray(update, np.bool_)
     _check_run("bardelta_run", k, [("update", upd, (k,))])
-    f = bardelta_run_parallel if n >= BARDELTA_PARALLEL_THRESHOLD else bardelta_run_serial
+    f = _bardelta_pick(n, k)
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, np.asarray(dt, float), noise, dnoise, robust,
       innov_b, svar_b, flags_b, innov, flags, upd)
 
