@@ -128,27 +128,18 @@ def process_noise_rows(cp, gp, data, meta, T, I, z, dt, noise, nx):
 # ---------------------------------------------------------------------------------------------------
 # blocked filter kernels
 # ---------------------------------------------------------------------------------------------------
-# The EKF and the delta filters run over blocks of BLOCK elements (cell/kernels.py's block size and
-# vectorisable exp): the table look-ups and exponentials of a block are short loops over contiguous
-# rows of a workspace (SIMD code, the SOC position (z - z0)/dz computed once per point and SOC grid),
-# the 4x4 algebra a scalar loop per element. Shared per step and element: the Arrhenius factors of
-# R0 and the RC pairs (one exp each), R_j, C_j and a_j (propagation and process noise), the point
-# z and z +- DZ of the central difference (the output's three evaluations). Every floating-point
-# operation is that of the per-element functions above (propagate, process_noise, output), in the
-# same order; only exp is the vectorised one, within 1 ulp of libm's
-# (tests/estimation/test_filter_kernels.py keeps the per-element filters as reference).
+# The EKF (EBLOCK elements, below) and the delta filters (BLOCK elements, cell/kernels.py's block size)
+# run over blocks of elements: the table look-ups, exponentials (cell/kernels.py's vectorisable exp)
+# and the filter algebra of a block are short loops over contiguous rows of a workspace (SIMD code;
+# the table look-ups gather). Every floating-point operation is that of the per-element functions
+# above (propagate, process_noise, output), in the same order; only exp is the vectorised one,
+# within 1 ulp of libm's (tests/estimation/test_filter_kernels.py keeps the per-element filters as
+# reference).
 BLOCK = K.BLOCK
-# rows of the workspace
+# rows of the delta filters' workspace (and of _table_slope's)
 (_W_T, _W_I, _W_Z, _W_F, _W_XA, _W_X0, _W_XH, _W_EA, _W_E0, _W_EH, _W_IM, _W_ZP, _W_ZM, _W_U, _W_D, _W_M,
  _W_R0, _W_Y, _W_YP, _W_YM, _W_MZ) = range(21)
-# (_W_XA, _W_X0, _W_XH) -> exp -> (_W_EA, _W_E0, _W_EH): RC and R0 Arrhenius factors, a_h
-_W_RC = 21  # then per RC pair j: rows R, C, -dt/(R C), a
-_W_PER = 4
-
-
-@njit(cache=True)
-def _nrows(nrc):
-    return _W_RC + _W_PER * nrc
+_W_RC = 21  # the first free row
 
 
 @njit(cache=True, error_model="numpy")
