@@ -570,7 +570,7 @@ def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, i
     inn, sv, fl = _as_rows(innov), _as_rows(svar), _as_rows(flags)
     n, nx = x.shape
     nb = (n + EBLOCK - 1) // EBLOCK
-    nt = min(_NTASK, nb)
+    nt = min(_NTASK, nb) if n >= K.PARALLEL_THRESHOLD else 1  # one workspace for a pack the serial build runs
     grid = _fast_soc_grid(gp, data, meta)
     rec = np.empty((0, 0, 0))
     for t in prange(nt):
@@ -767,9 +767,7 @@ def _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, i_pred, i_
     zb_r, hb_r = w[_D_ZB * B:_D_ZB * B + m], w[_D_HB * B:_D_HB * B + m]
     sb_r, vs_r = w[_D_SB * B:_D_SB * B + m], w[_D_VS * B:_D_VS * B + m]
     di_r, im_r, z_r = w[_Q_DI * B:_Q_DI * B + m], w[_W_IM * B:_W_IM * B + m], w[_W_Z * B:_W_Z * B + m]
-    U, SU, D, SD = w[_W_U * B:_W_U * B + m], w[_D_SU * B:_D_SU * B + m], w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
-    M, SM, R, SR = (w[_W_M * B:_W_M * B + m], w[_D_SM * B:_D_SM * B + m], w[_W_R0 * B:_W_R0 * B + m],
-                    w[_D_SR * B:_D_SR * B + m])
+    D, SD = w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
     dzv, pv = dz[e0:e0 + m], p[e0:e0 + m]
     for i in range(m):
         dzr[i] = dzv[i]
@@ -784,12 +782,14 @@ def _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, i_pred, i_
         ipj = i_pred[j, e0:e0 + m]
         for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
             zb, hb, sb, vs, mb = zbar[j, b], hbar[j, b], sbar[j, b], vsum[j, b], ipb[j, b]
-            for i in range(max(b * ns, e0) - e0, min((b + 1) * ns, e0 + m) - e0):
-                zb_r[i] = zb
-                hb_r[i] = hb
-                sb_r[i] = sb
-                vs_r[i] = vs
-                di_r[i] = ipj[i] - mb
+            i0, i1 = max(b * ns, e0) - e0, min((b + 1) * ns, e0 + m) - e0
+            zv, hv, sv, vv, dv, iv = zb_r[i0:i1], hb_r[i0:i1], sb_r[i0:i1], vs_r[i0:i1], di_r[i0:i1], ipj[i0:i1]
+            for i in range(i1 - i0):
+                zv[i] = zb
+                hv[i] = hb
+                sv[i] = sb
+                vv[i] = vs
+                dv[i] = iv[i] - mb
         for i in range(m):
             di = di_r[i]
             eta = eta_c if di > 0.0 else 1.0
@@ -827,18 +827,21 @@ def _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, i_pred, i_
             g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
             g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
         yj = y[j, e0:e0 + m]
+        # workspace rows as w[ROW * B + i] here (constant distances: LLVM needs no aliasing checks between
+        # them, so this loop over some twenty rows vectorises)
         for i in range(m):
-            dT = tc[i] - tref
-            h = hb_r[i]
-            cur = im_r[i]
-            a = ar[i]
-            u = U[i] + dT * D[i]
+            dT = w[_W_T * B + i] - tref
+            h = w[_D_HB * B + i]
+            cur = w[_W_IM * B + i]
+            a = w[_W_E0 * B + i]
+            u = w[_W_U * B + i] + dT * w[_W_D * B + i]
             # y as _static_output (+ the bar RC voltages), dy/dz term by term from the slopes
-            yp = u + M[i] * ms * h + m0 * sb_r[i] + R[i] * r0s * a * cur
-            yp += vs_r[i]
-            hz = SU[i] + dT * SD[i] + SM[i] * ms * h + SR[i] * r0s * a * cur
-            dd = dzr[i]
-            pe = pr[i]
+            yp = u + w[_W_M * B + i] * ms * h + m0 * w[_D_SB * B + i] + w[_W_R0 * B + i] * r0s * a * cur
+            yp += w[_D_VS * B + i]
+            hz = (w[_D_SU * B + i] + dT * w[_D_SD * B + i] + w[_D_SM * B + i] * ms * h
+                  + w[_D_SR * B + i] * r0s * a * cur)
+            dd = w[_D_DZ * B + i]
+            pe = w[_D_P * B + i]
             S = hz * hz * pe + sy2
             r = yj[i] - yp
             inv[i] = r
@@ -849,9 +852,9 @@ def _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, i_pred, i_
             pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
             pe = pe * bumpf if bumped else pe
             flv[i] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
-            zb = zb_r[i]
-            dzr[i] = min(max(zb + dd, zlo), zhi) - zb
-            pr[i] = pe
+            zb = w[_D_ZB * B + i]
+            w[_D_DZ * B + i] = min(max(zb + dd, zlo), zhi) - zb
+            w[_D_P * B + i] = pe
     for i in range(m):
         dzv[i] = dzr[i]
         pv[i] = pr[i]
