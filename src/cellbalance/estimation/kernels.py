@@ -916,7 +916,8 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
     ns = ip3.shape[2]
     n = nbar * ns
     # the bar filters' inputs: pack means of the element quantities
-    tb, yb, ipb, imb = np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar))
+    pk = np.empty((8, k, nbar))  # per step and pack: the means, then the bar states
+    tb, yb, ipb, imb = pk[0], pk[1], pk[2], pk[3]
     for j in range(k):
         _pack_means(T3[j], y3[j], ip3[j], im3[j], tb[j], yb[j], ipb[j], imb[j])
     # the bar filters (the EKF's block kernel), their states after each step
@@ -926,7 +927,7 @@ def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, n
     for b0 in range(0, nbar, EBLOCK):
         _ekf_block(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dts, noise, robust, ib2, sv2, fb2, b0,
                    min(EBLOCK, nbar - b0), wb, grid, rec)
-    zbar, hbar, sbar, vsum = np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar)), np.empty((k, nbar))
+    zbar, hbar, sbar, vsum = pk[4], pk[5], pk[6], pk[7]
     for j in range(k):
         for b in range(nbar):
             zbar[j, b] = rec[j, b, 0]
