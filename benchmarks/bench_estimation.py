@@ -1,5 +1,7 @@
 """State-estimation speed: the batched EKF over 10,000 cells x 3600 steps (target >= 10 million
-cell-steps/s), and the bar-delta form against the full EKF at 1,000 cells (target >= 5x).
+cell-steps/s), over one 96s pack x 3600 steps in one ``ekf_run`` call (the serial build: what a
+small pack's closed loop costs; target <= 12 ms, some 4x the plant alone), and the bar-delta form
+against the full EKF at 1,000 cells (target >= 5x).
 
 Inputs: the nominal ``nmc_lg_m50`` cell (two RC pairs: a 4-state filter per cell), US06 currents
 (one per pack, 1 s steps), per-cell voltages from the cell model plus noise, temperatures around
@@ -8,6 +10,7 @@ Inputs: the nominal ``nmc_lg_m50`` cell (two RC pairs: a 4-state filter per cell
 * kernel: the compiled filter step on preallocated arrays, in place (what a compiled closed loop
   would call): ``ekf_step`` (threads from 512 elements), ``bardelta_step`` (one call per step: pack
   means, the bar EKF and every delta filter; serial below 16,384 elements);
+* kernel, one small pack: ``ekf_run`` over 96 cells x 3600 logged steps in one call (serial);
 * kernel, logged data (1,000 cells): both filters alike through their multi-step entries
   ``ekf_run`` / ``bardelta_run``, one compiled call per 60 logged steps (no per-step dispatch, some
   6 us per call; the same compiled steps, the same numbers);
@@ -97,6 +100,29 @@ def bench_ekf_kernel(n_cells: int, n_steps: int, chunk: int = 1) -> float:
     return _best(run)
 
 
+def bench_ekf_run_pack(n_cells: int, n_steps: int) -> float:
+    """One ekf_run call over every step (all logged), e.g. a 96s pack's hour at 1 s."""
+    ctx = LoopContext(NominalModel(P, PackLayout(n_series=n_cells)), 1.0)
+    nom = EKFEstimator().init(ctx).nominal
+    tu = FilterTuning()
+    i, v, T = _inputs(n_cells, n_steps)
+    nx = 2 + nom.n_rc
+    ib = np.ascontiguousarray(np.broadcast_to(i[:, None], (n_steps, n_cells)))
+    Tc = np.ascontiguousarray(np.broadcast_to(T, (n_steps, n_cells)))
+    inn, sv = np.empty((n_steps, n_cells)), np.empty((n_steps, n_cells))
+    fl = np.empty((n_steps, n_cells), np.int64)
+
+    def run(k_max):
+        k = n_steps if k_max is None else k_max
+        x = np.zeros((n_cells, nx))
+        x[:, 0] = 0.78
+        Pm = np.broadcast_to(tu.covariance0(nom.n_rc), (n_cells, nx, nx)).copy()
+        EK.ekf_run(nom.cp, nom.gp, nom.data, nom.meta, x, Pm, np.zeros(n_cells), ib[:k], ib[:k], Tc[:k], v[:k],
+                   np.ones(k), tu.noise(), tu.robust(), inn[:k], sv[:k], fl[:k])
+
+    return _best(run)
+
+
 def bench_bardelta_kernel(n_cells: int, n_steps: int, chunk: int = 1, every: int = 1) -> float:
     """One pack of n_cells; chunk as bench_ekf_kernel (bardelta_step / bardelta_run); every: the delta
     filters' measurement update on every k-th step only (BarDeltaEstimator.delta_update_every; 1 =
@@ -160,6 +186,8 @@ def main() -> None:
     n, steps = 10_000, 3600
     t = bench_ekf_kernel(n, steps)
     res["ekf_kernel_10000x3600"] = {"seconds": t, "cell_steps_per_s": n * steps / t, "target": 1e7}
+    t = bench_ekf_run_pack(96, 3600)
+    res["ekf_run_96x3600"] = {"seconds": t, "cell_steps_per_s": 96 * 3600 / t, "target_seconds": 0.012}
     t = bench_estimator(EKFEstimator, n, 360)
     res["ekf_estimator_step_10000x360"] = {"seconds": t, "cell_steps_per_s": n * 360 / t}
     n1, s1 = 1000, 3600

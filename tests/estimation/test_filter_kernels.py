@@ -307,13 +307,16 @@ def test_one_grid_table_loop_equals_the_per_table_look_ups(name, dt):
     tun = FilterTuning(gate_sigma=10.0, bump_sigma=3.0)
     dn = np.array([tun.current_noise_std_A, 2e-5, tun.voltage_noise_std_V])
     out = {}
+    row = np.ascontiguousarray
+    bar = [row(np.broadcast_to(v, (2, nb))) for v in (xb[:, 0], xb[:, -1], sb, xb[:, 1:-1].sum(1), i.mean(1))]
+    ii, TT, yy = (row(np.broadcast_to(v.ravel(), (2, n))) for v in (i, T, y))
     for ok in (True, False):
-        d, pp, inn, fl = dz.copy(), pv.copy(), np.empty(n), np.empty(n, np.int64)
-        w = np.empty(EK._nrows(p.n_rc) * EK.BLOCK)
+        d, pp, inn, fl = dz.copy(), pv.copy(), np.empty((2, n)), np.empty((2, n), np.int64)
+        w = np.empty(EK._DROWS * EK.BLOCK)
         for e0 in range(0, n, EK.BLOCK):
-            EK._delta_block(cp, gp, data, meta, d, pp, xb[:, 0].copy(), xb[:, -1].copy(), sb, xb[:, 1:-1].sum(1), n // nb,
-                            i.ravel(), i.ravel() - np.repeat(i.mean(1), n // nb), T.ravel(), y.ravel(), dt, dn,
-                            tun.robust(), inn, fl, e0, min(EK.BLOCK, n - e0), w, (*grid[:3], ok))
+            EK._delta_block(cp, gp, data, meta, *bar, n // nb, ii, ii, TT, yy, np.array([dt, dt]),
+                            np.array([True, True]), dn, tun.robust(), inn, fl, d, pp, e0, min(EK.BLOCK, n - e0), w,
+                            (*grid[:3], ok))
         out[ok] = (d, pp, inn, fl)
     for a, b in zip(out[True], out[False], strict=True):
         np.testing.assert_array_equal(a, b)

@@ -37,7 +37,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from ..cell import kernels as K
 from ..errors import ParameterError
@@ -127,27 +128,18 @@ def process_noise_rows(cp, gp, data, meta, T, I, z, dt, noise, nx):
 # ---------------------------------------------------------------------------------------------------
 # blocked filter kernels
 # ---------------------------------------------------------------------------------------------------
-# The EKF and the delta filters run over blocks of BLOCK elements (cell/kernels.py's block size and
-# vectorisable exp): the table look-ups and exponentials of a block are short loops over contiguous
-# rows of a workspace (SIMD code, the SOC position (z - z0)/dz computed once per point and SOC grid),
-# the 4x4 algebra a scalar loop per element. Shared per step and element: the Arrhenius factors of
-# R0 and the RC pairs (one exp each), R_j, C_j and a_j (propagation and process noise), the point
-# z and z +- DZ of the central difference (the output's three evaluations). Every floating-point
-# operation is that of the per-element functions above (propagate, process_noise, output), in the
-# same order; only exp is the vectorised one, within 1 ulp of libm's
-# (tests/estimation/test_filter_kernels.py keeps the per-element filters as reference).
+# The EKF (EBLOCK elements, below) and the delta filters (BLOCK elements, cell/kernels.py's block size)
+# run over blocks of elements: the table look-ups, exponentials (cell/kernels.py's vectorisable exp)
+# and the filter algebra of a block are short loops over contiguous rows of a workspace (SIMD code;
+# the table look-ups gather). Every floating-point operation is that of the per-element functions
+# above (propagate, process_noise, output), in the same order; only exp is the vectorised one,
+# within 1 ulp of libm's (tests/estimation/test_filter_kernels.py keeps the per-element filters as
+# reference).
 BLOCK = K.BLOCK
-# rows of the workspace
+# rows of the delta filters' workspace (and of _table_slope's)
 (_W_T, _W_I, _W_Z, _W_F, _W_XA, _W_X0, _W_XH, _W_EA, _W_E0, _W_EH, _W_IM, _W_ZP, _W_ZM, _W_U, _W_D, _W_M,
  _W_R0, _W_Y, _W_YP, _W_YM, _W_MZ) = range(21)
-# (_W_XA, _W_X0, _W_XH) -> exp -> (_W_EA, _W_E0, _W_EH): RC and R0 Arrhenius factors, a_h
-_W_RC = 21  # then per RC pair j: rows R, C, -dt/(R C), a
-_W_PER = 4
-
-
-@njit(cache=True)
-def _nrows(nrc):
-    return _W_RC + _W_PER * nrc
+_W_RC = 21  # the first free row
 
 
 @njit(cache=True, error_model="numpy")
@@ -158,212 +150,442 @@ def _table(t, data, meta, w, rT, rI, rz, rf, g, ro, m):
     return K._table_block(data, meta, t, w, rT * B, rI * B, rz * B, rf * B, g, ro * B, m)
 
 
-@njit(cache=True, error_model="numpy")
-def _static_rows(cp, gp, data, meta, w, rz, ry, h, s, m, keep_m):
-    """Row ry = U + M h + M0 s + R0 i at z = row rz (T, i, R0's Arrhenius factor: rows _W_T, _W_IM,
-    _W_E0; h, s: (BLOCK,) arrays), as _static_output; M into row _W_MZ if keep_m."""
-    B = BLOCK
-    g = _table(K.T_OCV, data, meta, w, _W_T, _W_IM, rz, _W_F, -1, _W_U, m)
-    ent = gp[K.G_ENTROPIC] != 0.0
-    if ent:
-        g = _table(K.T_DUDT, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_D, m)
-    g = _table(K.T_HYST, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_M, m)
-    g = _table(K.T_R0, data, meta, w, _W_T, _W_IM, rz, _W_F, g, _W_R0, m)
-    tref = gp[K.G_TREF_OCV]
-    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
-    for i in range(m):
-        u = w[_W_U * B + i]
-        if ent:
-            u += (w[_W_T * B + i] - tref) * w[_W_D * B + i]
-        mm = w[_W_M * B + i] * ms
-        r0 = w[_W_R0 * B + i] * r0s * w[_W_E0 * B + i]
-        w[ry * B + i] = u + mm * h[i] + m0 * s[i] + r0 * w[_W_IM * B + i]
-        if keep_m:
-            w[_W_MZ * B + i] = mm
+# ---------------------------------------------------------------------------------------------------
+# the EKF over blocks of elements, k steps per block
+# ---------------------------------------------------------------------------------------------------
+# A block of EBLOCK elements copies its states into a workspace of contiguous rows (structure of
+# arrays: z, v_j, h, s and the nx (nx + 1) / 2 distinct entries of the symmetric P) and runs every
+# logged step on them before writing them back, so a block's state stays in cache over the k steps of
+# an ``ekf_run`` call. Every stage is a short loop over the block's rows (SIMD code; the table
+# look-ups gather): F = diag(1, a_1 .. a_nrc, a_h) scales each entry of P by g_a g_b, the update with
+# H = [dy/dz, 1 .. 1, M] is a rank-one correction of each entry. Per element and temperature (and dt):
+# the Arrhenius factors, and, when the RC tables depend on temperature only (every set but the
+# HPPC-fitted ones over current and SOC), R_j, a_j and their process noise: computed when a block's
+# temperatures or dt change from the previous step, not on every step (the same numbers: the same
+# inputs). When OCV, dU/dT, M and R0 are each constant or on one uniform SOC grid (``_fast_soc_grid``),
+# the outputs at z and z +- DZ come from one loop (the SOC position once per point for all tables).
+# The arithmetic is that of the per-element functions above, operation for operation; only exp is the
+# vectorised one (within 1 ulp of libm's).
+EBLOCK = 128
+(_E_TC, _E_XA, _E_X0, _E_EA, _E_E0, _E_ONE, _E_I, _E_IM, _E_XH, _E_AH, _E_ZP, _E_ZM, _E_F, _E_U, _E_D, _E_M,
+ _E_R0, _E_Y, _E_YP, _E_YM, _E_MZ, _E_HZ, _E_YS, _E_SV, _E_RES, _E_OK, _E_S, _E_L0, _E_LP, _E_LM, _E_W0, _E_WP,
+ _E_WM) = range(33)
+_E_X = 33  # then the state rows (nx), P's upper triangle (nx (nx+1) / 2), g = P H^T (nx), the gain (nx), and
+_E_RCN = 5  # per RC pair: R, C, -dt / (R C), a, the pair's process noise (bv^2 + q_v^2 dt)
 
 
-@njit(cache=True, error_model="numpy")
-def _output_rows(cp, gp, data, meta, w, h, s, m):
-    """ŷ_static at z = row _W_Z and z +- DZ into rows _W_Y, _W_YP, _W_YM, M(z) into _W_MZ."""
-    B = BLOCK
-    for i in range(m):
-        z = w[_W_Z * B + i]
-        w[_W_ZP * B + i] = z + DZ
-        w[_W_ZM * B + i] = z - DZ
-    _static_rows(cp, gp, data, meta, w, _W_Z, _W_Y, h, s, m, True)
-    _static_rows(cp, gp, data, meta, w, _W_ZP, _W_YP, h, s, m, False)
-    _static_rows(cp, gp, data, meta, w, _W_ZM, _W_YM, h, s, m, False)
+@njit(cache=True)
+def _erows(nrc):
+    nx = nrc + 2
+    return _E_X + 3 * nx + nx * (nx + 1) // 2 + _E_RCN * nrc
 
 
 @njit(cache=True, inline="always")
-def _cov_predict(P, e, g, nx):
-    """P[e] <- F P[e] F^T for F = diag(g[:nx]), kept exactly symmetric."""
-    for a in range(nx):
-        for b in range(a, nx):
-            v = g[a] * g[b] * P[e, a, b]
-            P[e, a, b] = v
-            P[e, b, a] = v
+def _ep(nx, a, b):
+    """Row of P[a, b] (a <= b) in the EKF workspace."""
+    return _E_X + nx + a * nx - a * (a - 1) // 2 + b - a
+
+
+@njit(cache=True, inline="always")
+def _erow(w, r, m):
+    return w[r * EBLOCK:r * EBLOCK + m]
 
 
 @njit(cache=True, error_model="numpy")
-def _ekf_updates(x, P, e0, m, w, g, y, sig_y, robust, innov, svar, flags):
-    """The EKF's measurement update of elements e0 .. e0+m-1: predicted static output at z and z +- DZ
-    in rows _W_Y, _W_YP, _W_YM of the block workspace w, M in row _W_MZ; gate, Joseph-form update,
-    bump, clipping (scratch g (2 nx,))."""
-    B = BLOCK
-    nx = x.shape[1]
-    nrc = nx - 2
-    kv = g[nx:]  # the gain K
-    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
+def _vexp_row(src, dst, m):
+    """dst[i] = exp(src[i]), i < m: K._exp_core (vectorisable), math.exp where |x| >= 512 or not finite."""
+    bad = 0
     for i in range(m):
-        e = e0 + i
-        yp = w[_W_Y * B + i]
+        v = src[i]
+        ok = abs(v) < 512.0
+        bad += 0 if ok else 1
+        dst[i] = K._exp_core(v if ok else 0.0)
+    if bad:
+        for i in range(m):
+            if not abs(src[i]) < 512.0:
+                dst[i] = math.exp(src[i])
+
+
+@njit(cache=True)
+def _rc_temperature_only(meta, nrc):
+    """Every RC table depends on temperature at most (so R_j, a_j are per element and temperature)."""
+    for t in range(K.NT_FIXED, K.NT_FIXED + 2 * nrc):
+        if meta[t, 1] != 1 or meta[t, 2] != 1:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _e_rc(cp, data, meta, w, nrc, dt, sig_i, n2, m):
+    """Per RC pair j: R_j, C_j at (T, I, z) = rows _E_TC, _E_I, z; a_j = exp(-dt / (R_j C_j)) and the
+    pair's process noise ((1 - a_j) R_j sigma_I)^2 + q_v^2 dt (rows of the pair), as propagate and
+    process_noise. Needs row _E_EA (the RC Arrhenius factor)."""
+    E = EBLOCK
+    nx = nrc + 2
+    ea = _erow(w, _E_EA, m)
+    gz = -1
+    for j in range(nrc):
+        r = _E_X + 3 * nx + nx * (nx + 1) // 2 + _E_RCN * j
+        gz = K._table_block(data, meta, K.NT_FIXED + 2 * j, w, _E_TC * E, _E_I * E, _E_X * E, _E_F * E, gz, r * E, m)
+        gz = K._table_block(data, meta, K.NT_FIXED + 2 * j + 1, w, _E_TC * E, _E_I * E, _E_X * E, _E_F * E, gz,
+                            (r + 1) * E, m)
+        rs, cs = cp[K.NCP + 2 * j], cp[K.NCP + 2 * j + 1]
+        rr, cc, arg = _erow(w, r, m), _erow(w, r + 1, m), _erow(w, r + 2, m)
+        for i in range(m):
+            R = rr[i] * rs * ea[i]
+            rr[i] = R
+            arg[i] = -dt / (R * (cc[i] * cs))
+        aa, qv = _erow(w, r + 3, m), _erow(w, r + 4, m)
+        _vexp_row(arg, aa, m)
+        for i in range(m):
+            bv = (1.0 - aa[i]) * rr[i] * sig_i
+            qv[i] = bv * bv + n2
+
+
+@njit(cache=True, error_model="numpy")
+def _e_predict(cp, gp, data, meta, w, nrc, ip, dt, noise, rc_cached, m):
+    """Prediction of the block's states (rows) over dt with the mean currents ip: propagate and
+    process_noise's arithmetic; P <- F P F^T + Q_w on the upper triangle."""
+    nx = nrc + 2
+    Q = cp[K.C_CAP]
+    eta_c, gam, isd, ith = cp[K.C_ETA], cp[K.C_GAMMA], cp[K.C_ISD], gp[K.G_ITHRESH]
+    cur, xh = _erow(w, _E_I, m), _erow(w, _E_XH, m)
+    for i in range(m):
+        I = ip[i]
+        cur[i] = I
+        eta = eta_c if I > 0.0 else 1.0
+        xh[i] = -(gam * abs(eta * I) / Q) * dt
+    ah = _erow(w, _E_AH, m)
+    _vexp_row(xh, ah, m)
+    sig_i = noise[0]
+    if not rc_cached:
+        _e_rc(cp, data, meta, w, nrc, dt, sig_i, noise[2] * noise[2] * dt, m)
+    rcb = _E_X + 3 * nx + nx * (nx + 1) // 2
+    for j in range(nrc):
+        r = rcb + _E_RCN * j
+        v, aa, rr = _erow(w, _E_X + 1 + j, m), _erow(w, r + 3, m), _erow(w, r, m)
+        for i in range(m):
+            a = aa[i]
+            v[i] = a * v[i] + (1.0 - a) * rr[i] * cur[i]
+    z, h, s = _erow(w, _E_X, m), _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m)
+    n1 = noise[1] * noise[1] * dt
+    p00 = _erow(w, _ep(nx, 0, 0), m)
+    for i in range(m):
+        I = cur[i]
+        eta = eta_c if I > 0.0 else 1.0
+        sg = 1.0 if I > 0.0 else (-1.0 if I < 0.0 else 0.0)
+        h[i] = sg + (h[i] - sg) * ah[i]
+        z[i] = z[i] + (eta * I - isd) * dt / Q
+        s[i] = sg if abs(I) > ith else s[i]
+        bz = eta * dt / Q * sig_i
+        p00[i] += bz * bz + n1
+    # F P F^T on the other entries (g_0 = 1: P[0, 0] is unchanged by F)
+    for a in range(nx):
+        ga = _erow(w, _E_ONE if a == 0 else (rcb + _E_RCN * (a - 1) + 3 if a <= nrc else _E_AH), m)
+        for b in range(max(a, 1), nx):
+            gb = _erow(w, rcb + _E_RCN * (b - 1) + 3 if b <= nrc else _E_AH, m)
+            pab = _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                pab[i] = ga[i] * gb[i] * pab[i]
+        if a >= 1:
+            paa = _erow(w, _ep(nx, a, a), m)
+            if a <= nrc:
+                qv = _erow(w, rcb + _E_RCN * (a - 1) + 4, m)
+                for i in range(m):
+                    paa[i] += qv[i]
+            else:
+                n3 = noise[3] * noise[3] * dt
+                for i in range(m):
+                    paa[i] += n3
+
+
+@njit(cache=True, error_model="numpy")
+def _e_outputs_grid(cp, gp, data, meta, w, nx, im, x0, dx, nz, m):
+    """Rows _E_Y, _E_YP, _E_YM = the static output (_static_output) at z, z + DZ, z - DZ and _E_MZ = M(z),
+    when OCV, dU/dT, M and R0 are each constant or on the one uniform SOC grid (x0, dx, nz): one
+    loop, the SOC position once per point for every table."""
+    ent = gp[K.G_ENTROPIC] != 0.0
+    tref = gp[K.G_TREF_OCV]
+    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
+    gu = meta[K.T_OCV, 2] > 1
+    gd = meta[K.T_DUDT, 2] > 1
+    gm = meta[K.T_HYST, 2] > 1
+    gr = meta[K.T_R0, 2] > 1
+    vu, vd, vm, vr = meta[K.T_OCV, 4], meta[K.T_DUDT, 4], meta[K.T_HYST, 4], meta[K.T_R0, 4]
+    cu, cd, cm, cr = data[vu], data[vd], data[vm], data[vr]
+    uu, ud, um, ur = np.uint64(vu), np.uint64(vd), np.uint64(vm), np.uint64(vr)
+    one = np.uint64(1)
+    hi = float(nz - 2)
+    # the SOC positions of the three points (SIMD code: the divisions), then the look-ups (scalar: gathers)
+    z = _erow(w, _E_X, m)
+    for q in range(3):
+        lq, wq = _erow(w, _E_L0 + q, m), _erow(w, _E_W0 + q, m)
+        dq = 0.0 if q == 0 else (DZ if q == 1 else -DZ)
+        for i in range(m):
+            zq = z[i] if q == 0 else z[i] + dq
+            f = (zq - x0) / dx
+            lo = int(min(max(f, 0.0), hi))
+            lq[i] = lo
+            wq[i] = f - lo
+    hh, ss = _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m)
+    tt, e0 = _erow(w, _E_TC, m), _erow(w, _E_E0, m)
+    y, yp, ym, mz = _erow(w, _E_Y, m), _erow(w, _E_YP, m), _erow(w, _E_YM, m), _erow(w, _E_MZ, m)
+    l0, lp, lm, w0, wp, wm = (_erow(w, _E_L0, m), _erow(w, _E_LP, m), _erow(w, _E_LM, m), _erow(w, _E_W0, m),
+                              _erow(w, _E_WP, m), _erow(w, _E_WM, m))
+    for i in range(m):
+        dT = tt[i] - tref
+        h = hh[i]
+        sv = m0 * ss[i]
+        cur = im[i]
+        ar = e0[i]
+        for q in range(3):
+            b = np.uint64(l0[i] if q == 0 else (lp[i] if q == 1 else lm[i]))
+            wt = w0[i] if q == 0 else (wp[i] if q == 1 else wm[i])
+            u = data[uu + b] * (1.0 - wt) + data[uu + b + one] * wt if gu else cu
+            if ent:
+                u += dT * (data[ud + b] * (1.0 - wt) + data[ud + b + one] * wt if gd else cd)
+            mm = (data[um + b] * (1.0 - wt) + data[um + b + one] * wt if gm else cm) * ms
+            r0 = (data[ur + b] * (1.0 - wt) + data[ur + b + one] * wt if gr else cr) * r0s * ar
+            v = u + mm * h + sv + r0 * cur
+            if q == 0:
+                y[i] = v
+                mz[i] = mm
+            elif q == 1:
+                yp[i] = v
+            else:
+                ym[i] = v
+
+
+@njit(cache=True, error_model="numpy")
+def _e_outputs_tables(cp, gp, data, meta, w, nx, i_meas, m):
+    """_e_outputs_grid's rows for any tables: each table looked up per point (``K._table_block``)."""
+    E = EBLOCK
+    zp, zm, im, z = _erow(w, _E_ZP, m), _erow(w, _E_ZM, m), _erow(w, _E_IM, m), _erow(w, _E_X, m)
+    for i in range(m):
+        im[i] = i_meas[i]
+        zp[i] = z[i] + DZ
+        zm[i] = z[i] - DZ
+    ent = gp[K.G_ENTROPIC] != 0.0
+    tref = gp[K.G_TREF_OCV]
+    ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
+    hh, ss, tt, e0 = _erow(w, _E_X + nx - 1, m), _erow(w, _E_S, m), _erow(w, _E_TC, m), _erow(w, _E_E0, m)
+    uu, dd, mt, rt = _erow(w, _E_U, m), _erow(w, _E_D, m), _erow(w, _E_M, m), _erow(w, _E_R0, m)
+    for q in range(3):
+        rz = _E_X if q == 0 else (_E_ZP if q == 1 else _E_ZM)
+        g = K._table_block(data, meta, K.T_OCV, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, -1, _E_U * E, m)
+        if ent:
+            g = K._table_block(data, meta, K.T_DUDT, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, g, _E_D * E, m)
+        g = K._table_block(data, meta, K.T_HYST, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, g, _E_M * E, m)
+        g = K._table_block(data, meta, K.T_R0, w, _E_TC * E, _E_IM * E, rz * E, _E_F * E, g, _E_R0 * E, m)
+        out = _erow(w, _E_Y if q == 0 else (_E_YP if q == 1 else _E_YM), m)
+        mz = _erow(w, _E_MZ, m)
+        for i in range(m):
+            u = uu[i]
+            if ent:
+                u += (tt[i] - tref) * dd[i]
+            mm = mt[i] * ms
+            r0 = rt[i] * r0s * e0[i]
+            out[i] = u + mm * hh[i] + m0 * ss[i] + r0 * im[i]
+            if q == 0:
+                mz[i] = mm
+
+
+@njit(cache=True, error_model="numpy")
+def _e_update(w, nx, y, sig_y, robust, innov, svar, flags, m):
+    """The measurement update of the block's rows (predicted static outputs in _E_Y, _E_YP, _E_YM, M in
+    _E_MZ): gate, Joseph-form update on the upper triangle, bump, clipping; as _ekf_updates."""
+    nrc = nx - 2
+    gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
+    gb0 = _E_X + nx + nx * (nx + 1) // 2  # g rows, then the gain rows
+    ys, hz, mz = _erow(w, _E_YS, m), _erow(w, _E_HZ, m), _erow(w, _E_MZ, m)
+    y0, yp, ym = _erow(w, _E_Y, m), _erow(w, _E_YP, m), _erow(w, _E_YM, m)
+    for i in range(m):
+        ys[i] = y0[i]
+        hz[i] = (yp[i] - ym[i]) / (2.0 * DZ)
+    for j in range(nrc):
+        v = _erow(w, _E_X + 1 + j, m)
+        for i in range(m):
+            ys[i] += v[i]
+    # g = P H^T, H = [hz, 1 .. 1, M]
+    for a in range(nx):
+        g = _erow(w, gb0 + a, m)
+        pa0 = _erow(w, _ep(nx, 0, a), m)
+        pah = _erow(w, _ep(nx, a, nx - 1), m)
+        for i in range(m):
+            g[i] = pa0[i] * hz[i] + pah[i] * mz[i]
         for j in range(nrc):
-            yp += x[e, 1 + j]
-        hz = (w[_W_YP * B + i] - w[_W_YM * B + i]) / (2.0 * DZ)
-        mz = w[_W_MZ * B + i]
-        # H = [hz, 1..1, m]; g = P H^T
-        for a in range(nx):
-            acc = P[e, a, 0] * hz + P[e, a, nrc + 1] * mz
-            for j in range(nrc):
-                acc += P[e, a, 1 + j]
-            g[a] = acc
-        S = g[0] * hz + g[nrc + 1] * mz + sig_y * sig_y
-        for j in range(nrc):
-            S += g[1 + j]
-        r = y[e] - yp
-        innov[e] = r
-        svar[e] = S
+            pj = _erow(w, _ep(nx, min(a, 1 + j), max(a, 1 + j)), m)
+            for i in range(m):
+                g[i] += pj[i]
+    sv, res, ok = _erow(w, _E_SV, m), _erow(w, _E_RES, m), _erow(w, _E_OK, m)
+    g0, gh = _erow(w, gb0, m), _erow(w, gb0 + nx - 1, m)
+    sy2 = sig_y * sig_y
+    for i in range(m):
+        sv[i] = g0[i] * hz[i] + gh[i] * mz[i] + sy2
+    for j in range(nrc):
+        g = _erow(w, gb0 + 1 + j, m)
+        for i in range(m):
+            sv[i] += g[i]
+    p00 = _erow(w, _ep(nx, 0, 0), m)
+    for i in range(m):
+        S = sv[i]
+        r = y[i] - ys[i]
+        res[i] = r
+        innov[i] = r
+        svar[i] = S
         nis = r * r / S
-        fl = 0
-        if nis > gate2:
-            fl |= FLAG_GATED
-        else:
-            # K = g / S; Joseph form P - K g^T - g K^T + S K K^T, kept exactly symmetric
-            for a in range(nx):
-                kv[a] = g[a] / S
-            for a in range(nx):
-                ka = kv[a]
-                x[e, a] += ka * r
-                for b in range(a, nx):
-                    kb = kv[b]
-                    v = P[e, a, b] - ka * g[b] - g[a] * kb + S * ka * kb
-                    P[e, a, b] = v
-                    P[e, b, a] = v
-        if nis > bump2:
-            # (as Plett's code: the bump applies to a gated innovation too, so a filter whose
-            # innovations stay beyond the gate widens its SOC variance until it can update again)
-            fl |= FLAG_BUMPED
-            P[e, 0, 0] *= bumpf
-        flags[e] = fl
-        x[e, 0] = min(max(x[e, 0], zlo), zhi)
-        x[e, nrc + 1] = min(max(x[e, nrc + 1], -1.0), 1.0)
+        ok[i] = 0.0 if nis > gate2 else 1.0
+    # K = g / S; x += K r and P - K g^T - g K^T + S K K^T where not gated
+    for a in range(nx):
+        g, kv, xa = _erow(w, gb0 + a, m), _erow(w, gb0 + nx + a, m), _erow(w, _E_X + a, m)
+        for i in range(m):
+            ka = g[i] / sv[i]
+            kv[i] = ka
+            xa[i] = xa[i] + ka * res[i] if ok[i] != 0.0 else xa[i]
+    for a in range(nx):
+        ga, ka = _erow(w, gb0 + a, m), _erow(w, gb0 + nx + a, m)
+        for b in range(a, nx):
+            gb, kb, pab = _erow(w, gb0 + b, m), _erow(w, gb0 + nx + b, m), _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                v = pab[i] - ka[i] * gb[i] - ga[i] * kb[i] + sv[i] * ka[i] * kb[i]
+                pab[i] = v if ok[i] != 0.0 else pab[i]
+    z, h = _erow(w, _E_X, m), _erow(w, _E_X + nx - 1, m)
+    for i in range(m):
+        r = res[i]
+        S = sv[i]
+        nis = r * r / S
+        bumped = nis > bump2  # gated or not (as Plett's code)
+        p00[i] = p00[i] * bumpf if bumped else p00[i]
+        flags[i] = (0 if ok[i] != 0.0 else FLAG_GATED) | (FLAG_BUMPED if bumped else 0)
+        z[i] = min(max(z[i], zlo), zhi)
+        h[i] = min(max(h[i], -1.0), 1.0)
 
 
 @njit(cache=True, error_model="numpy")
 def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
-               w, hv, sv, g):
-    """ekf_step on elements e0 .. e0+m-1 (workspace w, scratch hv, sv (BLOCK,), g (2 nx,))."""
-    B = BLOCK
+               w, grid, rec):
+    """The k steps of ``ekf_run`` on elements e0 .. e0+m-1 (workspace w, ``_erows`` rows of EBLOCK); with
+    ``rec`` (k, n, nx + 1) (not empty) each step's states [x, s] recorded into it (the bar filters)."""
     nx = x.shape[1]
     nrc = nx - 2
+    # load the block's states
+    for a in range(nx):
+        xa = _erow(w, _E_X + a, m)
+        for i in range(m):
+            xa[i] = x[e0 + i, a]
+        for b in range(a, nx):
+            pab = _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                pab[i] = P[e0 + i, a, b]
+    sr, tc, one = _erow(w, _E_S, m), _erow(w, _E_TC, m), _erow(w, _E_ONE, m)
+    cur = _erow(w, _E_I, m)
+    for i in range(m):
+        sr[i] = s[e0 + i]
+        tc[i] = np.nan
+        one[i] = 1.0
+        cur[i] = 0.0
+    rc_t = _rc_temperature_only(meta, nrc)
     tr = 1.0 / gp[K.G_TREF_R]
     ea0, earc = gp[K.G_EA0], gp[K.G_EARC]
-    Q = cp[K.C_CAP]
-    for i in range(m):
-        e = e0 + i
-        Te = T[e]
-        w[_W_T * B + i] = Te
-        w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
-        w[_W_IM * B + i] = i_meas[e]
-    if dt > 0.0:
-        sig_i = noise[0]
-        eta_c, gam = cp[K.C_ETA], cp[K.C_GAMMA]
+    dt_rc = np.nan  # the dt of the RC rows (when they depend on temperature only)
+    xa, x0 = _erow(w, _E_XA, m), _erow(w, _E_X0, m)
+    for k in range(dt.shape[0]):
+        d = dt[k]
+        Tk = T[k, e0:e0 + m]
+        n_new = 0
         for i in range(m):
-            e = e0 + i
-            I = i_pred[e]
-            w[_W_I * B + i] = I
-            w[_W_Z * B + i] = x[e, 0]
-            w[_W_XA * B + i] = earc * (1.0 / w[_W_T * B + i] - tr)
-            eta = eta_c if I > 0.0 else 1.0
-            w[_W_XH * B + i] = -(gam * abs(eta * I) / Q) * dt
-        K._vexp(w, np.int64(_W_XA), np.int64(_W_EA), np.int64(3), m)
-        gz = -1
-        for j in range(nrc):
-            r = _W_RC + _W_PER * j
-            gz = _table(K.NT_FIXED + 2 * j, data, meta, w, _W_T, _W_I, _W_Z, _W_F, gz, r, m)
-            gz = _table(K.NT_FIXED + 2 * j + 1, data, meta, w, _W_T, _W_I, _W_Z, _W_F, gz, r + 1, m)
-            rs, cs = cp[K.NCP + 2 * j], cp[K.NCP + 2 * j + 1]
+            n_new += 0 if Tk[i] == tc[i] else 1
+        new_t = n_new > 0
+        if new_t:  # per element and temperature: the Arrhenius factors
             for i in range(m):
-                R = w[r * B + i] * rs * w[_W_EA * B + i]
-                C = w[(r + 1) * B + i] * cs
-                w[r * B + i] = R
-                w[(r + 2) * B + i] = -dt / (R * C)
-            K._vexp(w, np.int64(r + 2), np.int64(r + 3), np.int64(1), m)
-        isd, ith = cp[K.C_ISD], gp[K.G_ITHRESH]
-        n1 = noise[1] * noise[1] * dt
-        n2 = noise[2] * noise[2] * dt
-        n3 = noise[3] * noise[3] * dt
-        for i in range(m):
-            e = e0 + i
-            I = w[_W_I * B + i]
-            z0 = x[e, 0]
-            eta = eta_c if I > 0.0 else 1.0
-            # propagate (F = diag(1, a_1 .. a_nrc, a_h)) and P <- F P F^T + Q_w, as propagate / process_noise
-            g[0] = 1.0
-            for j in range(nrc):
-                r = _W_RC + _W_PER * j
-                a = w[(r + 3) * B + i]
-                R = w[r * B + i]
-                x[e, 1 + j] = a * x[e, 1 + j] + (1.0 - a) * R * I
-                g[1 + j] = a
-            sg = 1.0 if I > 0.0 else (-1.0 if I < 0.0 else 0.0)
-            ah = w[_W_EH * B + i]
-            x[e, nrc + 1] = sg + (x[e, nrc + 1] - sg) * ah
-            g[nrc + 1] = ah
-            x[e, 0] = z0 + (eta * I - isd) * dt / Q
-            if abs(I) > ith:
-                s[e] = sg
+                Te = Tk[i]
+                tc[i] = Te
+                xa[i] = earc * (1.0 / Te - tr)
+                x0[i] = ea0 * (1.0 / Te - tr)
+            _vexp_row(xa, _erow(w, _E_EA, m), m)
+            _vexp_row(x0, _erow(w, _E_E0, m), m)
+        if d > 0.0:
+            if rc_t and (new_t or d != dt_rc):  # per element, temperature and dt: R_j, a_j, their noise
+                _e_rc(cp, data, meta, w, nrc, d, noise[0], noise[2] * noise[2] * d, m)
+                dt_rc = d
+            _e_predict(cp, gp, data, meta, w, nrc, i_pred[k, e0:e0 + m], d, noise, rc_t, m)
+        if grid[3]:
+            _e_outputs_grid(cp, gp, data, meta, w, nx, i_meas[k, e0:e0 + m], grid[0], grid[1], grid[2], m)
+        else:
+            _e_outputs_tables(cp, gp, data, meta, w, nx, i_meas[k, e0:e0 + m], m)
+        _e_update(w, nx, y[k, e0:e0 + m], noise[4], robust, innov[k, e0:e0 + m], svar[k, e0:e0 + m],
+                  flags[k, e0:e0 + m], m)
+        if rec.shape[0] > 0:
             for a in range(nx):
-                for b in range(a, nx):
-                    v = g[a] * g[b] * P[e, a, b]
-                    P[e, a, b] = v
-                    P[e, b, a] = v
-            bz = eta * dt / Q * sig_i
-            P[e, 0, 0] += bz * bz + n1
-            for j in range(nrc):
-                r = _W_RC + _W_PER * j
-                bv = (1.0 - w[(r + 3) * B + i]) * w[r * B + i] * sig_i
-                P[e, 1 + j, 1 + j] += bv * bv + n2
-            P[e, nrc + 1, nrc + 1] += n3
-    K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
+                xr = _erow(w, _E_X + a, m)
+                for i in range(m):
+                    rec[k, e0 + i, a] = xr[i]
+            for i in range(m):
+                rec[k, e0 + i, nx] = sr[i]
+    # write the states back (P exactly symmetric)
+    for a in range(nx):
+        xa = _erow(w, _E_X + a, m)
+        for i in range(m):
+            x[e0 + i, a] = xa[i]
+        for b in range(a, nx):
+            pab = _erow(w, _ep(nx, a, b), m)
+            for i in range(m):
+                P[e0 + i, a, b] = pab[i]
+                P[e0 + i, b, a] = pab[i]
     for i in range(m):
-        e = e0 + i
-        w[_W_Z * B + i] = x[e, 0]
-        hv[i] = x[e, nrc + 1]
-        sv[i] = s[e]
-    _output_rows(cp, gp, data, meta, w, hv, sv, m)
-    _ekf_updates(x, P, e0, m, w, g, y, noise[4], robust, innov, svar, flags)
+        s[e0 + i] = sr[i]
 
 
 _NTASK = 16  # contiguous runs of blocks, one workspace each (as cell/kernels.py)
 
 
+def _as_rows(a):
+    """(n,) -> a (1, n) view; (k, n) as it is (compiled: ``_as_rows_impl``)."""
+
+
+@overload(_as_rows, jit_options={"cache": True})
+def _as_rows_impl(a):
+    if a.ndim == 1:
+        return lambda a: a[None, :]
+    return lambda a: a
+
+
+def _as_steps(dt):
+    """A scalar (a step's dt or flag) -> (1,); (k,) as it is (compiled: ``_as_steps_impl``)."""
+
+
+@overload(_as_steps, jit_options={"cache": True})
+def _as_steps_impl(dt):
+    if isinstance(dt, types.Array):
+        return lambda dt: dt
+    if isinstance(dt, types.Omitted):  # a default argument
+        v = dt.value
+        return lambda dt: np.full(1, v)
+    return lambda dt: np.full(1, dt)
+
+
 def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    """ekf_step (1-D inputs, a scalar dt) or ekf_run (k rows): the blocks over _NTASK runs."""
+    ip, im, tt, yy, dts = _as_rows(i_pred), _as_rows(i_meas), _as_rows(T), _as_rows(y), _as_steps(dt)
+    inn, sv, fl = _as_rows(innov), _as_rows(svar), _as_rows(flags)
     n, nx = x.shape
-    nb = (n + BLOCK - 1) // BLOCK
-    nt = min(_NTASK, nb)
+    nb = (n + EBLOCK - 1) // EBLOCK
+    nt = min(_NTASK, nb) if n >= K.PARALLEL_THRESHOLD else 1  # one workspace for a pack the serial build runs
+    grid = _fast_soc_grid(gp, data, meta)
+    rec = np.empty((0, 0, 0))
     for t in prange(nt):
-        w = np.empty(_nrows(nx - 2) * BLOCK)
-        hv, sv, g = np.empty(BLOCK), np.empty(BLOCK), np.empty(2 * nx)
+        w = np.empty(_erows(nx - 2) * EBLOCK)
         for b in range(t * nb // nt, (t + 1) * nb // nt):
-            e0 = b * BLOCK
-            _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
-                       e0, min(BLOCK, n - e0), w, hv, sv, g)
+            e0 = b * EBLOCK
+            _ekf_block(cp, gp, data, meta, x, P, s, ip, im, tt, yy, dts, noise, robust, inn, sv, fl, e0,
+                       min(EBLOCK, n - e0), w, grid, rec)
 
 
+# one build per kind, two signatures each: one step (1-D arrays, a scalar dt) and k logged steps (2-D, dt (k,)),
+# both through the one compiled block kernel
 ekf_step_serial = njit(cache=True)(_ekf)
 ekf_step_parallel = njit(cache=True, parallel=True)(K._renamed(_ekf, "_ekf_parallel"))
+ekf_run_serial, ekf_run_parallel = ekf_step_serial, ekf_step_parallel
 
 
 def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
@@ -378,22 +600,6 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
     """
     f = K._pick(x.shape[0], ekf_step_serial, ekf_step_parallel)
     f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, float(dt), noise, robust, innov, svar, flags)
-
-
-def _ekf_run_serial(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
-    for k in range(dt.shape[0]):
-        ekf_step_serial(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust, innov[k],
-                        svar[k], flags[k])
-
-
-def _ekf_run_parallel(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
-    for k in range(dt.shape[0]):
-        ekf_step_parallel(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust,
-                          innov[k], svar[k], flags[k])
-
-
-ekf_run_serial = njit(cache=True)(_ekf_run_serial)
-ekf_run_parallel = njit(cache=True)(_ekf_run_parallel)
 
 
 def _check_run(name, n_steps, arrays):
@@ -522,68 +728,71 @@ def _fast_soc_grid(gp, data, meta):
     return x0, dx, nz, ok
 
 
-@njit(cache=True, inline="always")
-def _lerp_slope(tab, lo, wt, rdx):
-    """Value and slope of the interval lo of a table on a uniform grid (``_table_slope``'s arithmetic)."""
-    v0 = tab[lo]
-    v1 = tab[lo + 1]
-    return v0 * (1.0 - wt) + v1 * wt, (v1 - v0) * rdx
+# the delta filters' further rows: the SOC interval of z on the one grid and its weight, each element's
+# current minus its pack's mean, the knot values of OCV, dU/dT, M and R0 at that interval
+_Q_LO = _W_EH
+_Q_WT = _W_RC
+_Q_DI = _W_RC + 1
+_Q_G = _W_RC + 2
+_DROWS = _Q_G + 8
 
 
 @njit(cache=True, error_model="numpy")
 def _tables_one_grid(gp, data, meta, w, x0, dx, nz, m):
     """``_table_slope`` of OCV, dU/dT (zeros without an entropic term), M and R0 at z = row _W_Z when
-    each is constant or on the one uniform SOC grid (x0, dx, nz) of ``_fast_soc_grid``: one loop, the
-    SOC position (z - x0) / dx once per element, each table's arithmetic that of ``_table_slope``.
-    Rows are used through views (indices from 0: no wrap-around checks, so LLVM vectorises)."""
+    each is constant or on the one uniform SOC grid (x0, dx, nz) of ``_fast_soc_grid``: the SOC
+    position once per element (a SIMD loop), the knot values of every table gathered in one scalar
+    loop, values and slopes in SIMD loops; each table's arithmetic that of ``_table_slope``."""
     B = BLOCK
     z = w[_W_Z * B:_W_Z * B + m]
-    ent = gp[K.G_ENTROPIC] != 0.0
-    rows = ((K.T_OCV, _W_U, _D_SU), (K.T_DUDT, _W_D, _D_SD), (K.T_HYST, _W_M, _D_SM), (K.T_R0, _W_R0, _D_SR))
-    for t, ro, rs in rows:  # constant tables (and dU/dT without an entropic term): filled once
-        if meta[t, 2] == 1 or (t == K.T_DUDT and not ent):
-            v = data[meta[t, 4]] if ent or t != K.T_DUDT else 0.0
-            vv = w[ro * B:ro * B + m]
-            sv = w[rs * B:rs * B + m]
-            for i in range(m):
-                vv[i] = v
-                sv[i] = 0.0
-    gu = meta[K.T_OCV, 2] > 1
-    gd = ent and meta[K.T_DUDT, 2] > 1
-    gm = meta[K.T_HYST, 2] > 1
-    gr = meta[K.T_R0, 2] > 1
-    tu = data[meta[K.T_OCV, 4]:meta[K.T_OCV, 4] + nz]
-    td = data[meta[K.T_DUDT, 4]:meta[K.T_DUDT, 4] + nz]
-    tm = data[meta[K.T_HYST, 4]:meta[K.T_HYST, 4] + nz]
-    tr = data[meta[K.T_R0, 4]:meta[K.T_R0, 4] + nz]
-    U, SU = w[_W_U * B:_W_U * B + m], w[_D_SU * B:_D_SU * B + m]
-    D, SD = w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
-    M, SM = w[_W_M * B:_W_M * B + m], w[_D_SM * B:_D_SM * B + m]
-    R, SR = w[_W_R0 * B:_W_R0 * B + m], w[_D_SR * B:_D_SR * B + m]
-    rdx = 1.0 / dx
+    lo_r, wt_r = w[_Q_LO * B:_Q_LO * B + m], w[_Q_WT * B:_Q_WT * B + m]
     hi = float(nz - 2)
     for i in range(m):
         fi = (z[i] - x0) / dx
         lo = int(min(max(fi, 0.0), hi))
-        wt = fi - lo
-        if gu:
-            U[i], SU[i] = _lerp_slope(tu, lo, wt, rdx)
-        if gd:
-            D[i], SD[i] = _lerp_slope(td, lo, wt, rdx)
-        if gm:
-            M[i], SM[i] = _lerp_slope(tm, lo, wt, rdx)
-        if gr:
-            R[i], SR[i] = _lerp_slope(tr, lo, wt, rdx)
+        lo_r[i] = lo
+        wt_r[i] = fi - lo
+    ent = gp[K.G_ENTROPIC] != 0.0
+    rows = ((K.T_OCV, _W_U, _D_SU), (K.T_DUDT, _W_D, _D_SD), (K.T_HYST, _W_M, _D_SM), (K.T_R0, _W_R0, _D_SR))
+    on = (meta[K.T_OCV, 2] > 1, ent and meta[K.T_DUDT, 2] > 1, meta[K.T_HYST, 2] > 1, meta[K.T_R0, 2] > 1)
+    vo = (np.uint64(meta[K.T_OCV, 4]), np.uint64(meta[K.T_DUDT, 4]), np.uint64(meta[K.T_HYST, 4]),
+          np.uint64(meta[K.T_R0, 4]))
+    one = np.uint64(1)
+    g = w[_Q_G * B:(_Q_G + 8) * B]
+    for i in range(m):  # the gathers (unsigned offsets: no wrap-around checks)
+        b = np.uint64(lo_r[i])
+        for q in range(4):
+            if on[q]:
+                g[2 * q * B + i] = data[vo[q] + b]
+                g[(2 * q + 1) * B + i] = data[vo[q] + b + one]
+    rdx = 1.0 / dx
+    for q in range(4):
+        t, ro, rs = rows[q]
+        vv, sv = w[ro * B:ro * B + m], w[rs * B:rs * B + m]
+        if on[q]:
+            v0, v1 = g[2 * q * B:2 * q * B + m], g[(2 * q + 1) * B:(2 * q + 1) * B + m]
+            for i in range(m):
+                wt = wt_r[i]
+                vv[i] = v0[i] * (1.0 - wt) + v1[i] * wt
+                sv[i] = (v1[i] - v0[i]) * rdx
+        else:  # a constant table (and dU/dT without an entropic term: 0)
+            v = data[meta[t, 4]] if ent or t != K.T_DUDT else 0.0
+            for i in range(m):
+                vv[i] = v
+                sv[i] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, di_pred, T, y, dt, dnoise, robust,
-                 innov, flags, e0, m, w, grid):
-    """The delta filters of elements e0 .. e0+m-1 (element e in pack e // ns), branch-free loops over
-    the block. The measurement is evaluated once, at z = zbar + dz: y from the tables' interpolants and
-    H = dy/dz from the slopes of the same SOC intervals (``_table_slope``; ``_tables_one_grid`` when
-    grid = ``_fast_soc_grid``'s answer says the tables allow it). Element arrays are read and written
-    through views of the block (indices from 0), so the loops vectorise."""
+def _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, i_pred, i_meas, T, y, dt, update, dnoise,
+                 robust, innov, flags, dz, p, e0, m, w, grid):
+    """The delta filters of elements e0 .. e0+m-1 (element e in pack e // ns) over the k steps of the
+    rows of ``i_pred``, ``i_meas``, ``T``, ``y``, ``innov``, ``flags`` (k, n) and ``dt``, ``update``
+    (k,); ``zbar``, ``hbar``, ``sbar``, ``vsum`` (k, B): the bar states after each step, ``ipb`` (k, B)
+    the packs' mean currents. The block's dz and p stay in rows of ``w`` (``_DROWS`` rows of BLOCK) over
+    the steps; R0's Arrhenius factor is recomputed when the block's temperatures change. The
+    measurement is evaluated once, at z = zbar + dz: y from the tables' interpolants and H = dy/dz
+    from the slopes of the same SOC intervals (``_table_slope``; ``_tables_one_grid`` when grid =
+    ``_fast_soc_grid``'s answer says the tables allow it). Branch-free loops over views of the rows."""
     B = BLOCK
     sig_i, qd, sig_y = dnoise[0], dnoise[1], dnoise[2]
     gate2, bump2, bumpf, zlo, zhi = robust[0], robust[1], robust[2], robust[3], robust[4]
@@ -591,80 +800,110 @@ def _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sbar, vsum, ns, i_meas, 
     eta_c = cp[K.C_ETA]
     tr = 1.0 / gp[K.G_TREF_R]
     ea0 = gp[K.G_EA0]
-    pz = dt * sig_i / Q
-    pz = pz * pz + qd * qd * dt
-    pred = dt > 0.0
-    # the bar states of each element's pack
-    for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
-        zb, hb, sb, vs = zbar[b], hbar[b], sbar[b], vsum[b]
-        i0 = max(b * ns, e0) - e0
-        i1 = min((b + 1) * ns, e0 + m) - e0
-        r1, r2 = w[_D_ZB * B + i0:_D_ZB * B + i1], w[_D_HB * B + i0:_D_HB * B + i1]
-        r3, r4 = w[_D_SB * B + i0:_D_SB * B + i1], w[_D_VS * B + i0:_D_VS * B + i1]
-        for k in range(i1 - i0):
-            r1[k] = zb
-            r2[k] = hb
-            r3[k] = sb
-            r4[k] = vs
-    dzv, pv, div, Tv = dz[e0:e0 + m], p[e0:e0 + m], di_pred[e0:e0 + m], T[e0:e0 + m]
-    imv, yv, inv, flv = i_meas[e0:e0 + m], y[e0:e0 + m], innov[e0:e0 + m], flags[e0:e0 + m]
-    for i in range(m):
-        d = dzv[i]
-        di = div[i]
-        eta = eta_c if di > 0.0 else 1.0
-        d = d + eta * di * dt / Q if pred else d
-        w[_D_DZ * B + i] = d
-        w[_D_P * B + i] = pv[i] + pz if pred else pv[i]
-        Te = Tv[i]
-        w[_W_T * B + i] = Te
-        w[_W_X0 * B + i] = ea0 * (1.0 / Te - tr)
-        w[_W_IM * B + i] = imv[i]
-        w[_W_Z * B + i] = w[_D_ZB * B + i] + d
-    K._vexp(w, np.int64(_W_X0), np.int64(_W_E0), np.int64(1), m)
-    ent = gp[K.G_ENTROPIC] != 0.0
-    if grid[3]:
-        _tables_one_grid(gp, data, meta, w, grid[0], grid[1], grid[2], m)
-    else:
-        g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
-        if ent:
-            g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
-        else:
-            for i in range(m):
-                w[_W_D * B + i] = 0.0
-                w[_D_SD * B + i] = 0.0
-        g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
-        g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
     tref = gp[K.G_TREF_OCV]
     ms, m0, r0s = cp[K.C_MS], cp[K.C_M0], cp[K.C_R0S]
     sy2 = sig_y * sig_y
+    ent = gp[K.G_ENTROPIC] != 0.0
+    dzr, pr = w[_D_DZ * B:_D_DZ * B + m], w[_D_P * B:_D_P * B + m]
+    tc, x0, ar = w[_W_T * B:_W_T * B + m], w[_W_X0 * B:_W_X0 * B + m], w[_W_E0 * B:_W_E0 * B + m]
+    zb_r, hb_r = w[_D_ZB * B:_D_ZB * B + m], w[_D_HB * B:_D_HB * B + m]
+    sb_r, vs_r = w[_D_SB * B:_D_SB * B + m], w[_D_VS * B:_D_VS * B + m]
+    di_r, im_r, z_r = w[_Q_DI * B:_Q_DI * B + m], w[_W_IM * B:_W_IM * B + m], w[_W_Z * B:_W_Z * B + m]
+    D, SD = w[_W_D * B:_W_D * B + m], w[_D_SD * B:_D_SD * B + m]
+    dzv, pv = dz[e0:e0 + m], p[e0:e0 + m]
     for i in range(m):
-        dT = w[_W_T * B + i] - tref
-        h = w[_D_HB * B + i]
-        cur = w[_W_IM * B + i]
-        ar = w[_W_E0 * B + i]
-        u = w[_W_U * B + i] + dT * w[_W_D * B + i]
-        # y as _static_output (+ the bar RC voltages), dy/dz term by term from the slopes
-        yp = u + w[_W_M * B + i] * ms * h + m0 * w[_D_SB * B + i] + w[_W_R0 * B + i] * r0s * ar * cur
-        yp += w[_D_VS * B + i]
-        hz = w[_D_SU * B + i] + dT * w[_D_SD * B + i] + w[_D_SM * B + i] * ms * h + w[_D_SR * B + i] * r0s * ar * cur
-        d = w[_D_DZ * B + i]
-        pe = w[_D_P * B + i]
-        S = hz * hz * pe + sy2
-        r = yv[i] - yp
-        inv[i] = r
-        gated = r * r > gate2 * S
-        bumped = r * r > bump2 * S  # gated or not (as Plett's code)
-        k = pe * hz / S
-        d = d if gated else d + k * r
-        pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
-        pe = pe * bumpf if bumped else pe
-        flv[i] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
-        zb = w[_D_ZB * B + i]
-        dzv[i] = min(max(zb + d, zlo), zhi) - zb
-        pv[i] = pe
+        dzr[i] = dzv[i]
+        pr[i] = pv[i]
+        tc[i] = np.nan
+    for j in range(dt.shape[0]):
+        d = dt[j]
+        pred = d > 0.0
+        pz = d * sig_i / Q
+        pz = pz * pz + qd * qd * d if pred else 0.0
+        # the bar states of each element's pack; its current minus the pack's mean
+        ipj = i_pred[j, e0:e0 + m]
+        for b in range(e0 // ns, (e0 + m - 1) // ns + 1):
+            zb, hb, sb, vs, mb = zbar[j, b], hbar[j, b], sbar[j, b], vsum[j, b], ipb[j, b]
+            i0, i1 = max(b * ns, e0) - e0, min((b + 1) * ns, e0 + m) - e0
+            zv, hv, sv, vv, dv, iv = zb_r[i0:i1], hb_r[i0:i1], sb_r[i0:i1], vs_r[i0:i1], di_r[i0:i1], ipj[i0:i1]
+            for i in range(i1 - i0):
+                zv[i] = zb
+                hv[i] = hb
+                sv[i] = sb
+                vv[i] = vs
+                dv[i] = iv[i] - mb
+        for i in range(m):
+            di = di_r[i]
+            eta = eta_c if di > 0.0 else 1.0
+            dzr[i] = dzr[i] + eta * di * d / Q if pred else dzr[i]
+            pr[i] = pr[i] + pz
+        inv, flv = innov[j, e0:e0 + m], flags[j, e0:e0 + m]
+        if not update[j]:  # prediction only
+            for i in range(m):
+                inv[i] = np.nan
+                flv[i] = 0
+            continue
+        Tj = T[j, e0:e0 + m]
+        n_new = 0
+        for i in range(m):
+            n_new += 0 if Tj[i] == tc[i] else 1
+        if n_new > 0:  # R0's Arrhenius factor per element and temperature
+            for i in range(m):
+                tc[i] = Tj[i]
+                x0[i] = ea0 * (1.0 / Tj[i] - tr)
+            _vexp_row(x0, ar, m)
+        imj = i_meas[j, e0:e0 + m]
+        for i in range(m):
+            im_r[i] = imj[i]
+            z_r[i] = zb_r[i] + dzr[i]
+        if grid[3]:
+            _tables_one_grid(gp, data, meta, w, grid[0], grid[1], grid[2], m)
+        else:
+            g = _table_slope(K.T_OCV, data, meta, w, _W_Z, _W_F, -1, _W_U, _D_SU, m)
+            if ent:
+                g = _table_slope(K.T_DUDT, data, meta, w, _W_Z, _W_F, g, _W_D, _D_SD, m)
+            else:
+                for i in range(m):
+                    D[i] = 0.0
+                    SD[i] = 0.0
+            g = _table_slope(K.T_HYST, data, meta, w, _W_Z, _W_F, g, _W_M, _D_SM, m)
+            g = _table_slope(K.T_R0, data, meta, w, _W_Z, _W_F, g, _W_R0, _D_SR, m)
+        yj = y[j, e0:e0 + m]
+        # workspace rows as w[ROW * B + i] here (constant distances: LLVM needs no aliasing checks between
+        # them, so this loop over some twenty rows vectorises)
+        for i in range(m):
+            dT = w[_W_T * B + i] - tref
+            h = w[_D_HB * B + i]
+            cur = w[_W_IM * B + i]
+            a = w[_W_E0 * B + i]
+            u = w[_W_U * B + i] + dT * w[_W_D * B + i]
+            # y as _static_output (+ the bar RC voltages), dy/dz term by term from the slopes
+            yp = u + w[_W_M * B + i] * ms * h + m0 * w[_D_SB * B + i] + w[_W_R0 * B + i] * r0s * a * cur
+            yp += w[_D_VS * B + i]
+            hz = (w[_D_SU * B + i] + dT * w[_D_SD * B + i] + w[_D_SM * B + i] * ms * h
+                  + w[_D_SR * B + i] * r0s * a * cur)
+            dd = w[_D_DZ * B + i]
+            pe = w[_D_P * B + i]
+            S = hz * hz * pe + sy2
+            r = yj[i] - yp
+            inv[i] = r
+            gated = r * r > gate2 * S
+            bumped = r * r > bump2 * S  # gated or not (as Plett's code)
+            k = pe * hz / S
+            dd = dd if gated else dd + k * r
+            pe = pe if gated else pe - 2.0 * k * hz * pe + S * k * k  # Joseph form, scalar
+            pe = pe * bumpf if bumped else pe
+            flv[i] = (FLAG_GATED if gated else 0) | (FLAG_BUMPED if bumped else 0)
+            zb = w[_D_ZB * B + i]
+            w[_D_DZ * B + i] = min(max(zb + dd, zlo), zhi) - zb
+            w[_D_P * B + i] = pe
+    for i in range(m):
+        dzv[i] = dzr[i]
+        pv[i] = pr[i]
 
 
-# a delta filter costs some 10-20 ns: threads pay off only for large packs (their start-up is tens of us)
+# a delta filter costs a few ns: threads pay off from some 16k element-steps per call (their start-up is
+# microseconds)
 BARDELTA_PARALLEL_THRESHOLD = 16384
 
 
@@ -695,92 +934,74 @@ def _pack_means(T, y, ip, im, tb, yb, ipb, imb):
         tb[b], yb[b], ipb[b], imb[b] = (t0 + t1) / ns, (y0 + y1) / ns, (p0 + p1) / ns, (m0 + m1) / ns
 
 
-@njit(cache=True, error_model="numpy")
-def _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b):
-    """The bar EKFs (one element per pack): ekf_step's equations through the per-element model functions
-    (``propagate``, ``process_noise``, ``_static_output``: inlined scalar look-ups, libm's exp, within
-    1 ulp of the blocked kernel's) and the EKF's own measurement update (``_ekf_updates``). A block of
-    one element costs the blocked kernel microseconds of fixed work per step."""
-    B = BLOCK
-    nx = xb.shape[1]
-    nrc = nx - 2
-    g = np.empty(2 * nx)
-    q = np.empty(nx)
-    w = np.empty(_W_RC * B)
-    for e0 in range(0, xb.shape[0], B):
-        m = min(B, xb.shape[0] - e0)
-        for i in range(m):
-            b = e0 + i
-            xe = xb[b]
-            if dt > 0.0:
-                process_noise(cp, gp, data, meta, tb[b], ipb[b], xe[0], dt, noise, q)
-                sb[b] = propagate(cp, gp, data, meta, xe, xe, g, tb[b], ipb[b], sb[b], dt)
-                _cov_predict(Pb, b, g, nx)
-                for a in range(nx):
-                    Pb[b, a, a] += q[a]
-            z, h = xe[0], xe[nrc + 1]
-            w[_W_Y * B + i], w[_W_MZ * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z, h, sb[b])
-            w[_W_YP * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z + DZ, h, sb[b])[0]
-            w[_W_YM * B + i] = _static_output(cp, gp, data, meta, tb[b], imb[b], z - DZ, h, sb[b])[0]
-        _ekf_updates(xb, Pb, e0, m, w, g, yb, noise[4], robust, innov_b, svar_b, flags_b)
+def _as_steps3(a):
+    """(B, n_s) -> a (1, B, n_s) view; (k, B, n_s) as it is (compiled: ``_as_steps3_impl``)."""
 
 
-@njit(cache=True, error_model="numpy")
-def _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags):
-    """The delta filters' prediction alone (a step between measurement updates): dz and p as
-    ``_delta_block`` predicts them; innovation NaN, flags 0."""
-    Q = cp[K.C_CAP]
-    eta_c = cp[K.C_ETA]
-    pz = dt * dnoise[0] / Q
-    pz = pz * pz + dnoise[1] * dnoise[1] * dt
-    if dt <= 0.0:
-        pz = 0.0
-    for e in range(dz.shape[0]):
-        d = di[e]
-        eta = eta_c if d > 0.0 else 1.0
-        dz[e] = dz[e] + eta * d * dt / Q if dt > 0.0 else dz[e]
-        p[e] = p[e] + pz
-        innov[e] = np.nan
-        flags[e] = 0
+@overload(_as_steps3, jit_options={"cache": True})
+def _as_steps3_impl(a):
+    if a.ndim == 2:
+        return lambda a: a[None, :, :]
+    return lambda a: a
 
 
 def _bardelta(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
               svar_b, flags_b, innov, flags, update=True):
+    """bardelta_step (one step: (B, n_s) inputs, scalars dt and update) or bardelta_run (k steps): the bar
+    filters over the k steps first (they see pack means only), then each block of delta filters over
+    the k steps, the blocks over _NTASK runs."""
+    ip3, im3, T3, y3 = _as_steps3(i_pred), _as_steps3(i_meas), _as_steps3(T), _as_steps3(y)
+    dts, upd = _as_steps(dt), _as_steps(update)
+    ib2, sv2, fb2, inn2, fl2 = _as_rows(innov_b), _as_rows(svar_b), _as_rows(flags_b), _as_rows(innov), _as_rows(flags)
+    k = dts.shape[0]
     nbar, nx = xb.shape
-    ns = i_pred.shape[1]
+    ns = ip3.shape[2]
     n = nbar * ns
     # the bar filters' inputs: pack means of the element quantities
-    tb, yb, ipb, imb = np.empty(nbar), np.empty(nbar), np.empty(nbar), np.empty(nbar)
-    _pack_means(T, y, i_pred, i_meas, tb, yb, ipb, imb)
-    _bar_filters(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dt, noise, robust, innov_b, svar_b, flags_b)
-    zbar, hbar, vsum = np.empty(nbar), np.empty(nbar), np.zeros(nbar)
-    for b in range(nbar):
-        zbar[b] = xb[b, 0]
-        hbar[b] = xb[b, nx - 1]
-        for j in range(1, nx - 1):
-            vsum[b] += xb[b, j]
-    di = np.empty(n)
-    for b in range(nbar):
-        dib, ipr, m = di[b * ns:(b + 1) * ns], i_pred[b], ipb[b]
-        for k in range(ns):
-            dib[k] = ipr[k] - m
-    if not update:
-        _delta_predict(cp, dz, p, di, dt, dnoise, innov, flags)
-        return
-    Tf, imf, yf = T.ravel(), i_meas.ravel(), y.ravel()
-    nb = (n + BLOCK - 1) // BLOCK
-    nt = min(_NTASK, nb) if n >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
+    pk = np.empty((8, k, nbar))  # per step and pack: the means, then the bar states
+    tb, yb, ipb, imb = pk[0], pk[1], pk[2], pk[3]
+    for j in range(k):
+        _pack_means(T3[j], y3[j], ip3[j], im3[j], tb[j], yb[j], ipb[j], imb[j])
+    # the bar filters (the EKF's block kernel), their states after each step
     grid = _fast_soc_grid(gp, data, meta)
+    rec = np.empty((k, nbar, nx + 1))
+    wb = np.empty(_erows(nx - 2) * EBLOCK)
+    for b0 in range(0, nbar, EBLOCK):
+        _ekf_block(cp, gp, data, meta, xb, Pb, sb, ipb, imb, tb, yb, dts, noise, robust, ib2, sv2, fb2, b0,
+                   min(EBLOCK, nbar - b0), wb, grid, rec)
+    zbar, hbar, sbar, vsum = pk[4], pk[5], pk[6], pk[7]
+    for j in range(k):
+        for b in range(nbar):
+            zbar[j, b] = rec[j, b, 0]
+            hbar[j, b] = rec[j, b, nx - 1]
+            sbar[j, b] = rec[j, b, nx]
+            v = 0.0
+            for q in range(1, nx - 1):
+                v += rec[j, b, q]
+            vsum[j, b] = v
+    ipf = np.ascontiguousarray(ip3).reshape((k, n))
+    imf = np.ascontiguousarray(im3).reshape((k, n))
+    Tf = np.ascontiguousarray(T3).reshape((k, n))
+    yf = np.ascontiguousarray(y3).reshape((k, n))
+    nb = (n + BLOCK - 1) // BLOCK
+    nt = min(_NTASK, nb) if n * k >= BARDELTA_PARALLEL_THRESHOLD else 1  # one workspace when serial
     for t in prange(nt):
-        wt = np.empty(_nrows(nx - 2) * BLOCK)
+        w = np.empty(_DROWS * BLOCK)
         for bl in range(t * nb // nt, (t + 1) * nb // nt):
             e0 = bl * BLOCK
-            _delta_block(cp, gp, data, meta, dz, p, zbar, hbar, sb, vsum, ns, imf, di, Tf, yf, dt, dnoise, robust,
-                         innov, flags, e0, min(BLOCK, n - e0), wt, grid)
+            _delta_block(cp, gp, data, meta, zbar, hbar, sbar, vsum, ipb, ns, ipf, imf, Tf, yf, dts, upd, dnoise,
+                         robust, inn2, fl2, dz, p, e0, min(BLOCK, n - e0), w, grid)
 
 
+# as the EKF: one build per kind, for one step and for k logged steps
 bardelta_step_serial = njit(cache=True)(_bardelta)
 bardelta_step_parallel = njit(cache=True, parallel=True)(K._renamed(_bardelta, "_bardelta_parallel"))
+bardelta_run_serial, bardelta_run_parallel = bardelta_step_serial, bardelta_step_parallel
+
+
+def _bardelta_pick(n, k):
+    """The threaded build from BARDELTA_PARALLEL_THRESHOLD element-steps per call and two blocks on."""
+    return bardelta_step_parallel if n * k >= BARDELTA_PARALLEL_THRESHOLD and n > BLOCK else bardelta_step_serial
 
 
 def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
@@ -803,27 +1024,9 @@ def bardelta_step(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, d
     they run every k-th sample, ``BarDeltaEstimator.delta_update_every``): dz and p as above, ``innov``
     NaN, ``flags`` 0; the bar filters run as always.
     """
-    f = bardelta_step_parallel if dz.shape[0] >= BARDELTA_PARALLEL_THRESHOLD else bardelta_step_serial
+    f = _bardelta_pick(dz.shape[0], 1)
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, float(dt), noise, dnoise, robust, innov_b, svar_b,
       flags_b, innov, flags, bool(update))
-
-
-def _bardelta_run_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
-                         innov_b, svar_b, flags_b, innov, flags, update):
-    for k in range(dt.shape[0]):
-        bardelta_step_serial(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
-                             dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
-
-
-def _bardelta_run_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust,
-                           innov_b, svar_b, flags_b, innov, flags, update):
-    for k in range(dt.shape[0]):
-        bardelta_step_parallel(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise,
-                               dnoise, robust, innov_b[k], svar_b[k], flags_b[k], innov[k], flags[k], update[k])
-
-
-bardelta_run_serial = njit(cache=True)(_bardelta_run_serial)
-bardelta_run_parallel = njit(cache=True)(_bardelta_run_parallel)
 
 
 def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt, noise, dnoise, robust, innov_b,
@@ -831,7 +1034,9 @@ def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt
     """``bardelta_step`` over k logged steps in one compiled call: step j uses ``i_pred[j]``,
     ``i_meas[j]``, ``T[j]``, ``y[j]`` (k, B, n_s) and ``dt[j]``, writes row j of ``innov_b``, ``svar_b``,
     ``flags_b`` (k, B) and ``innov``, ``flags`` (k, B n_s); ``update`` (k,) bool: bardelta_step's
-    ``update`` per step (None: every step); the numbers of k bardelta_step calls."""
+    ``update`` per step (None: every step); the numbers of k bardelta_step calls (the same compiled
+    code: the bar filters over the k steps, then the delta filters over them, one block of elements at
+    a time, threads over the blocks from BARDELTA_PARALLEL_THRESHOLD element-steps)."""
     nbar = xb.shape[0]
     k = dt.shape[0]
     n = dz.shape[0]
@@ -842,7 +1047,7 @@ def bardelta_run(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, dt
                + [(nm, a, (k, n)) for nm, a in (("innov", innov), ("flags", flags))])
     upd = np.ones(k, np.bool_) if update is None else np.asarray(update, np.bool_)
     _check_run("bardelta_run", k, [("update", upd, (k,))])
-    f = bardelta_run_parallel if n >= BARDELTA_PARALLEL_THRESHOLD else bardelta_run_serial
+    f = _bardelta_pick(n, k)
     f(cp, gp, data, meta, xb, Pb, sb, dz, p, i_pred, i_meas, T, y, np.asarray(dt, float), noise, dnoise, robust,
       innov_b, svar_b, flags_b, innov, flags, upd)
 
