@@ -168,7 +168,7 @@ def test_blocked_ekf_equals_the_per_element_filter(name, n, dt):
     for build in (EK.ekf_step_serial, EK.ekf_step_parallel):
         got = [a.copy() for a in (x, P, s)]
         out = (np.empty(n), np.empty(n), np.empty(n, np.int64))
-        build(cp, gp, data, meta, *got, ip, im, T, y, dt, noise, robust, *out)
+        build(cp, gp, data, meta, *got, ip, im, T, y, dt, noise, robust, *out, EK.NO_REC)
         for a, b in zip(got[:2] + list(out[:2]), ref[:2] + list(r_out[:2]), strict=True):
             # 1e-12 of each quantity's scale (an update with a 0.5 V residual carries the rounding)
             np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * np.abs(b).max() + ATOL)
@@ -207,7 +207,7 @@ def test_delta_filters_equal_the_central_difference_form_inside_a_table_interval
     # the reference: the bar filter (the same EKF kernel), then per-element delta filters on its states
     xr, Pr, sr = xb.copy(), Pb.copy(), sb.copy()
     EK.ekf_step_serial(cp, gp, data, meta, xr, Pr, sr, i.mean(1), i.mean(1), T.mean(1), y.mean(1), 0.0, tun.noise(),
-                       tun.robust(), np.empty(packs), np.empty(packs), np.empty(packs, np.int64))
+                       tun.robust(), np.empty(packs), np.empty(packs), np.empty(packs, np.int64), EK.NO_REC)
     z = np.repeat(xr[:, 0], ns) + dz
     dz += (np.floor(z * 100) + rng.uniform(0.1, 0.9, z.size)) / 100 - z  # mid-interval at the updated zbar
     got_dz, got_p, xg, Pg, sg = dz.copy(), pv.copy(), xb.copy(), Pb.copy(), sb.copy()
@@ -266,7 +266,7 @@ def test_bar_delta_estimates_of_the_two_jacobians_agree_on_a_driven_pack():
             i_pred = np.full(8, (m.pack_charge_C[0] - prev.pack_charge_C[0]) / dt)
         EK.ekf_step_serial(cp, gp, data, meta, xr, Pr, sr, i_pred[:1], i_now[:1], np.array([T.mean()]),
                            np.array([v.mean()]), dt, tun.noise(), tun.robust(), np.empty(1), np.empty(1),
-                           np.empty(1, np.int64))
+                           np.empty(1, np.int64), EK.NO_REC)
         rep = np.ones(8)
         _ref_delta(cp, gp, data, meta, dzr, pr, xr[0, 0] * rep, xr[0, -1] * rep, sr[0] * rep, xr[0, 1:-1].sum() * rep,
                    i_now, np.zeros(8), T, v, dt, dn, tun.robust(), np.empty(8), np.empty(8, np.int64))

@@ -465,7 +465,8 @@ def _e_update(w, nx, y, sig_y, robust, innov, svar, flags, m):
 def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, e0, m,
                w, grid, rec):
     """The k steps of ``ekf_run`` on elements e0 .. e0+m-1 (workspace w, ``_erows`` rows of EBLOCK); with
-    ``rec`` (k, n, nx + 1) (not empty) each step's states [x, s] recorded into it (the bar filters)."""
+    ``rec`` (k, n, nx + 1) (not empty) each step's states [x, s] recorded into it (the bar filters), with
+    (k, n, nx + 2) the SOC variance P[0, 0] too (``ekf_trace``)."""
     nx = x.shape[1]
     nrc = nx - 2
     # load the block's states
@@ -522,6 +523,10 @@ def _ekf_block(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, rob
                     rec[k, e0 + i, a] = xr[i]
             for i in range(m):
                 rec[k, e0 + i, nx] = sr[i]
+            if rec.shape[2] > nx + 1:  # and the SOC variance (the estimators' trace)
+                p00 = _erow(w, _ep(nx, 0, 0), m)
+                for i in range(m):
+                    rec[k, e0 + i, nx + 1] = p00[i]
     # write the states back (P exactly symmetric)
     for a in range(nx):
         xa = _erow(w, _E_X + a, m)
@@ -564,15 +569,15 @@ def _as_steps_impl(dt):
     return lambda dt: np.full(1, dt)
 
 
-def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
-    """ekf_step (1-D inputs, a scalar dt) or ekf_run (k rows): the blocks over _NTASK runs."""
+def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, rec):
+    """ekf_step (1-D inputs, a scalar dt) or ekf_run (k rows): the blocks over _NTASK runs; ``rec`` as
+    _ekf_block's (empty: nothing recorded)."""
     ip, im, tt, yy, dts = _as_rows(i_pred), _as_rows(i_meas), _as_rows(T), _as_rows(y), _as_steps(dt)
     inn, sv, fl = _as_rows(innov), _as_rows(svar), _as_rows(flags)
     n, nx = x.shape
     nb = (n + EBLOCK - 1) // EBLOCK
     nt = min(_NTASK, nb) if n >= K.PARALLEL_THRESHOLD else 1  # one workspace for a pack the serial build runs
     grid = _fast_soc_grid(gp, data, meta)
-    rec = np.empty((0, 0, 0))
     for t in prange(nt):
         w = np.empty(_erows(nx - 2) * EBLOCK)
         for b in range(t * nb // nt, (t + 1) * nb // nt):
@@ -586,6 +591,7 @@ def _ekf(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, i
 ekf_step_serial = njit(cache=True)(_ekf)
 ekf_step_parallel = njit(cache=True, parallel=True)(K._renamed(_ekf, "_ekf_parallel"))
 ekf_run_serial, ekf_run_parallel = ekf_step_serial, ekf_step_parallel
+NO_REC = np.empty((0, 0, 0))  # (the rec argument of a call that records nothing)
 
 
 def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
@@ -599,7 +605,7 @@ def ekf_step(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robus
     ``K.PARALLEL_THRESHOLD`` elements on.
     """
     f = K._pick(x.shape[0], ekf_step_serial, ekf_step_parallel)
-    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, float(dt), noise, robust, innov, svar, flags)
+    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, float(dt), noise, robust, innov, svar, flags, NO_REC)
 
 
 def _check_run(name, n_steps, arrays):
@@ -620,49 +626,28 @@ def ekf_run(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust
                                                               ("y", y), ("innov", innov), ("svar", svar),
                                                               ("flags", flags))])
     f = K._pick(n, ekf_run_serial, ekf_run_parallel)
-    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags)
-
-
-def _ekf_trace_serial(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
-                      x_out, pz_out):
-    for k in range(dt.shape[0]):
-        ekf_step_serial(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust, innov[k],
-                        svar[k], flags[k])
-        for e in range(x.shape[0]):
-            for j in range(x.shape[1]):
-                x_out[k, e, j] = x[e, j]
-            pz_out[k, e] = P[e, 0, 0]
-
-
-def _ekf_trace_parallel(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags,
-                        x_out, pz_out):
-    for k in range(dt.shape[0]):
-        ekf_step_parallel(cp, gp, data, meta, x, P, s, i_pred[k], i_meas[k], T[k], y[k], dt[k], noise, robust,
-                          innov[k], svar[k], flags[k])
-        for e in range(x.shape[0]):
-            for j in range(x.shape[1]):
-                x_out[k, e, j] = x[e, j]
-            pz_out[k, e] = P[e, 0, 0]
-
-
-ekf_trace_serial = njit(cache=True)(_ekf_trace_serial)
-ekf_trace_parallel = njit(cache=True)(_ekf_trace_parallel)
+    f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags,
+      NO_REC)
 
 
 def ekf_trace(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, x_out,
               pz_out):
     """``ekf_run`` that also writes each step's state ``x_out`` (k, n, nx) and SOC variance ``pz_out``
-    (k, n): the trace an estimator hands the loop's log when it runs many steps at once."""
-    n = x.shape[0]
+    (k, n): the trace an estimator hands the loop's log when it runs many steps at once (the same
+    compiled run, recording as it goes)."""
+    n, nx = x.shape
     k = dt.shape[0]
     _check_run("ekf_trace", k, [(nm, a, (k, n)) for nm, a in (("i_pred", i_pred), ("i_meas", i_meas), ("T", T),
                                                                 ("y", y), ("innov", innov), ("svar", svar),
                                                                 ("flags", flags), ("pz_out", pz_out))])
-    if x_out.shape != (k, *x.shape):
-        raise ParameterError(f"ekf_trace: x_out has shape {x_out.shape}; expected {(k, *x.shape)}.")
-    f = K._pick(n, ekf_trace_serial, ekf_trace_parallel)
+    if x_out.shape != (k, n, nx):
+        raise ParameterError(f"ekf_trace: x_out has shape {x_out.shape}; expected {(k, n, nx)}.")
+    rec = np.empty((k, n, nx + 2))
+    f = K._pick(n, ekf_run_serial, ekf_run_parallel)
     f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags,
-      x_out, pz_out)
+      rec)
+    x_out[...] = rec[..., :nx]
+    pz_out[...] = rec[..., nx + 1]
 
 
 # the delta filters' rows (the same workspace, other meanings): values and slopes dX/dz of the tables
