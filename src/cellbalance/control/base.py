@@ -11,6 +11,7 @@ is in ``state``. Arrays are (n_packs, n_series): a Monte Carlo batch of packs is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -200,7 +201,30 @@ def node_map(active: ActiveBalancer) -> tuple[np.ndarray, np.ndarray]:
     members each gain ``c / |S|``). ``D W D^T`` is the reduced Laplacian."""
     g = active.working_graph
     p = g.series_matrix()
-    return p, p.T @ g.incidence()
+    return p, mat(p.T, g.incidence())
+
+
+def mat(a: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``a @ m`` by numpy's own loops, for the controllers' set-up products of incidence-sized maps: BLAS
+    would wake its thread pool, whose threads then spin for some 0.1 s holding the cores the plant's
+    compiled threads need (measured: a 96s1p US06 hour with EKF + consensus took 110-140 ms instead of
+    ~70 ms when the set-up woke OpenBLAS's threads)."""
+    return np.einsum("...i,ij->...j", a, m)
+
+
+def laplacian_extremes(d_el: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """(lambda_2, lambda_max) of the reduced Laplacian ``D W D^T`` of a balancing graph."""
+    lap = mat(d_el * weights, d_el.T)
+    lap = 0.5 * (lap + lap.T)
+    return _extremes(lap.shape[0], lap.tobytes())
+
+
+@functools.lru_cache(maxsize=64)
+def _extremes(n: int, lap: bytes) -> tuple[float, float]:
+    # memoised on the matrix itself (a pure function of it): LAPACK's eigensolver wakes BLAS's thread
+    # pool (see mat), so a process that runs one topology many times (a sweep, a benchmark) pays it once
+    ev = np.linalg.eigvalsh(np.frombuffer(lap).reshape(n, n))
+    return float(ev[1]), float(ev[-1])
 
 
 def endpoint_sizes(active: ActiveBalancer) -> tuple[np.ndarray, np.ndarray]:

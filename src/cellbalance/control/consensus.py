@@ -51,6 +51,7 @@ from .base import (
     current_limits,
     element_temperature,
     endpoint_sizes,
+    laplacian_extremes,
     lyapunov_filter,
     lyapunov_step,
     node_map,
@@ -142,9 +143,7 @@ class Consensus:
         act = require_active("Consensus", context)
         p, d_el = node_map(act)
         w = act.working_graph.weights
-        lap = (d_el * w) @ d_el.T
-        ev = np.linalg.eigvalsh(0.5 * (lap + lap.T))
-        lam2, lam_max = float(ev[1]), float(ev[-1])
+        lam2, lam_max = laplacian_extremes(d_el, w)
         if lam2 <= 1e-12 * max(lam_max, 1e-300):
             raise ConfigError(f"Consensus: the balancer's topology {act.graph.kind!r} does not connect all "
                               f"{context.layout.n_series} elements (lambda_2 = {lam2:.3g}); consensus cannot balance it.")
