@@ -857,7 +857,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     driven, no current taper) up to the next slot call (``n_slot`` periods at most), with the held
     balancing currents and shunts; returns periods advanced. With ``deferred`` slots, every period's
     true signals are kept and the estimator calls due inside the advanced periods are made after it
-    (:meth:`Slots.run_many`)."""
+    (:meth:`Slots.defer`)."""
     if run.limit_s - t < 3 * dt:
         return 0
     if run.seg_plan is False:
