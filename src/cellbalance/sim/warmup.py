@@ -40,7 +40,6 @@ def warm_up(cells: CompiledCells | CellParameters, layout: PackLayout | None = N
     helper = _start_segment_compile(cells, layout) if two_processes else None
     if helper is not None:
         _cell_kernels(cells)  # meanwhile, here
-        _slot_kernels(cells)  # (and, in this process's slack, what the slots' first calls would compile)
         try:
             helper.wait(timeout=600)
         except Exception:  # (a helper that hangs or fails: this process compiles the kernel instead)
@@ -63,17 +62,6 @@ def _cell_kernels(cells: CompiledCells) -> None:
         K.emf_r0(cells.cp, cells.gp, cells.bank.data, cells.bank.meta, x, i, 1.0, *out, full)
     K.step(cells.cp, cells.gp, cells.bank.data, cells.bank.meta, x.copy(), i, np.full(n, 298.15), np.zeros(n),
            np.ones(n), np.empty(n), out=np.empty_like(x))
-
-
-def _slot_kernels(cells: CompiledCells) -> None:
-    """The kernels the slots' first calls compile (1-2 s on a cold start): a converter's hold and a
-    table's evaluation (controllers read the nominal cell's tables), with the types they are given."""
-    from ..balancing import ActiveBalancer, ConverterModel, get_topology
-    from ..interfaces import Command
-
-    ActiveBalancer(get_topology("ring", 3), ConverterModel()).hold(
-        Command(edge_current_A=np.zeros(3)), np.full((1, 3), 3.7), PackLayout(n_series=3))
-    cells.params.r0(np.full(2, 298.15), 0.0, np.full(2, 0.5))
 
 
 def _start_segment_compile(cells: CompiledCells, layout: PackLayout):
