@@ -37,7 +37,7 @@ This module sits below both the hardware (``balancing``) and the loop (``sim``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -60,6 +60,8 @@ __all__ = [
     "Sensors",
     "Supervisor",
     "TrueSignals",
+    "at_instant",
+    "stack_instants",
 ]
 
 
@@ -322,3 +324,30 @@ class HeldAction:
     @property
     def has_links(self) -> bool:
         return self.link_laplacian_S is not None and bool(self.link_laplacian_S.any())
+
+
+def _signal_fields(cls) -> tuple[str, ...]:
+    """The array fields of TrueSignals or Measurement (all but the time and the attached truth)."""
+    return tuple(f.name for f in fields(cls) if f.name not in ("t_s", "truth"))
+
+
+def at_instant(batch, j: int):
+    """Instant ``j`` of a batched :class:`TrueSignals` or :class:`Measurement` (arrays with a leading time
+    axis, ``t_s`` an array; the form ``step_many`` takes), as the same class at one instant."""
+    cls = type(batch)
+    return cls(t_s=float(np.asarray(batch.t_s)[j]), **{f: getattr(batch, f)[j] for f in _signal_fields(cls)})
+
+
+def stack_instants(items: list):
+    """:class:`TrueSignals` or :class:`Measurement` objects (single instants, or batches: they are
+    joined) as one batch over all their instants."""
+    cls = type(items[0])
+
+    def lead(a, one):
+        a = np.asarray(a, float)
+        return a[None] if one else a
+
+    ones = [np.ndim(x.t_s) == 0 for x in items]
+    ts = np.concatenate([np.atleast_1d(np.asarray(x.t_s, float)) for x in items])
+    return cls(t_s=ts, **{f: np.concatenate([lead(getattr(x, f), o) for x, o in zip(items, ones, strict=True)])
+                                             for f in _signal_fields(cls)})

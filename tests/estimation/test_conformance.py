@@ -114,9 +114,9 @@ def test_sensors_are_seeded_pure_and_partial():
 
 
 def _stack(meas):
-    from cellbalance.estimation.sensors import stack_measurements
+    from cellbalance.interfaces import stack_instants
 
-    return stack_measurements(meas, [m.t_s for m in meas])
+    return stack_instants(meas)
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))

@@ -39,9 +39,9 @@ def _both(monkeypatch, run):
     orig_many = SL.Slots.run_many
     orig_init = SL.Slots.__init__
 
-    def counting(self, ts, truth):
-        calls.append(len(ts))
-        return orig_many(self, ts, truth)
+    def counting(self, truth):
+        calls.append(len(truth.t_s))
+        return orig_many(self, truth)
 
     def no_defer(self, *args, **kw):
         orig_init(self, *args, **kw)

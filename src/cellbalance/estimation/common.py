@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import ParameterError, check_range
-from ..interfaces import Command, Estimate, LoopContext, Measurement, NominalModel
+from ..interfaces import Command, Estimate, LoopContext, Measurement, NominalModel, at_instant
 from . import kernels as EK
 
 __all__ = ["FilterTuning", "Nominal", "commanded_element_current", "element_temperature", "interval_inputs",
@@ -227,11 +227,8 @@ def stack_steps(est, ts: np.ndarray, measurement: Measurement, command: Command 
     """step_many by calling ``est.step`` at each instant (arrays of ``measurement`` carry a leading
     time axis); the Estimates stacked the same way."""
     outs = []
-    for j, t in enumerate(ts):
-        mj = Measurement(t_s=float(t), element_voltage_V=measurement.element_voltage_V[j],
-                         temperature_K=measurement.temperature_K[j], pack_current_A=measurement.pack_current_A[j],
-                         pack_voltage_V=measurement.pack_voltage_V[j], pack_charge_C=measurement.pack_charge_C[j])
-        e, state = est.step(float(t), mj, command, state)
+    for j in range(len(ts)):
+        e, state = est.step(float(ts[j]), at_instant(measurement, j), command, state)
         outs.append(e)
     if not outs:
         raise ParameterError("step_many needs at least one instant; got none.")

@@ -149,11 +149,10 @@ class EKFEstimator:
         T = np.ascontiguousarray(element_temperature(measurement, nom.ambient_K).reshape(m, n))
         y = np.ascontiguousarray(np.asarray(measurement.element_voltage_V, float).reshape(m, n))
         x, P, s = state.x.copy(), state.P.copy(), state.s.copy()
-        innov, svar, pz = (np.empty((m, n)) for _ in range(3))
-        xs = np.empty((m, *x.shape))
+        innov, svar = np.empty((m, n)), np.empty((m, n))
         flags = np.empty((m, n), np.int64)
-        EK.ekf_trace(nom.cp, nom.gp, nom.data, nom.meta, x, P, s, i_pred, i_now, T, y, dt, self.tuning.noise(),
-                     self.tuning.robust(), innov, svar, flags, xs, pz)
+        xs, pz = EK.ekf_trace(nom.cp, nom.gp, nom.data, nom.meta, x, P, s, i_pred, i_now, T, y, dt,
+                              self.tuning.noise(), self.tuning.robust(), innov, svar, flags)
         new = replace(state, x=x, P=P, s=s, t_s=float(ts[-1]), charge_C=q[-1].copy(),
                       voltage_V=np.asarray(measurement.element_voltage_V[-1], float).copy())
         return _estimate(nom, xs, pz, innov, svar, flags, lead=(m,)), new

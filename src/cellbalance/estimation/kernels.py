@@ -630,24 +630,20 @@ def ekf_run(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust
       NO_REC)
 
 
-def ekf_trace(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags, x_out,
-              pz_out):
-    """``ekf_run`` that also writes each step's state ``x_out`` (k, n, nx) and SOC variance ``pz_out``
-    (k, n): the trace an estimator hands the loop's log when it runs many steps at once (the same
-    compiled run, recording as it goes)."""
+def ekf_trace(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, dt, noise, robust, innov, svar, flags):
+    """``ekf_run`` that also returns each step's state (k, n, nx) and SOC variance (k, n): the trace an
+    estimator hands the loop's log when it runs many steps at once (the same compiled run, recording
+    as it goes)."""
     n, nx = x.shape
     k = dt.shape[0]
     _check_run("ekf_trace", k, [(nm, a, (k, n)) for nm, a in (("i_pred", i_pred), ("i_meas", i_meas), ("T", T),
                                                                 ("y", y), ("innov", innov), ("svar", svar),
-                                                                ("flags", flags), ("pz_out", pz_out))])
-    if x_out.shape != (k, n, nx):
-        raise ParameterError(f"ekf_trace: x_out has shape {x_out.shape}; expected {(k, n, nx)}.")
+                                                                ("flags", flags))])
     rec = np.empty((k, n, nx + 2))
     f = K._pick(n, ekf_run_serial, ekf_run_parallel)
     f(cp, gp, data, meta, x, P, s, i_pred, i_meas, T, y, np.asarray(dt, float), noise, robust, innov, svar, flags,
       rec)
-    x_out[...] = rec[..., :nx]
-    pz_out[...] = rec[..., nx + 1]
+    return rec[..., :nx], rec[..., nx + 1]
 
 
 # the delta filters' rows (the same workspace, other meanings): values and slopes dX/dz of the tables

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, ParameterError, check_range
-from ..interfaces import LoopContext, Measurement, TrueSignals
+from ..interfaces import LoopContext, Measurement, TrueSignals, at_instant, stack_instants
 
-__all__ = ["CurrentSensor", "NoisySensors", "SensorState", "TemperatureSensors", "VoltageSensor", "stack_measurements"]
+__all__ = ["CurrentSensor", "NoisySensors", "SensorState", "TemperatureSensors", "VoltageSensor"]
 
 
 @dataclass(frozen=True)
@@ -227,19 +227,7 @@ class NoisySensors:
 def _stack_steps(sensors, ts: np.ndarray, truth: TrueSignals, state):
     """step_many by calling step at each instant (the first sample, or uneven times)."""
     rows = []
-    for j, t in enumerate(ts):
-        tj = TrueSignals(t_s=float(t), **{f: getattr(truth, f)[j] for f in _TRUTH_ARRAYS})
-        mj, state = sensors.step(float(t), tj, state)
+    for j in range(ts.shape[0]):
+        mj, state = sensors.step(float(ts[j]), at_instant(truth, j), state)
         rows.append(mj)
-    return stack_measurements(rows, ts), state
-
-
-_TRUTH_ARRAYS = ("cell_voltage_V", "cell_temperature_K", "cell_soc", "pack_current_A", "pack_voltage_V",
-                 "pack_charge_C")
-_MEAS_ARRAYS = ("element_voltage_V", "temperature_K", "pack_current_A", "pack_voltage_V", "pack_charge_C")
-
-
-def stack_measurements(rows: list[Measurement], ts: np.ndarray) -> Measurement:
-    """Measurements at several instants as one Measurement with a leading time axis."""
-    return Measurement(t_s=np.asarray(ts, float),
-                       **{f: np.stack([np.asarray(getattr(r, f), float) for r in rows]) for f in _MEAS_ARRAYS})
+    return stack_instants(rows), state

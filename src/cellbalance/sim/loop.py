@@ -32,7 +32,7 @@ from ..pack.faults import CellFault
 from ..pack.layout import PackLayout
 from ..scenarios.experiment import Experiment, Step
 from .guards import check_finite, check_inputs, step_already_met
-from .results import Recorder, RunDescription
+from .results import Recorder, RunDescription, row_buffers
 from .segment import record_buffers, run_segment, segment_plan
 from .slots import Slots
 from .stepends import end_event, pack_terminal_voltage, run_length_events, warn_step_ends
@@ -931,10 +931,7 @@ def _window_buffers(run: _Run, rows: int) -> dict:
     """Row buffers (as the recorder's, float64) for a deferred-estimation window, reused across windows."""
     w = getattr(run, "_win", None)
     if w is None or w["time"].shape[0] < rows:
-        n, B, nx = run.n, run.B, K.NX + run.cells.params.n_rc
-        w = run._win = {"time": np.empty(rows), "x": np.empty((rows, n, nx)), "i": np.empty((rows, n)),
-                        "v": np.empty((rows, n)), "ip": np.empty((rows, B)), "step": np.empty((rows, B), np.int32),
-                        "energy": np.zeros((rows, B, 5))}
+        w = run._win = row_buffers(rows, run.n, run.B, K.NX + run.cells.params.n_rc)
         return w
     return {key: a[:rows] for key, a in w.items()}
 
@@ -955,7 +952,7 @@ def _run_deferred(run: _Run, slots: Slots, win: dict, q0: np.ndarray, t: float, 
     truth = TrueSignals(t_s=t + js * dt, cell_voltage_V=v, cell_temperature_K=xs[..., K.X_T].reshape(m, *shp),
                         cell_soc=xs[..., K.X_Z].reshape(m, *shp), pack_current_A=ip,
                         pack_voltage_V=v[..., 0].sum(-1) + ip * run.layout.interconnect_ohm, pack_charge_C=q[js])
-    slots.defer(truth.t_s, truth, float(dues[-1]))
+    slots.defer(truth, float(dues[-1]))
 
 
 def _account(run: _Run, i_p, i_cell, v_cell, tau) -> None:

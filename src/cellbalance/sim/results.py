@@ -42,6 +42,20 @@ class RunDescription:
     cells: object = None  # the compiled cells (their per-cell values are stored with the results)
 
 
+def row_buffers(rows: int, n: int, n_packs: int, nx: int) -> dict[str, np.ndarray]:
+    """Arrays for ``rows`` recorded rows of ``n`` cells (states of ``nx`` columns) in ``n_packs`` packs:
+    the layout of a Recorder chunk, which the compiled segments write into."""
+    return {
+        "time": np.empty(rows),
+        "x": np.empty((rows, n, nx)),
+        "i": np.empty((rows, n)),
+        "v": np.empty((rows, n)),
+        "ip": np.empty((rows, n_packs)),
+        "step": np.empty((rows, n_packs), dtype=np.int32),
+        "energy": np.zeros((rows, n_packs, 5)),
+    }
+
+
 class Recorder:
     """Collects rows in preallocated chunks; builds the Dataset once at the end.
 
@@ -84,15 +98,7 @@ class Recorder:
         r = self.chunk_rows if not self._chunks else self._max_rows
         n, B = self.cells.n, self.B
         self._cap = r
-        self._cur = {
-            "time": np.empty(r),
-            "x": np.empty((r, n, self.nx)),
-            "i": np.empty((r, n)),
-            "v": np.empty((r, n)),
-            "ip": np.empty((r, B)),
-            "step": np.empty((r, B), dtype=np.int32),
-            "energy": np.zeros((r, B, 5)),
-        }
+        self._cur = row_buffers(r, n, B, self.nx)
         self._row = 0
 
     def reserve(self, rows: int) -> tuple[int, dict[str, np.ndarray]]:

@@ -35,13 +35,21 @@ import numpy as np
 from ..balancing.hardware import hold_command
 from ..errors import ConfigError
 from ..estimation.perfect import PerfectSensors
-from ..interfaces import Command, Directive, Estimate, HeldAction, LoopContext, Measurement, TrueSignals
+from ..interfaces import (
+    Command,
+    Directive,
+    Estimate,
+    HeldAction,
+    LoopContext,
+    Measurement,
+    TrueSignals,
+    at_instant,
+    stack_instants,
+)
 
 __all__ = ["Slots"]
 
 _EPS = 1e-9
-_MEAS = ("element_voltage_V", "temperature_K", "pack_current_A", "pack_voltage_V", "pack_charge_C")
-_TRUTH = ("cell_voltage_V", "cell_temperature_K", "cell_soc", "pack_current_A", "pack_voltage_V", "pack_charge_C")
 
 
 def _check_component(kind: str, comp, methods: tuple[str, ...]) -> None:
@@ -110,7 +118,7 @@ class Slots:
         self.log_est: list[tuple[float, Estimate]] = []
         self.log_ctl: list[tuple[float, Command, HeldAction]] = []
         self.ctl_wall: list[float] = []  # wall time of each controller call [s] (an observation, not physics)
-        self.pending: tuple[np.ndarray, TrueSignals] | None = None  # deferred estimator calls (Slots.defer)
+        self.pending: TrueSignals | None = None  # the deferred estimator calls' instants (Slots.defer)
         self.deferrable = (estimator is not None and sp is None and not getattr(estimator, "uses_truth", False)
                       and callable(getattr(estimator, "step_many", None))
                       and callable(getattr(self.sensors, "step_many", None)))
@@ -152,24 +160,24 @@ class Slots:
             j = max(j + 1, math.ceil((due - _EPS - t) / dt - 1e-12))
         return np.array(js, np.int64), np.array(dues)
 
-    def defer(self, ts: np.ndarray, truth: TrueSignals, next_due: float) -> None:
-        """The estimator's calls at the instants ``ts`` (``truth`` with a leading time axis), made later:
+    def defer(self, truth: TrueSignals, next_due: float) -> None:
+        """The estimator's calls at the instants of ``truth`` (a batch: a leading time axis), made later:
         at the next slot call, with that instant's own call when the estimator is due there too (one
         batch), or by :meth:`flush`; ``next_due`` the estimator's due time after the last."""
         self.flush()
-        self.pending = (ts, truth)
+        self.pending = truth
         self.next_est = next_due
 
     def flush(self) -> None:
         """Make the deferred calls now."""
         if self.pending is not None:
-            ts, truth = self.pending
-            self.pending = None
-            self.run_many(ts, truth)
+            truth, self.pending = self.pending, None
+            self.run_many(truth)
 
-    def run_many(self, ts: np.ndarray, truth: TrueSignals) -> None:
-        """The sensors and the estimator at each instant of ``ts`` (``truth`` with a leading time axis)
-        in one batched call each."""
+    def run_many(self, truth: TrueSignals) -> None:
+        """The sensors and the estimator at each instant of ``truth`` (a batch: a leading time axis) in
+        one batched call each."""
+        ts = truth.t_s
         meas, self.sensor_state = self.sensors.step_many(ts, truth, self.sensor_state)
         est, self.est_state = self.estimator.step_many(ts, meas, self.command, self.est_state)
         if not isinstance(est, Estimate) or np.shape(est.soc)[:1] != ts.shape:
@@ -177,7 +185,7 @@ class Slots:
                               f"cellbalance.interfaces.Estimate with a leading axis of {ts.size} instants.")
         self.log_meas.append(meas)
         self.log_est.append((ts, est))
-        self.measurement = dataclasses.replace(meas, t_s=float(ts[-1]), **{f: getattr(meas, f)[-1] for f in _MEAS})
+        self.measurement = at_instant(meas, -1)
         self.estimate = Estimate(soc=est.soc[-1], soc_std=None if est.soc_std is None else est.soc_std[-1],
                                  extra={k: v[-1] for k, v in est.extra.items()})
 
@@ -194,10 +202,8 @@ class Slots:
         merged = False
         if self.pending is not None:
             if est_due and sp is None:  # this instant's call joins the deferred ones: one batch
-                ts, tr = self.pending
-                self.pending = None
-                self.run_many(np.append(ts, t), TrueSignals(t_s=np.append(ts, t), **{
-                    f: np.concatenate([getattr(tr, f), getattr(truth, f)[None]]) for f in _TRUTH}))
+                tr, self.pending = self.pending, None
+                self.run_many(stack_instants([tr, truth]))
                 self.next_est = _next(self.next_est, self.estimator.period_s, t)
                 merged, est_due = True, False
             else:
