@@ -88,7 +88,7 @@ def test_compiled_segments_agree_with_the_general_loop(balanced, monkeypatch):
     exp = Experiment(["Discharge at 15 A for 4 minutes", "Rest for 1 minute"], period_s=1.0)
     advanced = []
     orig = L._try_segment
-    monkeypatch.setattr(L, "_try_segment", lambda *a: advanced.append(orig(*a)) or advanced[-1])
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: advanced.append(orig(*a, **kw)) or advanced[-1])
     kw = dict(controller=BleedAboveMinimum(period_s=30.0, threshold_V=0.001),
               balancer=PassiveBalancer(r_bleed_ohm=20.0)) if balanced else {}
     fast = simulate(cells, exp, layout=lay, state=s0, **kw)

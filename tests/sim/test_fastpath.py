@@ -29,7 +29,7 @@ def test_fast_path_equals_general_loop(monkeypatch, name, layout, steps, every, 
     exp = Experiment(steps, period_s=period_s)
     opts = SimulationOptions(record_every=every)
     fast = simulate(cells, exp, layout=layout, state=s0, options=opts)
-    monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: 0)
     slow = simulate(cells, exp, layout=layout, state=s0, options=opts)
     assert fast.sizes == slow.sizes
     np.testing.assert_allclose(fast.event_end_s.values, slow.event_end_s.values, rtol=0, atol=1e-9)
@@ -88,7 +88,7 @@ def test_segment_blocks_stopping_apart_equal_the_general_loop(monkeypatch):
         one = simulate(cells, exp, layout=layout, state=s0, options=opts)
     finally:
         numba.set_num_threads(threads)
-    monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: 0)
     slow = simulate(cells, exp, layout=layout, state=s0, options=opts)
     for other in (slow, one):
         assert fast.sizes == other.sizes
@@ -146,13 +146,13 @@ def test_batch_of_packs_fast_path_equals_general_loop(monkeypatch, npar):
     opts = SimulationOptions(record_every=5)
     calls = []
     orig = L._try_segment
-    monkeypatch.setattr(L, "_try_segment", lambda *a: calls.append(orig(*a)) or calls[-1])
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: calls.append(orig(*a, **kw)) or calls[-1])
     fast = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, ambient_K=pack.ambient_K,
                     options=opts)
     assert sum(calls) > 0.9 * fast.sizes["time"] * 5  # nearly all periods ran in segments
     cut = fast.event_end_s.values[fast.event_step.values == 1]
     assert cut.size == 4 and np.ptp(cut) > 10  # the packs' cut-offs differ
-    monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: 0)
     slow = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, ambient_K=pack.ambient_K,
                     options=opts)
     assert fast.sizes == slow.sizes
@@ -179,7 +179,7 @@ def test_groups_larger_than_a_block_run_in_the_general_loop(monkeypatch):
     exp = Experiment(["Discharge at 1C for 5 minutes", "Rest for 2 minutes"], period_s=2.0)
     opts = SimulationOptions(record_every=3)
     fast = simulate(cells, exp, layout=layout, state=s0, options=opts)
-    monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: 0)
     slow = simulate(cells, exp, layout=layout, state=s0, options=opts)
     assert fast.sizes == slow.sizes
     for v in ("soc", "voltage_V", "current_A", "temperature_K", "energy_load_J"):

@@ -208,12 +208,12 @@ def test_balanced_runs_in_compiled_segments_equal_the_per_period_loop(monkeypatc
     opts = SimulationOptions(record_every=every)
     calls = []
     orig = L._try_segment
-    monkeypatch.setattr(L, "_try_segment", lambda *a: calls.append(orig(*a)) or calls[-1])
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: calls.append(orig(*a, **kw)) or calls[-1])
     est = PerfectEstimator(period_s=1.0) if layout.n_packs > 1 else None  # slots every period: 1-period segments
     fast = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, controller=ctl, balancer=hw,
                     options=opts, estimator=est)
     assert sum(calls) > 0.9 * 25 * 60  # the compiled segments ran almost every period between controller calls
-    monkeypatch.setattr(L, "_try_segment", lambda *a: 0)
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: 0)
     slow = simulate(pack.cells, exp, layout=layout, state=pack.initial_state, controller=ctl, balancer=hw,
                     options=opts, estimator=est)
     assert fast.sizes == slow.sizes

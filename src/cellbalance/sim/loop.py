@@ -590,22 +590,16 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
             if st is None:
                 st = cur_steps()
                 run.refresh(st)
-            i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
-            i_before = run.i_bal
-            evaluated = run._valid_x is x and not run._valid_full  # buf.emf/r0 hold x's evaluation (apply resets it)
-            held = slots.run(t, _truth(run, t, x, i_p, v_cell, i_cell))
-            if held is not None:
-                run.apply(held)
-                if held.converter_loss_W is not None:
-                    # converters: their operating point at the voltages they run at (one refinement of
-                    # the fixed point between the held currents and the element voltages they cause)
-                    run.apply(slots.rehold(_voltages_with(run, x, st, t_in, dt, v_cell, i_before, evaluated)))
+            _slot_call(run, slots, x, st, t_in, dt, t)
         if fast_ok and st is not None and not new_step.any() and _segment_allowed(run):
             t_fault = run.faults[0].time_s if run.faults else math.inf
-            defer = slots.deferrable and run.w is None and slots.next_est < min(slots.next_reader(), t_fault)
-            t_next = min(slots.next_reader() if defer else slots.next_due(), t_fault)
-            n_slot = math.ceil((t_next - t) / dt - 1e-9) if math.isfinite(t_next) else 1 << 40
-            adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_slot, slots if defer else None)
+            if slots.deferrable and run.w is None and slots.next_est < min(slots.next_reader(), t_fault):
+                # to the next reader of the estimate; the estimator's calls on the way are batched after
+                n_to = _periods_to(min(slots.next_reader(), t_fault), t, dt)
+                adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, n_to, deferred=slots)
+            else:  # to the next fault, pausing for the slots when they are due
+                adv = _try_segment(run, rec, st, x, t, k, t_in, dt, k_step, _periods_to(t_fault, t, dt),
+                                   slots=slots)
             if adv:
                 t += adv * dt
                 k += adv
@@ -722,6 +716,26 @@ def _loop(run: _Run, rec: Recorder, slots: Slots, progress):
     return rec.finish(events, RunDescription(c.params, run.layout, exp, c), truncated=truncated,
                       final_state=CellState(x.copy()), extra=_merge(_slot_variables(run, slots), _fault_variables(applied)),
                       status=status)
+
+
+def _slot_call(run: _Run, slots: Slots, x, st, t_in, dt, t) -> None:
+    """The slots due at ``t``, on the plant's state ``x`` there (right limits); the held action they
+    return is applied from now on."""
+    i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
+    i_before = run.i_bal
+    evaluated = run._valid_x is x and not run._valid_full  # buf.emf/r0 hold x's evaluation (apply resets it)
+    held = slots.run(t, _truth(run, t, x, i_p, v_cell, i_cell))
+    if held is not None:
+        run.apply(held)
+        if held.converter_loss_W is not None:
+            # converters: their operating point at the voltages they run at (one refinement of
+            # the fixed point between the held currents and the element voltages they cause)
+            run.apply(slots.rehold(_voltages_with(run, x, st, t_in, dt, v_cell, i_before, evaluated)))
+
+
+def _periods_to(t_next: float, t: float, dt: float) -> int:
+    """Whole periods from ``t`` to ``t_next`` (inf: practically unbounded)."""
+    return math.ceil((t_next - t) / dt - 1e-9) if math.isfinite(t_next) else 1 << 40
 
 
 def _slot_variables(run: _Run, slots: Slots) -> tuple[dict, dict]:
@@ -851,13 +865,14 @@ def _segment_currents(run: _Run, step: Step, t_in: float, n_max: int, dt: float)
 DEFER_CELL_ROWS = 1 << 20
 
 
-def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt, k_step, n_slot: int,
-                 deferred: Slots | None = None) -> int:
+def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt, k_step, n_to: int,
+                 deferred: Slots | None = None, slots: Slots | None = None) -> int:
     """Advance whole periods of every pack in compiled code when all their steps allow it (current
-    driven, no current taper) up to the next slot call (``n_slot`` periods at most), with the held
-    balancing currents and shunts; returns periods advanced. With ``deferred`` slots, every period's
-    true signals are kept and the estimator calls due inside the advanced periods are made after it
-    (:meth:`Slots.defer`)."""
+    driven, no current taper), ``n_to`` periods at most, with the held balancing currents and shunts;
+    returns periods advanced. With ``deferred`` slots, every period's true signals are kept and the
+    estimator calls due inside the advanced periods are made after it (:meth:`Slots.defer`). With
+    ``slots``, the segment pauses at each instant the slots are due, runs them there
+    (:func:`_slot_call`) and goes on with the action they hold, as long as the segments can solve it."""
     if run.limit_s - t < 3 * dt:
         return 0
     if run.seg_plan is False:
@@ -869,7 +884,7 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     n_max = int(min(float((run._dur - t_in).min()), run.limit_s - t) // dt) - 1
     if n_max < 2 or run.taper:
         return 0
-    n_max = min(n_max, 100_000, n_slot)  # (a single period up to the next slot call is worth a segment)
+    n_max = min(n_max, 100_000, n_to)  # (a single period up to the next slot call is worth a segment)
     if deferred is not None:
         n_max = min(n_max, max(2, DEFER_CELL_ROWS // run.n))
     B = run.B
@@ -901,9 +916,30 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         seg_rows, seg_buf = np.arange(n_max), record_buffers(win, B)
     else:
         seg_rows, seg_buf = row_of, buffers
+    pause = first = None
+    paused = [-1, 0]  # the period of the last pause, the rows committed by then
+    if slots is not None and slots.active:
+        first = _periods_to(slots.next_due(), t, dt)
+
+        def pause(j: int):
+            """The slots at the start of period j of the segment: its state is the plant's there."""
+            tj = t + j * dt
+            run.cur_t, paused[0] = tj, j
+            rows = int(per.searchsorted(j))  # the rows written so far are results (an interruption keeps them)
+            if rows > paused[1]:
+                rec.commit(rows - paused[1])
+                paused[1] = rows
+            check_finite(x, tj, steps, run.layout)
+            _adopt_evaluation(run, x, dt)
+            _slot_call(run, slots, x, steps, t_in + j * dt, dt, tj)
+            if not _segment_allowed(run):
+                return 0, None, None
+            on = run.has_bal or run.has_shunt
+            return _periods_to(slots.next_due(), tj, dt), run.i_bal if on else None, run.g_sh if on else None
     done = run_segment(run.cells, x, cur, run.amb, dt, run.cond[:, :3], run.Np, run.cur_dep,
                        run.layout.series_ohm, run.energy, run.charge, seg_rows, seg_buf, t, k_step,
-                       run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan)
+                       run.i_bal if bal else None, run.g_sh if bal else None, plan=run.seg_plan,
+                       pause=pause, pause_at=first)
     if done <= 0:
         return 0
     nrow = int(np.searchsorted(per, done))
@@ -915,16 +951,23 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
         if nrow:
             rec.commit(nrow)
     elif nrow:
-        rec.commit(nrow)
+        if nrow > paused[1]:
+            rec.commit(nrow - paused[1])
         run.i_cell = buffers[1][nrow - 1].copy()
+    if paused[0] != done:  # (after a pause the slots' action holds: the next solve evaluates afresh)
+        _adopt_evaluation(run, x, dt)
+    return int(done)
+
+
+def _adopt_evaluation(run: _Run, x, dt) -> None:
+    """The segment's evaluation of its end state ``x`` serves the next solve (when it made one)."""
     plan = run.seg_plan
-    if plan.evaluated:  # the segment's evaluation of its end state serves the next solve
+    if plan.evaluated:
         run.buf.emf[:] = plan.emf
         run.buf.r0[:] = plan.r0
         run._valid_x, run._valid_full, run._valid_dt = x, False, dt
     else:
         run._valid_x = None
-    return int(done)
 
 
 def _window_buffers(run: _Run, rows: int) -> dict:

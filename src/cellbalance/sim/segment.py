@@ -460,7 +460,7 @@ def segment_plan(cells, n_packs: int, npar: int) -> SegmentPlan | None:
 
 
 def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, charge, row_of, rec, t0, k_step,
-                i_bal=None, g_shunt=None, plan: SegmentPlan | None = None):
+                i_bal=None, g_shunt=None, plan: SegmentPlan | None = None, pause=None, pause_at: int | None = None):
     """Advance ``x`` in place through the periods of ``cur`` until the end state of a period would meet
     a condition in any pack (that period is not taken) or ``cur`` is used up.
 
@@ -471,8 +471,10 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
     leading row axis, filled at the start of each recorded period (time ``t0 + j dt``, steps
     ``k_step``). ``i_bal`` and ``g_shunt`` (packs, n_series), optional: held balancing currents and
     shunt conductances of the elements (None = none). ``plan``: from :func:`segment_plan` (made here
-    if not given). Returns the number of periods advanced, or -1 when the segment cannot run here (a
-    parallel group larger than a block).
+    if not given). ``pause`` (optional): called as ``pause(j)`` when ``pause_at`` periods are done and
+    then at each period j it names: returns (periods to the next pause, 0 to stop here; the held
+    ``i_bal`` and ``g_shunt`` from then on). Returns the number of periods advanced, or -1 when the
+    segment cannot run here (a parallel group larger than a block).
     """
     B = cur.shape[1]
     if plan is None:
@@ -495,9 +497,18 @@ def run_segment(cells, x, cur, tamb, dt, cond, npar, cur_dep, r_ic, energy, char
     wargs = (plan.wired, plan.wrc, plan.wseg, plan.tp, plan.tn, pwh)
     done = 0
     total = cur.shape[0]
+    nxt = total if pause is None else pause_at
     plan.evaluated = False
     while done < total:
-        L = min(CHUNK, total - done)
+        if done == nxt:
+            n, i_bal, g_shunt = pause(done)
+            if n <= 0:
+                break
+            nxt = done + n
+            bal = i_bal is not None or g_shunt is not None
+            ibc = _per_cell(i_bal, B, ns, npar) if bal else _NONE
+            gsc = _per_cell(g_shunt, B, ns, npar) if bal else _NONE
+        L = min(CHUNK, total - done, nxt - done)
         cj = np.ascontiguousarray(cur[done:done + L].T)  # (packs, L): one contiguous row per pack
         rj = row_of[done:done + L]
         np.copyto(x_save, x)
