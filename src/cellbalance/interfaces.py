@@ -315,15 +315,15 @@ class HeldAction:
 
     @property
     def has_current(self) -> bool:
-        return bool(self.element_current_A.any())
+        return np.count_nonzero(self.element_current_A) > 0  # (ndarray.any costs 5x as much on small arrays)
 
     @property
     def has_shunt(self) -> bool:
-        return bool(self.element_shunt_S.any())
+        return np.count_nonzero(self.element_shunt_S) > 0
 
     @property
     def has_links(self) -> bool:
-        return self.link_laplacian_S is not None and bool(self.link_laplacian_S.any())
+        return self.link_laplacian_S is not None and np.count_nonzero(self.link_laplacian_S) > 0
 
 
 def _signal_fields(cls) -> tuple[str, ...]:

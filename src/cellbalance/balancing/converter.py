@@ -373,11 +373,24 @@ def fit_loss_model(current_A, loss_W) -> tuple[float, float, float]:
     return float(p0), float(vd), float(k)
 
 
+_NO_THEVENIN = np.zeros((0, 0))
+
+
 @njit(cache=True)
-def _hold_cells(e, cmd, v, imax, dead, bidir, kind, eff, p0, vdrop, kohm, map_i, map_eta, el, loss):
+def _hold_cells(e, cmd, v, imax, dead, bidir, kind, eff, p0, vdrop, kohm, map_i, map_eta, el, loss, r_th, i_th):
     """:func:`edge_transfer` + node sums for graphs whose nodes are the series elements: per edge the
     limited source current, the loss of the model (0 constant efficiency, 1 efficiency map, 2
-    polynomial), capped at the input power, and the destination current from the power balance."""
+    polynomial), capped at the input power, and the destination current from the power balance.
+    With ``r_th`` (B, Ns) (else an empty array), once more at ``v + r_th (el - i_th)``: the voltages
+    the held currents cause (:meth:`ActiveBalancer.hold`'s ``thevenin``)."""
+    _transfer_cells(e, cmd, v, imax, dead, bidir, kind, eff, p0, vdrop, kohm, map_i, map_eta, el, loss)
+    if r_th.size:
+        v2 = v + r_th * (el - i_th)
+        _transfer_cells(e, cmd, v2, imax, dead, bidir, kind, eff, p0, vdrop, kohm, map_i, map_eta, el, loss)
+
+
+@njit(cache=True)
+def _transfer_cells(e, cmd, v, imax, dead, bidir, kind, eff, p0, vdrop, kohm, map_i, map_eta, el, loss):
     B, m = cmd.shape
     for b in range(B):
         for k in range(el.shape[1]):
@@ -539,11 +552,18 @@ class ActiveBalancer:
         gon = np.asarray(on, float) * w.weights
         return np.einsum("im,bm,jm->bij", inc_el, gon, inc_el)
 
-    def hold(self, command: Command, v_element, layout: PackLayout) -> HeldAction:
+    def hold(self, command: Command, v_element, layout: PackLayout, thevenin=None) -> HeldAction:
         """The per-step law of a command: converters hold the currents of their operating point at
         the command instant (source current as commanded and limited, destination current from the
         power balance at the element voltages ``v_element``); conductance links switched on are a
-        Laplacian solved with the pack at every step."""
+        Laplacian solved with the pack at every step.
+
+        ``thevenin`` = (r_element, i_element), each (B, Ns), optional: the elements' Thevenin
+        resistance at the command instant and the balancing current already flowing in
+        ``v_element``. The operating point is then refined once, at the voltages the held currents
+        cause, ``v_element + r_element (i_held - i_element)`` (one step of the fixed point between
+        the currents and the voltages; the loop passes it when the elements carry no shunt or link).
+        """
         shp = (layout.n_packs, layout.n_series)
         if self.graph.n_cells != layout.n_series:
             raise ParameterError(f"ActiveBalancer: the graph has {self.graph.n_cells} cells but the pack has "
@@ -558,11 +578,15 @@ class ActiveBalancer:
         cmd = as_pack_array("Command", "edge_current_A", command.edge_current_A, (layout.n_packs, self.n_edges))
         if not self._cells_only:
             el, loss = self.element_currents(cmd, v_element)
+            if thevenin is not None:
+                el, loss = self.element_currents(cmd, v_element + thevenin[0] * (el - thevenin[1]))
             return HeldAction(el, np.zeros(shp), converter_loss_W=loss)
         # every node is a series element: the arithmetic of edge_transfer, compiled, without its generality
         v = np.ascontiguousarray(v_element, dtype=float).reshape(shp)
         e, imax, dead, bidi, kind, eff, p0, vdrop, kohm, mi, me = self._hold_args
         el = np.empty(shp)
         loss = np.empty(shp[0])
-        _hold_cells(e, cmd, v, imax, dead, bidi, kind, eff, p0, vdrop, kohm, mi, me, el, loss)
+        r_th, i_th = (_NO_THEVENIN, _NO_THEVENIN) if thevenin is None else \
+            (np.ascontiguousarray(thevenin[0], dtype=float).reshape(shp), np.ascontiguousarray(thevenin[1], dtype=float).reshape(shp))
+        _hold_cells(e, cmd, v, imax, dead, bidi, kind, eff, p0, vdrop, kohm, mi, me, el, loss, r_th, i_th)
         return HeldAction(el, np.zeros(shp), converter_loss_W=loss)

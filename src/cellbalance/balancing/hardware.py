@@ -56,11 +56,15 @@ def _combine(parts: list[HeldAction], layout: PackLayout) -> HeldAction:
     )
 
 
-def hold_command(balancer, command: Command, v_element, layout: PackLayout) -> HeldAction:
+def hold_command(balancer, command: Command, v_element, layout: PackLayout, thevenin=None) -> HeldAction:
     """The held action of ``command`` on ``balancer`` (None = no hardware) at element voltages
     ``v_element`` (B, Ns) of the command instant.
 
     ``command.element_current_A`` (ideal current sources, for studies) needs no hardware.
+    ``thevenin`` = (r_element, i_element), optional: the elements' Thevenin resistance and the
+    balancing current flowing in ``v_element``; converters' operating points are then refined once at
+    the voltages the held currents cause (see :meth:`ActiveBalancer.hold`). Only for an action
+    without shunts or links (their voltages need the pack solved again: the caller's part).
     """
     if not isinstance(command, Command):
         raise ConfigError(f"a controller must return a cellbalance.interfaces.Command; got {type(command).__name__}.")
@@ -71,6 +75,16 @@ def hold_command(balancer, command: Command, v_element, layout: PackLayout) -> H
         what = "no balancing hardware (simulate(..., balancer=None))" if balancer is None else \
             f"{type(balancer).__name__}, which carries out {', '.join(accepts) or 'nothing'}"
         raise ConfigError(f"the controller commanded {', '.join(refused)} but the balancer is {what}.")
+    if thevenin is not None and isinstance(balancer, ActiveBalancer) and command.element_current_A is None:
+        return balancer.hold(command, v_element, layout, thevenin=thevenin)  # (refined in compiled code)
+    held = _hold(balancer, command, v_element, layout)
+    if thevenin is not None and held.converter_loss_W is not None and not (held.has_shunt or held.has_links):
+        r, i0 = thevenin
+        held = _hold(balancer, command, v_element + r * (held.element_current_A - i0), layout)
+    return held
+
+
+def _hold(balancer, command: Command, v_element, layout: PackLayout) -> HeldAction:
     shp = (layout.n_packs, layout.n_series)
     parts = []
     if balancer is not None:

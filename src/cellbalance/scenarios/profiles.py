@@ -82,12 +82,12 @@ class DriveCycle:
 
         Before the first sample the first value is returned, after the last sample the last one.
         """
-        k = int(np.searchsorted(self.time_s, t_s, side="right")) - 1
+        k = int(self.time_s.searchsorted(t_s, side="right")) - 1  # (the method: np.searchsorted's wrapper costs 3x)
         return float(self.values[min(max(k, 0), self.values.size - 1)])
 
     def next_change_after(self, t_s: float) -> float:
         """The first sample time strictly after ``t_s`` (or the end of the cycle)."""
-        k = int(np.searchsorted(self.time_s, t_s + 1e-9, side="right"))
+        k = int(self.time_s.searchsorted(t_s + 1e-9, side="right"))
         return float(self.time_s[k]) if k < self.time_s.size else self.duration_s
 
     def scaled(self, factor: float, name: str | None = None) -> DriveCycle:

@@ -296,7 +296,7 @@ class _Run:
         i_bal, g_sh, lap = self._bal(b)
         sl, B = (None, self.B) if b is None else (self.pack_slice(b), 1)
         code, val = self.modes(steps, t_in)
-        if not code.any() and lap is None and self.Np == 1 and self.w is None and (not self.has_shunt or not self.cur_dep):
+        if np.count_nonzero(code) == 0 and lap is None and self.Np == 1 and self.w is None and (not self.has_shunt or not self.cur_dep):
             # current control, no links, one cell per element: the cell current follows at once
             i_ext = val[:, None] + i_bal
             if not self.has_shunt:
@@ -722,15 +722,21 @@ def _slot_call(run: _Run, slots: Slots, x, st, t_in, dt, t) -> None:
     """The slots due at ``t``, on the plant's state ``x`` there (right limits); the held action they
     return is applied from now on."""
     i_p, i_cell, v_cell = run.solve_currents(x, st, t_in, dt, run.i_cell)
-    i_before = run.i_bal
-    evaluated = run._valid_x is x and not run._valid_full  # buf.emf/r0 hold x's evaluation (apply resets it)
-    held = slots.run(t, _truth(run, t, x, i_p, v_cell, i_cell))
+    thevenin = None
+    if slots.converters and run._valid_x is x and not run._valid_full and not run.has_shunt and run.lap is None \
+            and not run.cur_dep and run.w is None:
+        # the elements are Thevenin sources at this state (buf.emf/r0 hold its evaluation): the
+        # balancer refines its converters' operating point itself, at the voltages its currents cause
+        thevenin = (group_thevenin(run.buf.emf, run.buf.r0, run.layout.shape)[1], run.i_bal)
+    held = slots.run(t, _truth(run, t, x, i_p, v_cell, i_cell), thevenin)
     if held is not None:
         run.apply(held)
-        if held.converter_loss_W is not None:
+        if held.converter_loss_W is not None and (thevenin is None or run.has_shunt or run.lap is not None):
             # converters: their operating point at the voltages they run at (one refinement of
-            # the fixed point between the held currents and the element voltages they cause)
-            run.apply(slots.rehold(_voltages_with(run, x, st, t_in, dt, v_cell, i_before, evaluated)))
+            # the fixed point between the held currents and the element voltages they cause), the
+            # pack solved again with the new action
+            _, i2, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
+            run.apply(slots.rehold(_element_voltage(run, v2, i2)))
 
 
 def _periods_to(t_next: float, t: float, dt: float) -> int:
@@ -764,19 +770,6 @@ def _fault_variables(applied: list) -> tuple[dict, dict]:
         "fault_kind": (d, np.array([f.kind for _, f in applied], dtype=str), {"long_name": "Fault kind"}),
         "fault_value": (d, np.array([f.value for _, f in applied]), {"long_name": "Fault value (A or fraction)"}),
     }, {}
-
-
-def _voltages_with(run: _Run, x, st, t_in, dt, v_cell, i_before, evaluated: bool) -> np.ndarray:
-    """Element voltages once the held action just applied acts. Without shunts, links or a
-    current-dependent R0 the element is Thevenin at the same state: ``v + R_g (i_new - i_old)``
-    (the evaluation at ``x`` is reused); otherwise the pack is solved again."""
-    shp = run.layout.shape
-    if evaluated and not run.has_shunt and run.lap is None and not run.cur_dep and run.w is None:
-        v_el = v_cell.reshape(shp)[..., 0]
-        _, r_g = group_thevenin(run.buf.emf, run.buf.r0, shp)
-        return v_el + r_g * (run.i_bal - i_before)
-    _, i2, v2 = run.solve_currents(x, st, t_in, dt, run.i_cell)
-    return _element_voltage(run, v2, i2)
 
 
 def _pack_voltage_b(run: _Run, b: int, v_cell, i_p: float) -> float:

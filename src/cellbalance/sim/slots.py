@@ -114,6 +114,7 @@ class Slots:
         self.estimate: Estimate | None = None
         self.command: Command | None = None
         self.held = HeldAction.off(self.layout)
+        self.converters = "edge_current_A" in tuple(getattr(balancer, "accepts", ()))  # (held currents at an operating point)
         self.log_meas: list[Measurement] = []
         self.log_est: list[tuple[float, Estimate]] = []
         self.log_ctl: list[tuple[float, Command, HeldAction]] = []
@@ -192,9 +193,10 @@ class Slots:
     def _for(self, comp, meas: Measurement, truth: TrueSignals) -> Measurement:
         return dataclasses.replace(meas, truth=truth) if getattr(comp, "uses_truth", False) else meas
 
-    def run(self, t: float, truth: TrueSignals) -> HeldAction | None:
+    def run(self, t: float, truth: TrueSignals, thevenin=None) -> HeldAction | None:
         """Run every slot due at ``t``; returns the new held action if the controller or the
-        supervisor changed it."""
+        supervisor changed it (converters' operating points refined with ``thevenin``, the elements'
+        Thevenin resistance and present balancing current, when given: see ``hold_command``)."""
         est_due = t >= self.next_est - _EPS
         ctl_due = t >= self.next_ctl - _EPS
         sup_due = t >= self.next_sup - _EPS
@@ -235,7 +237,7 @@ class Slots:
             self.log_sup.append((t, d))
             self.next_sup = _next(self.next_sup, self.supervisor.period_s, t)
             if changed and not ctl_due and self.command is not None:
-                held = self.rehold(truth.element_voltage_V, log=False)
+                held = self.rehold(truth.element_voltage_V, log=False, thevenin=thevenin)
         if ctl_due:
             t0 = time.perf_counter()
             cmd, self.ctl_state = self.controller.step(t, self._for(self.controller, self.measurement, truth),
@@ -244,25 +246,25 @@ class Slots:
             if not isinstance(cmd, Command):
                 raise ConfigError(f"a controller must return a cellbalance.interfaces.Command; got {type(cmd).__name__}.")
             self.command = cmd
-            held = self._hold(truth.element_voltage_V)
+            held = self._hold(truth.element_voltage_V, thevenin)
             self.log_ctl.append((t, cmd, held))
             self.next_ctl = _next(self.next_ctl, self.controller.period_s, t)
         return held
 
-    def rehold(self, v_element: np.ndarray, log: bool = True) -> HeldAction:
+    def rehold(self, v_element: np.ndarray, log: bool = True, thevenin=None) -> HeldAction:
         """The command in force held again at element voltages ``v_element`` (the loop refines a
         converter's operating point with the voltages its own currents cause; a new directive
         applies at once)."""
-        held = self._hold(v_element)
+        held = self._hold(v_element, thevenin)
         if log:
             t, cmd, _ = self.log_ctl[-1]
             self.log_ctl[-1] = (t, cmd, held)
         self.held = held
         return held
 
-    def _hold(self, v_element) -> HeldAction:
+    def _hold(self, v_element, thevenin=None) -> HeldAction:
         d = self.directive
-        held = hold_command(self.balancer, _derate(self.command, d), v_element, self.layout)
+        held = hold_command(self.balancer, _derate(self.command, d), v_element, self.layout, thevenin)
         if held.has_links and d.balancing_enabled and d.derate < 1.0:  # links switch on/off: duty-cycle them
             held = HeldAction(held.element_current_A, held.element_shunt_S, held.link_laplacian_S * d.derate,
                               held.shunt_heat_to_cell, held.converter_loss_W)
