@@ -239,6 +239,45 @@ def test_held_converter_currents_equal_the_edge_transfer(model):
     np.testing.assert_allclose(-(held.element_current_A * v).sum(-1), held.converter_loss_W, rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["ring", "bus"])
+def test_the_operating_point_is_refined_at_the_voltages_the_held_currents_cause(kind):
+    """hold(..., thevenin=(r, i0)): the converters' currents once more at v + r (i1 - i0), i1 the
+    currents held at v (one step of the fixed point); computed here from edge_transfer directly.
+    hold_command does the same for an action of several parts (converters + ideal sources)."""
+    from cellbalance.balancing import hold_command
+    from cellbalance.interfaces import Command
+    from cellbalance.pack import PackLayout
+
+    rng = np.random.default_rng(3)
+    model = ConverterModel(p0_W=0.05, v_drop_V=0.1, k_ohm=0.2, max_current_A=2.5)
+    ab = ActiveBalancer(get_topology(kind, 8), model)
+    lay = PackLayout(n_series=8, n_packs=2)
+    v = rng.uniform(3.3, 4.1, (2, 8))
+    r = rng.uniform(0.02, 0.2, (2, 8))  # large resistances: the refinement is visible
+    i0 = rng.uniform(-0.5, 0.5, (2, 8))
+    cmd = rng.uniform(-2.0, 2.0, (2, ab.n_edges))
+
+    def currents(v_at):  # (a bus works through its two-stage transfers: the balancer's own transfer())
+        t = edge_transfer(ab.edges, cmd, v_at, model) if kind == "ring" else ab.transfer(cmd, v_at)
+        return t.node_current_A @ (np.eye(8) if kind == "ring" else ab._membership), t.loss_W.sum(-1)
+
+    i1, _ = currents(v)
+    i2, loss2 = currents(v + r * (i1 - i0))
+    assert np.abs(i2 - i1).max() > 1e-4  # (the refinement changes the currents)
+    held = ab.hold(Command(edge_current_A=cmd), v, lay, thevenin=(r, i0))
+    np.testing.assert_allclose(held.element_current_A, i2, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(held.converter_loss_W, loss2, rtol=1e-12)
+    # through hold_command: the same, and with an ideal source beside the converters (the voltages
+    # then carry its current too)
+    via = hold_command(ab, Command(edge_current_A=cmd), v, lay, thevenin=(r, i0))
+    np.testing.assert_array_equal(via.element_current_A, held.element_current_A)
+    ideal = rng.uniform(-0.3, 0.3, (2, 8))
+    both = hold_command(ab, Command(edge_current_A=cmd, element_current_A=ideal), v, lay, thevenin=(r, i0))
+    i3, loss3 = currents(v + r * (i1 + ideal - i0))
+    np.testing.assert_allclose(both.element_current_A, i3 + ideal, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(both.converter_loss_W, loss3, rtol=1e-12)
+
+
 def _one_converter_run(eta, i_cmd, t_end, period_s):
     from cellbalance.cell import get_parameter_set, initial_state
     from cellbalance.pack import PackLayout

@@ -277,3 +277,32 @@ def test_the_supervisor_derates_and_stops_balancing_when_cells_run_hot():
     assert out[60.0].energy_bleed_J.values[-1, 0] == 0.0
     assert out[25.0].energy_bleed_J.values[-1, 0] > 0.0
     np.testing.assert_array_equal(out[60.0].supervisor_time.values, [0.0, 600.0, 1200.0])
+
+
+def test_a_segment_that_pauses_for_the_controller_hands_links_to_the_general_loop(monkeypatch):
+    """Between controller calls the compiled segment pauses at each call and goes on; when a call
+    switches conductance links on (which the segments do not solve) it stops there, the general
+    loop runs the periods with the links, and the segments take over again once they are off: the
+    run equals the per-period loop throughout."""
+    p = get_parameter_set("nmc_lg_m50")
+    cells = p.compile(2, r0_scale=np.array([1.0, 1.6]))
+    ab = ActiveBalancer(get_topology("switched_capacitor", 2, capacitance_F=1e-3, f_sw_Hz=5e3))
+    on = np.array([False, True, False, True, False])[:, None, None] & np.ones((1, 1, ab.n_edges), bool)
+    sched = OpenLoopSchedule(times_s=[0.0, 300.0, 480.0, 780.0, 900.0], links_on=on, period_s=60.0)
+    run = dict(layout=PackLayout(n_series=2), state=initial_state(cells, soc=[0.62, 0.6]), controller=sched,
+               balancer=ab, options=SimulationOptions(record_every=1))
+    exp = Experiment(["Run US06 for 20 minutes"], period_s=1.0)
+    advanced = []
+    orig = L._try_segment
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: advanced.append(orig(*a, **kw)) or advanced[-1])
+    fast = simulate(cells, exp, **run)
+    links_on_s = 180 + 120  # 300-480 s and 780-900 s
+    assert 1200 - links_on_s - 10 <= sum(advanced) <= 1200 - links_on_s  # segments ran exactly when the links were off
+    monkeypatch.setattr(L, "_try_segment", lambda *a, **kw: 0)
+    slow = simulate(cells, exp, **run)
+    i_link = fast.current_A.values[:, 0, :] - fast.pack_current_A.values[:, 0, None]
+    t = fast.time.values
+    assert np.abs(i_link[(t >= 300) & (t < 480)]).max() > 1e-3  # the links carried current while on
+    assert np.abs(i_link[(t >= 480) & (t < 780)]).max() == 0.0  # and none while off
+    for v in ("soc", "voltage_V", "current_A", "temperature_K", "energy_load_J", "energy_cells_J"):
+        np.testing.assert_allclose(fast[v].values, slow[v].values, rtol=1e-10, atol=1e-10, err_msg=v)

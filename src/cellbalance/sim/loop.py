@@ -913,6 +913,8 @@ def _try_segment(run: _Run, rec: Recorder, steps: list[Step], x, t, k, t_in, dt,
     paused = [-1, 0]  # the period of the last pause, the rows committed by then
     if slots is not None and slots.active:
         first = _periods_to(slots.next_due(), t, dt)
+        if first < 1:
+            return 0  # (due within rounding of now: the general loop takes this period)
 
         def pause(j: int):
             """The slots at the start of period j of the segment: its state is the plant's there."""
