@@ -139,3 +139,60 @@ def test_or_conditions_end_on_the_first_one_met():
     assert abs(ds.event_value.values[0] - 313.15) < 1e-6
     cold = simulate(P, Experiment(["Discharge at 2C until 3.0 V or 40 degC"], period_s=5.0))
     assert cold.event_quantity.values[0] == "cell_voltage_V" and abs(cold.event_value.values[0] - 3.0) < 1e-6
+
+
+def _limit_run(balanced: str | None, soc, step: str):
+    """2s1p, a step that runs into a cell limit; ``balanced``: None, 'converter' (1 A from element 0 to
+    element 1, 90 % efficient) or 'bleed1' (33 Ohm on element 1)."""
+    from cellbalance.balancing import ActiveBalancer, ConverterModel, OpenLoopSchedule, PassiveBalancer, get_topology
+    from cellbalance.cell import initial_state
+
+    cells = P.compile(2)
+    kw = {}
+    if balanced == "converter":
+        kw = dict(balancer=ActiveBalancer(get_topology("adjacent", 2), ConverterModel(efficiency=0.9, max_current_A=2.0)),
+                  controller=OpenLoopSchedule(times_s=[0.0], edge_current_A=np.full((1, 1, 1), 1.0), period_s=60.0))
+    elif balanced == "bleed1":
+        kw = dict(balancer=PassiveBalancer(r_bleed_ohm=33.0, pause_to_measure=False),
+                  controller=OpenLoopSchedule(times_s=[0.0], bleed=np.array([[[False, True]]]), period_s=60.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StepEndWarning)
+        return simulate(cells, Experiment([step], period_s=1.0), layout=PackLayout(n_series=2),
+                        state=initial_state(cells, soc=soc), **kw)
+
+
+def _stated_current(detail: str, verb: str) -> tuple[int, float]:
+    import re
+
+    m = re.search(rf"the balancer was {verb} element (\d+) at ([0-9.]+) A then", detail)
+    assert m, detail
+    return int(m.group(1)), float(m.group(2))
+
+
+def test_a_cell_limit_reached_while_the_balancer_charges_that_cell_says_so_with_the_current():
+    """The converter pushes charge into element 1 during a charge: element 1 reaches v_max first and the event
+    says the balancer was charging it, at the held destination current the results record (eta V0 i / V1 at
+    the command instant, ~0.9 A, not the 1 A commanded); the same charge without balancing says nothing of a
+    balancer."""
+    step = "Charge at 0.5C for 2 hours"
+    ds = _limit_run("converter", [0.9, 0.9], step)
+    ev = _events(ds)
+    assert ev["reason"][0] == "cell limit" and ev["quantity"][0] == "cell_voltage_V" and ev["cell"][0] == 1
+    el, i = _stated_current(ev["detail"][0], "charging")
+    held = float(ds.balancer_element_current_A.values[-1, 0, 1])
+    assert el == 1 and 0.8 < held < 0.95 and i == pytest.approx(held, rel=2e-3)
+    plain = _events(_limit_run(None, [0.9, 0.9], step))
+    assert plain["reason"][0] == "cell limit" and "balancer" not in plain["detail"][0]
+
+
+def test_a_cell_that_reaches_v_min_while_bled_is_named_with_its_bleed_current_and_an_unbled_one_is_not():
+    """Bleeding element 1 (33 Ohm) in a discharge: when element 1 is the one that reaches v_min, the event
+    gives its bleed current V/R at the voltage reached; when element 0 (lower SOC, not bled) reaches it first,
+    no balancer is named."""
+    step = "Discharge at 0.5C for 3 hours"
+    ev = _events(_limit_run("bleed1", [0.2, 0.12], step))
+    assert ev["cell"][0] == 1 and ev["limit"][0] == P.v_min
+    el, i = _stated_current(ev["detail"][0], "discharging")
+    assert el == 1 and i == pytest.approx(ev["value"][0] / 33.0, rel=2e-3)
+    other = _events(_limit_run("bleed1", [0.12, 0.2], step))
+    assert other["cell"][0] == 0 and "balancer" not in other["detail"][0]

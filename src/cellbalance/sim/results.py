@@ -296,7 +296,9 @@ def run_metadata(events, run: RunDescription, *, truncated: bool, final_state,
                        "cells' v_min, v_max or t_max_K, which the step does not name; power not deliverable; "
                        "run-length limit: the run stopped (max_time_s) during the step"}),
         "event_detail": ("event", ev[:, 5].astype(str), {"long_name": "Which cell or the pack ended the step, "
-                                                                      "the value reached and the limit"}),
+                                                                      "the value reached and the limit, and the "
+                                                                      "balancing current into its element when the "
+                                                                      "balancer pushed it towards the limit"}),
         "event_quantity": ("event", ev[:, 6].astype(str), {
             "long_name": "Quantity that ended the step (empty for a duration)",
             "comment": "cell_voltage_V, cell_temperature_K, pack_voltage_V or pack_current_A"}),

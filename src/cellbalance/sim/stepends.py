@@ -79,8 +79,30 @@ def end_event(run, b: int, k: int, step, t_start: float, t_end: float, how: str,
     what = (f"the cut-off {lim:g} {unit}" if written else
             f"the cells' limit {name} = {lim:g} {unit}, which the step does not name")
     detail = f"{where} {verb} {val:.4f} {unit}: {what}"
+    if name in ("v_max", "v_min") and not written:
+        detail += _balancing_part(run, b, cell, v, up=name == "v_max")
     return (*head, "cut-off" if written else "cell limit", detail, qty, cell, cell // np_ if cell >= 0 else -1,
             float(val), float(lim), int(bool(written)))
+
+
+def _balancing_part(run, b: int, cell: int, v: np.ndarray, up: bool) -> str:
+    """What the balancing hardware was doing to the element of ``cell`` when that cell reached the cells'
+    v_max (``up``) or v_min: a clause for the event's detail when it was charging (v_max) or discharging
+    (v_min) that element, else "". The currents are those of the action held since the last controller
+    call: element current (converters), shunt (bleed, ``g v``) and links (``-L v``), positive = charging."""
+    i_bal, g_sh, lap = run._bal(b)
+    np_ = run.Np
+    el = cell // np_
+    row = cell % np_ if run.layout.strings else 0  # parallel strings: the action is held per string
+    v_el = np.asarray(v, float).reshape(run.Ns, np_)[:, row]
+    i = float(np.asarray(i_bal)[row, el]) - float(np.asarray(g_sh)[row, el]) * float(v_el[el])
+    if lap is not None:
+        i -= float(np.asarray(lap)[row, el] @ v_el)
+    if not (i > 1e-9 if up else i < -1e-9):
+        return ""
+    return (f"; the balancer was {'charging' if up else 'discharging'} element {el} at {abs(i):.3g} A then (the "
+            "action held since the controller's last call, which does not foresee a change of the pack current "
+            "within its period: Consensus and MPC take its range as pack_current_limits_A)")
 
 
 def run_length_events(run, steps, k_step, done, t_start_step, t_end: float) -> list[tuple]:
