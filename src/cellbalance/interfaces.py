@@ -94,11 +94,16 @@ class LoopContext:
     nominal : the nominal cell model and the layout
     plant_period_s : the plant's step [s]
     balancer : the balancing hardware (topology, limits), or None
+    pack_current_range_A : (i_lo, i_hi) [A], i_lo <= 0 <= i_hi, positive = charging: the range the
+        experiment's steps can impose on a pack's current (per string for parallel strings), what a
+        BMS designer sets as the pack's discharge and charge current limits; it says what currents
+        may come, never when. None: not known (see ``sim.loop.experiment_current_range``)
     """
 
     nominal: NominalModel
     plant_period_s: float
     balancer: Any = None
+    pack_current_range_A: tuple[float, float] | None = None
 
     @property
     def layout(self) -> PackLayout:

@@ -295,6 +295,26 @@ def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap,
     return np.where(rate < 0.0, c, 0.0)
 
 
+def lyapunov_step_run(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, eta, a: float,
+                      sizes: tuple[np.ndarray, np.ndarray], dead_band_A: float) -> np.ndarray:
+    """:func:`lyapunov_step` on the transfers the converters will carry out: a command under the
+    converter's dead band (``|to_command(c)| < dead_band_A``) switches the converter off, and
+    leaving some edges off can raise V where the joint move lowered it. Such edges are taken out
+    and the step is made again on the rest (from the unscaled ``c``), until every edge left is on
+    or off; taking edges out and scaling down keep the voltage and temperature guards' limits."""
+    out = lyapunov_step(c, z, d_el, eta, a)
+    if dead_band_A <= 0:
+        return out
+    off = np.zeros(c.shape, bool)
+    for _ in range(c.shape[-1]):
+        small = (out != 0) & (np.abs(to_command(out, sizes)) < dead_band_A)
+        if not small.any():
+            break
+        off |= small
+        out = lyapunov_step(np.where(off, 0.0, c), z, d_el, eta, a)
+    return out
+
+
 def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, eta, a: float) -> np.ndarray:
     """Edge transfers scaled so that V = sum (z - zbar)^2 does not rise over the held period.
 

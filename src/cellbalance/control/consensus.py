@@ -53,7 +53,7 @@ from .base import (
     endpoint_sizes,
     laplacian_extremes,
     lyapunov_filter,
-    lyapunov_step,
+    lyapunov_step_run,
     node_map,
     passive_part,
     require_active,
@@ -72,7 +72,9 @@ class ConsensusPlan:
     lambda_2, lambda_max : of the reduced Laplacian (weights as in the graph);
     predicted_rate_per_s : ``-ln(1 - dt k lambda_2 / Q) / dt``; p : node map; emap : the element map (:class:`.base.ElementMap`);
     weights : (m,) edge weights; i_max : (m,) edge limits [A]; eta : converter efficiency used by the
-    Lyapunov filter; bidirectional : whether edges run both ways.
+    Lyapunov filter; bidirectional : whether edges run both ways; current_limits : the pack current
+    range the voltage guard keeps its headroom for (``Consensus.pack_current_limits_A``, else the
+    context's ``pack_current_range_A``; None: the current measured at each call).
     """
 
     mode: str
@@ -90,6 +92,7 @@ class ConsensusPlan:
     bidirectional: bool = True
     hw: object = field(repr=False, default=None)
     sizes: tuple = field(repr=False, default=None)
+    current_limits: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,11 @@ class Consensus:
     margin_V, margin_K : guard margins to the nominal cell's voltage and temperature limits
     pack_current_limits_A : (i_lo, i_hi) [A], i_lo <= 0 <= i_hi: the range the pack current may take
         between two calls (the drive's largest discharge, its regen or charger limit); the voltage
-        guard keeps its headroom for them (:func:`voltage_scale`). None (the default): the current
-        measured at the call is taken to hold for the period, so a regen pulse after a call can
-        carry a cell that balancing charges above v_max (tests/control/test_known_defects.py)
+        guard keeps its headroom for them (:func:`voltage_scale`). None (the default): the range the
+        experiment's steps can impose (``LoopContext.pack_current_range_A``, what a BMS designer sets
+        as the pack's current limits), so a regen pulse after a call cannot carry a cell that
+        balancing charges above v_max (``tests/control/test_current_range.py``); where the context
+        has none, the current measured at the call is taken to hold for the period
     """
 
     period_s: float = 60.0
@@ -134,12 +139,14 @@ class Consensus:
         bal = context.balancer
         tables = NominalTables.of(context.nominal)
         q = tables.q_As
+        lims = self.pack_current_limits_A or context.pack_current_range_A
         if active_part(bal) is None and passive_part(bal) is not None:
             hw = require_passive("Consensus", context)
             lam2 = lam_max = 1.0
             bound = 2.0 * q / self.period_s
             k = self._gain(q, lam2, lam_max, bound)
-            return ConsensusPlan("bleed", k, bound, lam2, lam_max, _rate(k, lam2, q, self.period_s), tables, hw=hw)
+            return ConsensusPlan("bleed", k, bound, lam2, lam_max, _rate(k, lam2, q, self.period_s), tables, hw=hw,
+                                 current_limits=lims)
         act = require_active("Consensus", context)
         p, d_el = node_map(act)
         w = act.working_graph.weights
@@ -155,7 +162,7 @@ class Consensus:
         eta = float(1.0 - conv.loss_W(0.5 * i_max, v_nom) / (v_nom * 0.5 * i_max))
         return ConsensusPlan("edges", k, bound, lam2, lam_max, _rate(k, lam2, q, self.period_s), tables, p,
                              ElementMap.of(d_el),
-                             np.asarray(w, float), i_max, eta, conv.bidirectional, act, endpoint_sizes(act))
+                             np.asarray(w, float), i_max, eta, conv.bidirectional, act, endpoint_sizes(act), lims)
 
     def _gain(self, q: float, lam2: float, lam_max: float, bound: float) -> float:
         if self.gain_A_per_soc is None:
@@ -189,9 +196,12 @@ class Consensus:
         # V = sum (x - xbar)^2 with the temperatures held over the period, whose minimum is the
         # temperature-dependent SOC offset this form aims at)
         c = lyapunov_filter(c, x, plan.emap, plan.eta)
-        c = lyapunov_step(c, x, plan.emap, plan.eta, self.period_s / tab.q_As)
+        # the limits scale edges one by one, which can undo the joint decrease of V: the step size
+        # comes after them (it only removes edges or scales all of a pack's edges down, so the
+        # limits still hold)
         c = voltage_scale(c, v, z, temp, plan.emap, tab, self.margin_V, self.margin_K,
-                          np.asarray(measurement.pack_current_A, float), self.period_s, self.pack_current_limits_A)
+                          np.asarray(measurement.pack_current_A, float), self.period_s, plan.current_limits)
+        c = lyapunov_step_run(c, x, plan.emap, plan.eta, self.period_s / tab.q_As, plan.sizes, plan.hw._conv.dead_band_A)
         return Command(edge_current_A=to_command(c, plan.sizes)), plan
 
 

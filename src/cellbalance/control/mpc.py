@@ -101,6 +101,7 @@ class MPCState:
     bidirectional: bool = True
     t_amb_K: float = 298.15
     sizes: tuple = (1.0, 1.0)
+    current_limits: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ class MPC:
     sequence: both bring a 4 % spread to below 0.1 %-point std);
     pack_current_limits_A : (i_lo, i_hi) [A], i_lo <= 0 <= i_hi: the range the pack current may take
     between two calls; the final voltage guard keeps its headroom for them (as Consensus's; None:
-    the current measured at the call is taken to hold);
+    the context's ``pack_current_range_A``, the range the experiment's steps can impose, or where it
+    has none the current measured at the call);
     max_iter : OSQP iteration cap; polish : OSQP's solution polishing (off by default: one more
     factorisation per call for digits the first move does not need); check_every : OSQP's
     termination-check interval in iterations (its default 25 rounds every solve up to a multiple)
@@ -187,7 +189,8 @@ class MPC:
         b = lay.n_packs
         sizes = cb.endpoint_sizes(hw) if qp.mode == "edges" else (1.0, 1.0)
         return MPCState(qp, tuple(solvers), tab, hw, np.zeros(b, int), np.zeros(b, int), ("",) * b, np.zeros(b),
-                        np.zeros((b, lay.n_series)), i_max, eta, bidir, float(context.nominal.cell.ambient_K), sizes)
+                        np.zeros((b, lay.n_series)), i_max, eta, bidir, float(context.nominal.cell.ambient_K), sizes,
+                        self.pack_current_limits_A or context.pack_current_range_A)
 
     def build_qp(self, tab: cb.NominalTables, n: int, active, passive, k_loss: float = 0.0) -> QPData:
         """The fixed matrices P and A of one pack's QP (see :class:`QPData`)."""
@@ -367,9 +370,11 @@ class MPC:
             lo_c = 0.0 if not state.bidirectional else -state.i_max * state.sizes[1]
             c = np.clip(w0, lo_c, state.i_max * state.sizes[0])
             c = np.where(np.abs(c) > 1e-6 * state.i_max, c, 0.0)
-            c = cb.lyapunov_step(c, z, qp.emap, state.eta, qp.a)
+            # the limits first, the step size after them (as Consensus: per-edge scaling can undo the
+            # joint decrease of V; the step size keeps the limits)
             c = voltage_scale(c, v, z, temp, qp.emap, tab, self.margin_V, self.margin_K, i_p, self.period_s,
-                              self.pack_current_limits_A)
+                              state.current_limits)
+            c = cb.lyapunov_step_run(c, z, qp.emap, state.eta, qp.a, state.sizes, state.hw._conv.dead_band_A)
             cur = -(c @ qp.d_el.T)
             cmd = Command(edge_current_A=cb.to_command(c, state.sizes))
         new = replace(state, failures=failures, solves=solves, last_status=tuple(status), solve_time_s=times,

@@ -194,8 +194,7 @@ def commanded_element_current_many(context: LoopContext, command: Command | None
 
     big = Command(**{f: None if getattr(command, f) is None else tiled(getattr(command, f))
                      for f in ("bleed", "edge_current_A", "links_on", "element_current_A")})
-    ctx = LoopContext(NominalModel(context.nominal.cell, replace(lay, n_packs=m * lay.n_packs)),
-                      context.plant_period_s, context.balancer)
+    ctx = replace(context, nominal=NominalModel(context.nominal.cell, replace(lay, n_packs=m * lay.n_packs)))
     i = commanded_element_current(ctx, big, v_hold.reshape(-1, lay.n_series), v_mean.reshape(-1, lay.n_series))
     return i.reshape(shp)
 

@@ -472,7 +472,7 @@ def simulate(
     run.faults = list(faults)
     ctx = LoopContext(nominal=NominalModel(cell=cells.params, layout=layout.balancing_layout),
                       plant_period_s=experiment.period_s,
-                      balancer=balancer)
+                      balancer=balancer, pack_current_range_A=experiment_current_range(run))
     slots = Slots(ctx, sensors, estimator, controller, balancer, supervisor)
     rec = recorder or Recorder(cells, layout)
     rec.expect(int(min(_estimate_duration(run), run.limit_s) / experiment.period_s / opts.record_every) + 2)
@@ -494,6 +494,53 @@ def simulate(
     except CellBalanceError:
         rec.abort()  # a streaming recorder keeps every row written so far
         raise
+
+
+def experiment_current_range(run: _Run) -> tuple[float, float] | None:
+    """The range [A] the experiment's steps can impose on a pack's current (positive = charging), 0
+    included (a load can always stop), per string for parallel strings (the even share: the balancing
+    view sees each string as a pack):
+
+    * current and C-rate steps: their value; current profiles: their lowest and highest value (scaled,
+      times n_parallel when given per cell);
+    * power steps and profiles: ``P / (n_series v_min)``, the most current a power can draw within the
+      cells' limits (the pack voltage at its lowest);
+    * voltage holds: the largest current of the other steps in the hold's direction (charging when the
+      hold voltage is at or above the nominal OCV at 50 % SOC); None for holds alone (nothing bounds
+      them before the run).
+
+    Controllers take it as the pack's current limits (``LoopContext.pack_current_range_A``): it says
+    which currents may come within a held period, not when.
+    """
+    p = run.cells.params
+    lo = hi = 0.0
+    holds = []
+    v_pack_min = run.Ns * run.v_min
+    for s in run.exp.steps:
+        if s.mode == "rest":
+            continue
+        if s.mode == "voltage":
+            holds.append(s.value >= float(p.ocv(p.ocv_reference_temperature_K, 0.0, 0.5)))
+            continue
+        if s.mode == "profile":
+            prof = run.profiles[s.profile]
+            vals = np.asarray(prof.values, float) * run.profile_factor(s)
+            if prof.kind == "power_W":
+                vals = vals / v_pack_min
+            a, b = float(vals.min()), float(vals.max())
+        elif s.mode == "power":
+            a = b = s.value / v_pack_min
+        else:
+            a = b = run.step_value(s, 0.0)
+        lo, hi = min(lo, a), max(hi, b)
+    for charging in holds:
+        if lo == 0.0 and hi == 0.0:
+            return None
+        m = hi if charging else -lo
+        m = m if m > 0 else max(hi, -lo)
+        lo, hi = (lo, max(hi, m)) if charging else (min(lo, -m), hi)
+    k = run.Np if run.layout.strings else 1
+    return lo / k, hi / k
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
