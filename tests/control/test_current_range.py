@@ -59,6 +59,8 @@ def test_consensus_on_ekf_estimates_causes_no_voltage_limit_violation_under_us06
     assert s1 < 0.8 * s0, (s0, s1)
     told = _us06_hour(0.8, balanced=True, limits=_us06_range())
     np.testing.assert_array_equal(told.soc.values, bal.soc.values)
+    # the results say which range the controllers were given
+    np.testing.assert_array_equal(bal.experiment_pack_current_range_A.values, _us06_range())
 
 
 @pytest.mark.slow

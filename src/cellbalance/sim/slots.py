@@ -319,6 +319,13 @@ class Slots:
             d = ("control_time",)
             data["controller_wall_s"] = (d, np.array(self.ctl_wall),
                                          {"units": "s", "long_name": "Wall time of the controller call"})
+            rng = self.ctx.pack_current_range_A
+            if rng is not None:
+                data["experiment_pack_current_range_A"] = (("bound",), np.array(rng, float), {
+                    "units": "A", "long_name": "Lowest and highest pack current the experiment's steps can impose "
+                    "(per string for parallel strings; positive = charging)",
+                    "comment": "LoopContext.pack_current_range_A: the voltage guards of Consensus and MPC keep their "
+                               "headroom for it unless given pack_current_limits_A"})
             data["balancer_element_current_A"] = (d + el, np.stack([h.element_current_A for _, _, h in self.log_ctl]),
                                                   {"units": "A", "long_name": "Held balancing current into each element"})
             data["balancer_shunt_S"] = (d + el, np.stack([h.element_shunt_S for _, _, h in self.log_ctl]),
