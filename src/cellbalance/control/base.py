@@ -22,6 +22,7 @@ from ..balancing.passive import PassiveBalancer
 from ..cell.model import docv_dsoc, open_circuit_voltage
 from ..errors import ConfigError, ParameterError
 from ..interfaces import Estimate, LoopContext, Measurement, NominalModel
+from . import kernels as K
 
 __all__ = [
     "ElementMap",
@@ -249,16 +250,14 @@ def to_command(c: np.ndarray, sizes: tuple[np.ndarray, np.ndarray]) -> np.ndarra
 
 @dataclass(frozen=True, eq=False)
 class ElementMap:
-    """The element-current map ``D`` of :func:`node_map` with what the guards read from it, made once
-    per plan: its positive and negative parts ``D+``, ``D-`` and, edge by edge, the elements it
-    touches (``el[first[k]:first[k + 1]]`` for edge ``edge[first[k]]``)."""
+    """The element-current map ``D`` of :func:`node_map` (elements x edges) with its nonzeros edge by
+    edge, what the compiled guards read (:mod:`.kernels`): edge ``k`` touches elements
+    ``el[ptr[k]:ptr[k + 1]]`` with entries ``val[ptr[k]:ptr[k + 1]]``. Made once per plan."""
 
     d: np.ndarray
-    dp: np.ndarray
-    dn: np.ndarray
-    edge: np.ndarray
     el: np.ndarray
-    first: np.ndarray
+    ptr: np.ndarray
+    val: np.ndarray
 
     @classmethod
     def of(cls, d_el) -> ElementMap:
@@ -267,15 +266,8 @@ class ElementMap:
             return d_el
         d = np.asarray(d_el, float)
         edge, el = np.nonzero(d.T)  # sorted by edge
-        first = np.flatnonzero(np.r_[True, edge[1:] != edge[:-1]]) if edge.size else edge
-        return cls(d, np.maximum(d, 0.0), np.maximum(-d, 0.0), edge, el, first)
-
-    def edge_min(self, s: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """(B, m): for each edge the smallest of the element values ``s`` (B, Ns) it touches (1 if none)."""
-        out = np.ones_like(c)
-        if self.edge.size:
-            out[:, self.edge[self.first]] = np.minimum.reduceat(s[:, self.el], self.first, axis=1)
-        return out
+        ptr = np.r_[0, np.cumsum(np.bincount(edge, minlength=d.shape[1]))].astype(np.int64)
+        return cls(d, el.astype(np.int64), ptr, np.ascontiguousarray(d[el, edge]))
 
 
 def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, eta) -> np.ndarray:
@@ -288,11 +280,7 @@ def lyapunov_filter(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap,
     negative; the mean SOC term drops out because ``sum delta = 0``.
     """
     em = ElementMap.of(d_el)
-    delta = z - z.mean(-1, keepdims=True)
-    a = delta @ em.dp
-    b = delta @ em.dn
-    rate = np.where(c >= 0, eta * b - a, eta * a - b)
-    return np.where(rate < 0.0, c, 0.0)
+    return K.lyapunov_filter_k(*_kargs(c, z, em), float(eta))
 
 
 def lyapunov_step_run(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, eta, a: float,
@@ -302,17 +290,10 @@ def lyapunov_step_run(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMa
     leaving some edges off can raise V where the joint move lowered it. Such edges are taken out
     and the step is made again on the rest (from the unscaled ``c``), until every edge left is on
     or off; taking edges out and scaling down keep the voltage and temperature guards' limits."""
-    out = lyapunov_step(c, z, d_el, eta, a)
-    if dead_band_A <= 0:
-        return out
-    off = np.zeros(c.shape, bool)
-    for _ in range(c.shape[-1]):
-        small = (out != 0) & (np.abs(to_command(out, sizes)) < dead_band_A)
-        if not small.any():
-            break
-        off |= small
-        out = lyapunov_step(np.where(off, 0.0, c), z, d_el, eta, a)
-    return out
+    em = ElementMap.of(d_el)
+    m = em.d.shape[1]
+    size0, size1 = kernel_array(sizes[0], (m,)), kernel_array(sizes[1], (m,))
+    return K.lyapunov_step_k(*_kargs(c, z, em), float(eta), float(a), size0, size1, float(dead_band_A))
 
 
 def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, eta, a: float) -> np.ndarray:
@@ -328,21 +309,21 @@ def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, e
     (:func:`lyapunov_filter`) and the rest is scaled the same way.
     """
     em = ElementMap.of(d_el)
-    dp, dn = em.dp, em.dn
+    one = np.ones(em.d.shape[1])
+    return K.lyapunov_step_k(*_kargs(c, z, em), float(eta), float(a), one, one, 0.0)
 
-    def scale(cc):
-        cp_, cn_ = np.maximum(cc, 0.0), np.maximum(-cc, 0.0)
-        dz = a * (-(cp_ @ dp.T + cn_ @ dn.T) + eta * (cp_ @ dn.T + cn_ @ dp.T))
-        delta = z - z.mean(-1, keepdims=True)
-        dzc = dz - dz.mean(-1, keepdims=True)
-        lin = (delta * dz).sum(-1)
-        quad = (dzc * dzc).sum(-1)
-        return lin, np.where(quad > 0, np.minimum(1.0, 0.9 * -lin / np.maximum(quad, 1e-300)), 1.0)
 
-    lin, s = scale(c)
-    bad = lin >= 0.0
-    if np.any(bad):
-        c = np.where(bad[:, None], lyapunov_filter(c, z, em, eta), c)
-        lin, s = scale(c)
-        s = np.where(lin >= 0.0, 0.0, s)
-    return c * np.clip(s, 0.0, 1.0)[:, None]
+def kernel_array(a, shape=None) -> np.ndarray:
+    """``a`` (broadcast to ``shape``) as the compiled kernels take it: float64, C-contiguous and writeable
+    (numba compiles once per array type, and a read-only view, as ``np.broadcast_to`` gives, is another
+    type: one more compile of ~2 s)."""
+    a = np.asarray(a, float)
+    if shape is not None:
+        a = np.broadcast_to(a, shape)
+    return np.require(a, np.float64, ["C", "W"])
+
+
+def _kargs(c, z, em: ElementMap) -> tuple:
+    """The compiled kernels' arguments: (B, m) edge currents, (B, Ns) SOCs and the map's nonzeros."""
+    c2 = kernel_array(np.atleast_2d(c))
+    return c2, kernel_array(np.atleast_2d(z), (c2.shape[0], em.d.shape[0])), em.ptr, em.el, em.val

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..errors import ConfigError, check_range
 from ..interfaces import Command, Estimate, LoopContext, Measurement
+from . import kernels as K
 from .base import (
     ElementMap,
     NominalTables,
@@ -51,6 +52,7 @@ from .base import (
     current_limits,
     element_temperature,
     endpoint_sizes,
+    kernel_array,
     laplacian_extremes,
     lyapunov_filter,
     lyapunov_step_run,
@@ -237,35 +239,23 @@ def voltage_scale(c: np.ndarray, v: np.ndarray, z: np.ndarray, temp: np.ndarray,
     polarise too). None: the pack current measured at the command instant is taken to hold.
     """
     # the current into element l from edge k is -D[l, k] c[k]: its charging part is D-[l, k] c+[k] +
-    # D+[l, k] c-[k] (D+, D- and c+, c- the positive and negative parts), its discharging part the rest
+    # D+[l, k] c-[k] (D+, D- and c+, c- the positive and negative parts), its discharging part the rest;
+    # the sums, scales and edge minima run compiled (control.kernels.voltage_scale_k)
     em = ElementMap.of(d_el)
-    cp_, cn_ = np.maximum(c, 0.0), np.maximum(-c, 0.0)
-    up = cp_ @ em.dn.T + cn_ @ em.dp.T
-    dn = cp_ @ em.dp.T + cn_ @ em.dn.T
-    r0 = tab.r0_element(z, temp)
+    c2 = kernel_array(np.atleast_2d(c))
+    B, n = c2.shape[0], em.d.shape[0]
+    v2 = kernel_array(v, (B, n))
+    t2 = kernel_array(temp, (B, n))
+    z2 = np.broadcast_to(z, (B, n))
+    r0 = kernel_array(tab.r0_element(z2, t2), (B, n))
     # over the held period the OCV moves too: dU/dz i dt / Q, read at the SOC the *measured* voltage
     # implies (not the estimate, which may be wrong; the voltage under load errs towards the steep
     # ends), and the RC pairs polarise (taken as a second R0): the limits hold at the period's end
-    z_v = tab.soc_from_voltage(v)
-    r_end = 2.0 * r0 + tab.docv_at(z_v) * max(period_s, 0.0) / tab.q_As
-    head_up = tab.v_max - margin_V - v
-    head_dn = v - tab.v_min - margin_V
-    if pack_current_limits_A is not None:
-        lo, hi = pack_current_limits_A
-        ipm = np.zeros(v.shape[0]) if i_pack is None else np.asarray(i_pack, float)
-        head_up = head_up - 2.0 * r0 * np.maximum(hi - ipm, 0.0)[:, None]
-        head_dn = head_dn - 2.0 * r0 * np.maximum(ipm - lo, 0.0)[:, None]
-    head_up = np.maximum(head_up, 0.0)
-    head_dn = np.maximum(head_dn, 0.0)
-    s = np.minimum(1.0, np.minimum(np.where(up > 0, head_up / np.maximum(r_end * up, 1e-300), 1.0),
-                                   np.where(dn > 0, head_dn / np.maximum(r_end * dn, 1e-300), 1.0)))
-    s = np.where(temp >= tab.t_max_K - margin_K, 0.0, s)
-    if period_s > 0:
-        ip = np.zeros(v.shape[0]) if i_pack is None else np.abs(np.asarray(i_pack, float))
-        room = np.maximum(tab.t_max_K - margin_K - temp, 0.0) * tab.heat_capacity_J_per_K
-        i_cell = np.sqrt(room / (r0 * tab.n_parallel * period_s))  # per cell of the element
-        i_el = np.maximum(i_cell * tab.n_parallel - ip[:, None], 0.0)
-        tot = np.maximum(up, dn)
-        s = np.minimum(s, np.where(tot > 0, i_el / np.maximum(tot, 1e-300), 1.0))
-    return c * em.edge_min(s, c)  # each edge: the smallest scale of the elements it touches
+    r_end = kernel_array(2.0 * r0 + tab.docv_at(tab.soc_from_voltage(v2)) * max(period_s, 0.0) / tab.q_As)
+    ip = kernel_array(0.0 if i_pack is None else i_pack, (B,))
+    lo, hi = pack_current_limits_A if pack_current_limits_A is not None else (0.0, 0.0)
+    return K.voltage_scale_k(c2, v2, t2, r0, r_end, ip, pack_current_limits_A is not None, float(lo), float(hi),
+                             float(tab.v_max), float(tab.v_min), float(margin_V), float(tab.t_max_K - margin_K),
+                             float(tab.heat_capacity_J_per_K), float(tab.n_parallel), float(period_s), em.ptr,
+                             em.el, em.val)
 

@@ -40,6 +40,7 @@ def warm_up(cells: CompiledCells | CellParameters, layout: PackLayout | None = N
     helper = _start_segment_compile(cells, layout) if two_processes else None
     if helper is not None:
         _cell_kernels(cells)  # meanwhile, here
+        _control_kernels()
         try:
             helper.wait(timeout=600)
         except Exception:  # (a helper that hangs or fails: this process compiles the kernel instead)
@@ -108,3 +109,15 @@ def _segment_kernel(cells: CompiledCells, layout: PackLayout) -> None:
                 row_of[0] = 0
             run_segment(cells, x, np.zeros((periods, B)), tamb, 1.0, cond, Np, False, 0.0, np.zeros((B, 5)),
                         np.zeros(B), row_of, buffers, 0.0, np.zeros(B, dtype=int), None, None, plan=plan)
+
+
+def _control_kernels() -> None:
+    """The consensus and MPC guards' kernels (~2 s to compile), on a 3-cell chain."""
+    from ..control import kernels as K
+
+    c, z = np.array([[0.1, -0.2]]), np.array([[0.5, 0.6, 0.4]])
+    ptr, idx, val = np.array([0, 2, 4]), np.array([0, 1, 1, 2]), np.array([1.0, -1.0, 1.0, -1.0])
+    K.lyapunov_filter_k(c, z, ptr, idx, val, 0.9)
+    K.lyapunov_step_k(c, z, ptr, idx, val, 0.9, 1e-3, np.ones(2), np.ones(2), 0.01)
+    K.voltage_scale_k(c, np.full((1, 3), 3.7), np.full((1, 3), 298.0), np.full((1, 3), 0.02), np.full((1, 3), 0.05),
+                      np.zeros(1), True, -1.0, 1.0, 4.2, 2.5, 0.05, 330.0, 60.0, 1.0, 60.0, ptr, idx, val)
