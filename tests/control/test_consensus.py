@@ -194,3 +194,38 @@ def test_the_step_size_is_taken_on_what_the_converters_carry_out_under_their_dea
         v1, v0 = v_after(out, z)
         run_rises += v1 > v0 * (1 + 1e-12)
     assert plain_rises > 0 and run_rises == 0, (plain_rises, run_rises)
+
+
+def test_the_compiled_lyapunov_step_is_the_dense_formula_of_its_docstring():
+    """``lyapunov_step`` (compiled, over the map's nonzeros) against its docstring's formula written here with
+    dense matrices: Delta = a (-(D+ c+ + D- c-) + eta (D- c+ + D+ c-)), s = min(1, 0.9 (-delta.Delta) /
+    |Delta - mean|^2), on a ring and on a cell-to-pack graph (pack node: many nonzeros per edge), three packs
+    a batch, 100 random batches; the filter likewise (an edge runs only where its rate is negative)."""
+    from cellbalance.control.base import lyapunov_filter, lyapunov_step, node_map
+
+    rng = np.random.default_rng(5)
+    for graph in (get_topology("ring", 12), get_topology("cell_to_pack", 12)):
+        _, d = node_map(ActiveBalancer(graph, ConverterModel(efficiency=0.9, max_current_A=2.0)))
+        dp, dn = np.maximum(d, 0.0), np.maximum(-d, 0.0)
+        for _ in range(100):
+            z = 0.5 + 1e-3 * rng.standard_normal((3, d.shape[0]))
+            c = rng.standard_normal((3, d.shape[1]))
+            eta, a = rng.uniform(0.8, 1.0), 60.0 / 18000.0
+            delta = z - z.mean(-1, keepdims=True)
+            rate = np.where(c >= 0, eta * (delta @ dn) - delta @ dp, eta * (delta @ dp) - delta @ dn)
+            filt = np.where(rate < 0, c, 0.0)
+            np.testing.assert_array_equal(lyapunov_filter(c, z, d, eta), filt)
+
+            def scale(cc):
+                cp_, cn_ = np.maximum(cc, 0.0), np.maximum(-cc, 0.0)
+                dz = a * (-(cp_ @ dp.T + cn_ @ dn.T) + eta * (cp_ @ dn.T + cn_ @ dp.T))
+                lin = (delta * dz).sum(-1)
+                quad = ((dz - dz.mean(-1, keepdims=True)) ** 2).sum(-1)
+                return lin, np.where(quad > 0, np.minimum(1.0, 0.9 * -lin / np.maximum(quad, 1e-300)), 1.0)
+
+            lin, s = scale(c)
+            cc = np.where((lin >= 0)[:, None], filt, c)
+            lin2, s2 = scale(cc)
+            s = np.where(lin >= 0, np.where(lin2 >= 0, 0.0, s2), s)
+            np.testing.assert_allclose(lyapunov_step(c, z, d, eta, a), cc * np.clip(s, 0, 1)[:, None], rtol=1e-9,
+                                       atol=1e-15)
