@@ -216,7 +216,7 @@ def test_the_compiled_lyapunov_step_is_the_dense_formula_of_its_docstring():
             filt = np.where(rate < 0, c, 0.0)
             np.testing.assert_array_equal(lyapunov_filter(c, z, d, eta), filt)
 
-            def scale(cc):
+            def scale(cc, a=a, eta=eta, delta=delta, dp=dp, dn=dn):
                 cp_, cn_ = np.maximum(cc, 0.0), np.maximum(-cc, 0.0)
                 dz = a * (-(cp_ @ dp.T + cn_ @ dn.T) + eta * (cp_ @ dn.T + cn_ @ dp.T))
                 lin = (delta * dz).sum(-1)
