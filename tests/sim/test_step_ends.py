@@ -196,3 +196,27 @@ def test_a_cell_that_reaches_v_min_while_bled_is_named_with_its_bleed_current_an
     assert el == 1 and i == pytest.approx(ev["value"][0] / 33.0, rel=2e-3)
     other = _events(_limit_run("bleed1", [0.12, 0.2], step))
     assert other["cell"][0] == 0 and "balancer" not in other["detail"][0]
+
+
+def test_switched_capacitor_links_never_push_the_limit_cell_so_no_balancer_is_named():
+    """Links carry charge from the higher element voltage to the lower, so the element that reaches v_max in a
+    charge is drained by them, never charged: the event names no balancer. (A sign error in the link term,
+    ``+L v`` for ``-L v``, would report the links as charging it.) The links do act: the same charge without
+    them ends at another time."""
+    from cellbalance.balancing import ActiveBalancer, OpenLoopSchedule, get_topology
+    from cellbalance.cell import initial_state
+
+    cells = P.compile(2)
+    sc = ActiveBalancer(get_topology("switched_capacitor", 2, capacitance_F=1e-3, f_sw_Hz=1e4))
+    kw = dict(balancer=sc, controller=OpenLoopSchedule(times_s=[0.0], links_on=np.ones((1, 1, 1), bool), period_s=60.0))
+    step = "Charge at 0.5C for 2 hours"
+    runs = []
+    for extra in (kw, {}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StepEndWarning)
+            runs.append(_events(simulate(cells, Experiment([step], period_s=1.0), layout=PackLayout(n_series=2),
+                                         state=initial_state(cells, soc=[0.92, 0.85]), **extra)))
+    linked, plain = runs
+    assert linked["quantity"][0] == "cell_voltage_V" and linked["limit"][0] == P.v_max
+    assert "balancer" not in linked["detail"][0]
+    assert linked["end_s"][0] > plain["end_s"][0] + 1.0  # the links drained the top cell: it got there later
