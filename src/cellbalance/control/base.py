@@ -308,9 +308,7 @@ def lyapunov_step(c: np.ndarray, z: np.ndarray, d_el: np.ndarray | ElementMap, e
     where the joint move would raise V (``delta.Delta >= 0``) the edges are first filtered one by one
     (:func:`lyapunov_filter`) and the rest is scaled the same way.
     """
-    em = ElementMap.of(d_el)
-    one = np.ones(em.d.shape[1])
-    return K.lyapunov_step_k(*_kargs(c, z, em), float(eta), float(a), one, one, 0.0)
+    return lyapunov_step_run(c, z, d_el, eta, a, (1.0, 1.0), 0.0)
 
 
 def kernel_array(a, shape=None) -> np.ndarray:

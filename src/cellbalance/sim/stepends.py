@@ -101,8 +101,7 @@ def _balancing_part(run, b: int, cell: int, v: np.ndarray, up: bool) -> str:
     if not (i > 1e-9 if up else i < -1e-9):
         return ""
     return (f"; the balancer was {'charging' if up else 'discharging'} element {el} at {abs(i):.3g} A then (the "
-            "action held since the controller's last call, which does not foresee a change of the pack current "
-            "within its period: Consensus and MPC take its range as pack_current_limits_A)")
+            "action held since the controller's last call)")
 
 
 def run_length_events(run, steps, k_step, done, t_start_step, t_end: float) -> list[tuple]:

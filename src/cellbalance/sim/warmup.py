@@ -38,9 +38,9 @@ def warm_up(cells: CompiledCells | CellParameters, layout: PackLayout | None = N
     v_hold = 0.5 * (p.v_min + p.v_max)
     t0 = time.perf_counter()
     helper = _start_segment_compile(cells, layout) if two_processes else None
+    _control_kernels()  # the controllers' guards (~2 s), while the helper compiles the segment kernel
     if helper is not None:
         _cell_kernels(cells)  # meanwhile, here
-        _control_kernels()
         try:
             helper.wait(timeout=600)
         except Exception:  # (a helper that hangs or fails: this process compiles the kernel instead)
